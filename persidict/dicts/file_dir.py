@@ -1,0 +1,75 @@
+"""FileDirDict: a PersiDict in a local (or NFS-mounted) folder."""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+from persidict.dicts.base import PersiDict
+from persidict.formats import Format
+from persidict.storage.local import LocalStore
+
+DEFAULT_BASE_DIR = "__file_dir_dict__"
+
+
+def is_case_insensitive(folder: str) -> bool:
+    """True if ``folder`` is on a filesystem that ignores the case of names."""
+    probe = os.path.join(folder, f".#case-probe-{secrets.token_hex(4)}")
+    with open(probe, "wb"):
+        pass
+    try:
+        return os.path.exists(_swapcase_name(probe))
+    finally:
+        os.unlink(probe)
+
+
+def _swapcase_name(path: str) -> str:
+    folder, name = os.path.split(path)
+    return os.path.join(folder, name.swapcase())
+
+
+class FileDirDict(PersiDict):
+    """A persistent dict stored as one file per key under a local folder.
+
+    Args:
+        base_dir: the folder (created if missing); ``dir_name`` is an alias.
+        serialization_format: ``pkl`` (default), ``json``, ``txt``, ``bytes``, ...;
+            ``file_type`` is an alias.
+        digest_len: suffix length that keeps case-only-different keys apart.
+            ``None`` (default) means 0 on case-sensitive filesystems and 8
+            on case-insensitive ones (macOS, Windows).
+        durable: fsync every write (file and folder).
+
+    >>> d = FileDirDict(dir_name="my_folder")
+    >>> d["Eliza", "year"] = 1965    # the file my_folder/Eliza/year.pkl
+    """
+
+    def __init__(
+        self,
+        base_dir: str | os.PathLike[str] | None = None,
+        serialization_format: str | Format | None = None,
+        *,
+        dir_name: str | os.PathLike[str] | None = None,
+        file_type: str | Format | None = None,
+        digest_len: int | None = None,
+        durable: bool = False,
+    ) -> None:
+        if base_dir is not None and dir_name is not None:
+            raise TypeError("give base_dir or dir_name, not both")
+        folder = base_dir if base_dir is not None else dir_name
+        fmt = _one_format(serialization_format, file_type)
+        store = LocalStore(folder if folder is not None else DEFAULT_BASE_DIR, durable=durable)
+        if digest_len is None:
+            digest_len = 8 if is_case_insensitive(store.root) else 0
+        super().__init__(store, fmt, digest_len=digest_len)
+
+    @property
+    def base_dir(self) -> str:
+        return self.store.root
+
+
+def _one_format(serialization_format, file_type) -> str | Format:
+    if None not in (serialization_format, file_type) and serialization_format != file_type:
+        raise TypeError("give serialization_format or file_type, not both")
+    chosen = serialization_format if serialization_format is not None else file_type
+    return "pkl" if chosen is None else chosen

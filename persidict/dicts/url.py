@@ -1,0 +1,44 @@
+"""open_dict: a PersiDict from any fsspec URL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import fsspec
+from fsspec.core import split_protocol
+
+from persidict.dicts.base import PersiDict
+from persidict.dicts.file_dir import FileDirDict
+from persidict.formats import Format
+from persidict.storage.fsspec_store import FsspecStore
+
+
+def open_dict(
+    url: str,
+    serialization_format: str | Format = "pkl",
+    *,
+    digest_len: int | None = None,
+    **storage_options: Any,
+) -> PersiDict:
+    """Open the store at ``url``: a folder path, ``file://``, ``s3://``, ``memory://``, ...
+
+    ``storage_options`` go to the fsspec filesystem (for S3: ``endpoint_url``,
+    ``key``, ``secret``, ``create_bucket``, ...).
+
+    >>> d = open_dict("memory://scratch")
+    >>> d["a"] = 1
+    >>> list(d)
+    [('a',)]
+    """
+    protocol, path = split_protocol(url)
+    if protocol in (None, "file", "local"):
+        return FileDirDict(path, serialization_format, digest_len=digest_len, **storage_options)
+    if protocol in ("s3", "s3a"):
+        from persidict.dicts.s3 import S3Dict
+
+        bucket, _, prefix = path.partition("/")
+        return S3Dict(
+            bucket, prefix, serialization_format, digest_len=digest_len or 0, **storage_options
+        )
+    fs = fsspec.filesystem(protocol, **storage_options)
+    return PersiDict(FsspecStore(fs, path), serialization_format, digest_len=digest_len or 0)

@@ -1,0 +1,141 @@
+"""The byte-store contract: bytes at relative paths under one root.
+
+A store knows nothing of keys or values. Every write is atomic (a reader
+sees the old bytes or the new ones); ``create`` is an atomic exclusive
+create; ``write_if``/``delete_if`` are atomic compare-and-swap on ETags.
+Paths are relative, ``/``-separated, and already validated by the caller.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+TEMP_MARK = "#"
+"""Temp and lock files carry this mark; it never occurs in a key path."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What a listing or ``info`` says of one stored file."""
+
+    path: str
+    size: int
+    mtime: float
+    etag: str | None = None
+
+
+class PreconditionFailed(Exception):
+    """A conditional write or delete found another version (or none)."""
+
+
+class RootNotFoundError(OSError):
+    """The store's root itself (an S3 bucket, say) does not exist.
+
+    Not a FileNotFoundError, so that a dict never mistakes it for a missing key.
+    """
+
+
+class ByteStore(ABC):
+    """Bytes at relative paths under one root; see the module docstring."""
+
+    url: str
+    max_workers: int = 16
+
+    @abstractmethod
+    def read(self, path: str) -> bytes:
+        """Bytes at ``path``; FileNotFoundError if absent."""
+
+    @abstractmethod
+    def read_with_etag(self, path: str) -> tuple[bytes, str]:
+        """Bytes at ``path`` and their ETag, read as one version."""
+
+    def read_if_changed(self, path: str, etag: str) -> tuple[bytes | None, str]:
+        """``(None, etag)`` if the stored ETag is still ``etag``, else the new bytes."""
+        data, new_etag = self.read_with_etag(path)
+        return (None, etag) if new_etag == etag else (data, new_etag)
+
+    def read_range(self, path: str, start: int, end: int | None) -> bytes:
+        """Bytes ``[start:end]`` at ``path``."""
+        return self.read(path)[start:end]
+
+    @abstractmethod
+    def write(self, path: str, data: bytes) -> str:
+        """Atomically store ``data`` at ``path``; returns the new ETag."""
+
+    @abstractmethod
+    def create(self, path: str, data: bytes) -> str | None:
+        """Store ``data`` only if ``path`` is absent, atomically.
+
+        Returns the new ETag, or None if something was already there.
+        """
+
+    @abstractmethod
+    def write_if(self, path: str, data: bytes, etag: str) -> str:
+        """Replace the bytes at ``path`` only if its ETag is ``etag``.
+
+        Returns the new ETag; raises :class:`PreconditionFailed` otherwise.
+        """
+
+    @abstractmethod
+    def delete(self, path: str) -> None:
+        """Remove ``path``; FileNotFoundError if absent."""
+
+    @abstractmethod
+    def delete_if(self, path: str, etag: str) -> None:
+        """Remove ``path`` only if its ETag is ``etag``; else PreconditionFailed."""
+
+    @abstractmethod
+    def info(self, path: str) -> Entry:
+        """Size, mtime and ETag of ``path``; FileNotFoundError if absent."""
+
+    def exists(self, path: str) -> bool:
+        try:
+            self.info(path)
+        except FileNotFoundError:
+            return False
+        return True
+
+    @abstractmethod
+    def walk(self, prefix: str = "") -> Iterator[Entry]:
+        """Every stored file under folder ``prefix`` ('' is the root), recursively."""
+
+    def iter_paths(self, prefix: str = "") -> Iterator[str]:
+        """Relative paths of stored files under ``prefix`` (cheapest listing)."""
+        return (e.path for e in self.walk(prefix))
+
+    @abstractmethod
+    def listdir(self, prefix: str = "") -> tuple[list[Entry], list[str]]:
+        """Files directly in folder ``prefix``, and names of its sub-folders."""
+
+    def is_empty(self, prefix: str = "") -> bool:
+        """True if no file is stored under ``prefix`` (stops at the first one)."""
+        return next(iter(self.walk(prefix)), None) is None
+
+    # Batches: thread pools by default; async backends override them.
+    def read_many(self, paths: Iterable[str]) -> list[bytes | BaseException]:
+        """Bytes for each path, or the exception reading it raised."""
+        return self._map(self.read, list(paths))
+
+    def write_many(self, items: Mapping[str, bytes]) -> list[str | BaseException]:
+        return self._map(lambda kv: self.write(*kv), list(items.items()))
+
+    def delete_many(self, paths: Iterable[str]) -> list[BaseException | None]:
+        return self._map(self.delete, list(paths))
+
+    def _map(self, func, args: list) -> list:
+        def call(arg):
+            try:
+                return func(arg)
+            except Exception as exc:  # handed back per item, raised by the caller
+                return exc
+
+        if len(args) <= 1:
+            return [call(a) for a in args]
+        with ThreadPoolExecutor(min(self.max_workers, len(args))) as pool:
+            return list(pool.map(call, args))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r})"

@@ -1,0 +1,256 @@
+"""LocalStore: a folder on a local or network (NFS) filesystem, via ``os``.
+
+Mechanism (the same on one machine and on NFS):
+- ``write`` puts the bytes in a hidden temp file beside the target, then
+  ``os.replace``-s it over the target: readers see old or new bytes only.
+- ``create`` hard-links a finished temp file to the target; ``link`` fails
+  if the target exists, so exactly one of racing creators wins.
+- ``write_if``/``delete_if``/``write``/``delete`` commit while holding an
+  exclusive ``flock`` on a per-folder lock file under ``<root>/.#locks``,
+  so a compare-and-swap can never interleave with another commit. Reads
+  take no lock. The lock is held only for the check and the rename.
+- An ETag is ``inode-mtime_ns-size``: every commit makes a new inode.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
+from persidict.storage.base import TEMP_MARK, ByteStore, Entry, PreconditionFailed
+
+LOCK_DIR = ".#locks"
+
+
+def _etag(st: os.stat_result) -> str:
+    return f"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}"
+
+
+def _entry(path: str, st: os.stat_result) -> Entry:
+    return Entry(path, st.st_size, st.st_mtime, _etag(st))
+
+
+def _unlink_quietly(path: str) -> None:
+    with suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+class LocalStore(ByteStore):
+    """Bytes at relative paths under the folder ``root``.
+
+    ``durable=True`` also fsyncs each written file and its folder, so a
+    commit survives a power cut, at a large cost in speed.
+    """
+
+    def __init__(self, root: str, *, durable: bool = False) -> None:
+        self.root = os.path.abspath(os.path.expanduser(os.fspath(root)))
+        self.url = self.root
+        self.durable = durable
+        os.makedirs(self.root, exist_ok=True)
+
+    def __reduce__(self):
+        return (type(self), (self.root,), {"durable": self.durable})
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+    def full_path(self, path: str) -> str:
+        return os.path.join(self.root, path) if path else self.root
+
+    # reading
+    def read(self, path: str) -> bytes:
+        with open(self.full_path(path), "rb") as f:
+            return f.read()
+
+    def read_with_etag(self, path: str) -> tuple[bytes, str]:
+        with open(self.full_path(path), "rb") as f:
+            return f.read(), _etag(os.fstat(f.fileno()))
+
+    def read_if_changed(self, path: str, etag: str) -> tuple[bytes | None, str]:
+        with open(self.full_path(path), "rb") as f:
+            current = _etag(os.fstat(f.fileno()))
+            return (None, etag) if current == etag else (f.read(), current)
+
+    def read_range(self, path: str, start: int, end: int | None) -> bytes:
+        with open(self.full_path(path), "rb") as f:
+            f.seek(start)
+            return f.read() if end is None else f.read(max(0, end - start))
+
+    def info(self, path: str) -> Entry:
+        full = self.full_path(path)
+        st = os.stat(full)
+        if not os.path.isfile(full):
+            raise FileNotFoundError(errno.ENOENT, "not a stored file", full)
+        return _entry(path, st)
+
+    def exists(self, path: str) -> bool:
+        return os.path.isfile(self.full_path(path))
+
+    # writing
+    def _write_temp(self, full: str, data: bytes) -> tuple[str, str]:
+        folder, name = os.path.split(full)
+        tmp = os.path.join(folder, f".{TEMP_MARK}{name[:100]}.{secrets.token_hex(6)}")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        try:
+            fd = os.open(tmp, flags, 0o644)
+        except FileNotFoundError:
+            os.makedirs(folder, exist_ok=True)
+            fd = os.open(tmp, flags, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if self.durable:
+                os.fsync(fd)
+            etag = _etag(os.fstat(fd))
+        except BaseException:
+            os.close(fd)
+            _unlink_quietly(tmp)
+            raise
+        os.close(fd)
+        return tmp, etag
+
+    @contextmanager
+    def _locked(self, full: str) -> Iterator[None]:
+        folder = os.path.dirname(full)
+        digest = hashlib.sha1(folder.encode()).hexdigest()[:20]
+        lock_path = os.path.join(self.root, LOCK_DIR, digest)
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(lock_path), exist_ok=True)
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock
+
+    def _sync_folder(self, full: str) -> None:
+        if self.durable:
+            fd = os.open(os.path.dirname(full), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def _commit(self, tmp: str, full: str, expected_etag: str | None = None) -> None:
+        try:
+            with self._locked(full):
+                if expected_etag is not None:
+                    self._check_etag(full, expected_etag)
+                os.replace(tmp, full)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+        self._sync_folder(full)
+
+    def _check_etag(self, full: str, expected: str) -> None:
+        try:
+            current = _etag(os.stat(full))
+        except FileNotFoundError:
+            raise PreconditionFailed(f"{full} is absent") from None
+        if current != expected:
+            raise PreconditionFailed(f"{full} has ETag {current}, not {expected}")
+
+    def write(self, path: str, data: bytes) -> str:
+        full = self.full_path(path)
+        tmp, etag = self._write_temp(full, data)
+        self._commit(tmp, full)
+        return etag
+
+    def write_if(self, path: str, data: bytes, etag: str) -> str:
+        full = self.full_path(path)
+        tmp, new_etag = self._write_temp(full, data)
+        self._commit(tmp, full, expected_etag=etag)
+        return new_etag
+
+    def create(self, path: str, data: bytes) -> str | None:
+        full = self.full_path(path)
+        tmp, etag = self._write_temp(full, data)
+        try:
+            os.link(tmp, full)
+        except FileExistsError:
+            return None
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+                raise
+            return self._create_without_links(tmp, full, etag)
+        finally:
+            _unlink_quietly(tmp)
+        self._sync_folder(full)
+        return etag
+
+    def _create_without_links(self, tmp: str, full: str, etag: str) -> str | None:
+        # Filesystems without hard links: check and rename under the lock.
+        with self._locked(full):
+            if os.path.lexists(full):
+                return None
+            os.replace(tmp, full)
+        return etag
+
+    def delete(self, path: str) -> None:
+        full = self.full_path(path)
+        with self._locked(full):
+            os.unlink(full)
+
+    def delete_if(self, path: str, etag: str) -> None:
+        full = self.full_path(path)
+        with self._locked(full):
+            self._check_etag(full, etag)
+            os.unlink(full)
+
+    # listing
+    def iter_paths(self, prefix: str = "") -> Iterator[str]:
+        """Relative paths of stored files under ``prefix``, without stat calls."""
+        stack = [prefix]
+        while stack:
+            rel = stack.pop()
+            try:
+                it = os.scandir(self.full_path(rel))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            with it:
+                for e in it:
+                    if TEMP_MARK in e.name:
+                        continue
+                    child = f"{rel}/{e.name}" if rel else e.name
+                    if e.is_dir(follow_symlinks=False):
+                        stack.append(child)
+                    else:
+                        yield child
+
+    def walk(self, prefix: str = "") -> Iterator[Entry]:
+        for path in self.iter_paths(prefix):
+            try:
+                yield _entry(path, os.stat(self.full_path(path)))
+            except FileNotFoundError:
+                continue  # deleted since it was listed
+
+    def listdir(self, prefix: str = "") -> tuple[list[Entry], list[str]]:
+        files, dirs = [], []
+        try:
+            it = os.scandir(self.full_path(prefix))
+        except (FileNotFoundError, NotADirectoryError):
+            return files, dirs
+        with it:
+            for e in it:
+                if TEMP_MARK in e.name:
+                    continue
+                if e.is_dir(follow_symlinks=False):
+                    dirs.append(e.name)
+                    continue
+                try:
+                    st = e.stat(follow_symlinks=True)
+                except FileNotFoundError:
+                    continue
+                files.append(_entry(f"{prefix}/{e.name}" if prefix else e.name, st))
+        return files, dirs
+
+    def is_empty(self, prefix: str = "") -> bool:
+        return next(self.iter_paths(prefix), None) is None

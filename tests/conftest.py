@@ -1,0 +1,98 @@
+"""Shared fixtures: a real moto S3 server, and the same store on every backend."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from persidict import PersiDict, open_dict
+
+BUCKET = "persidict-tests"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A real S3 API (moto's threaded server) on 127.0.0.1, for the whole session."""
+    from moto.server import ThreadedMotoServer
+
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        os.environ.setdefault(var, "testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_options(moto_endpoint: str) -> dict[str, Any]:
+    """Storage options that reach the moto server through s3fs; the bucket exists."""
+    import s3fs
+
+    options = {
+        "endpoint_url": moto_endpoint,
+        "key": "testing",
+        "secret": "testing",
+        "client_kwargs": {"region_name": "us-east-1"},
+    }
+    fs = s3fs.S3FileSystem(skip_instance_cache=True, **options)
+    if not fs.exists(BUCKET):
+        fs.mkdir(BUCKET)
+    return options
+
+
+@dataclass
+class Backend:
+    """One empty store root on one backend; ``open`` gives a fresh dict object on it."""
+
+    name: str
+    url: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def open(self, serialization_format: str = "pkl", **kwargs: Any) -> PersiDict:
+        return open_dict(self.url, serialization_format, **self.options, **kwargs)
+
+
+BACKENDS = ["local", "memory", "s3"]
+SHARED_BACKENDS = ["local", "s3"]  # visible to other processes
+
+
+def make_backend(name: str, request: pytest.FixtureRequest, tmp_path) -> Backend:
+    unique = uuid.uuid4().hex[:12]
+    if name == "local":
+        return Backend(name, str(tmp_path / "store"))
+    if name == "memory":
+        return Backend(name, f"memory://persidict-tests/{unique}")
+    options = request.getfixturevalue("s3_options")
+    return Backend(name, f"s3://{BUCKET}/{unique}", dict(options))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path) -> Backend:
+    """The same test on a local folder, memory:// and S3 (moto)."""
+    return make_backend(request.param, request, tmp_path)
+
+
+@pytest.fixture(params=SHARED_BACKENDS)
+def shared_backend(request: pytest.FixtureRequest, tmp_path) -> Backend:
+    """Backends that other processes can reach: a local folder and S3 (moto)."""
+    return make_backend(request.param, request, tmp_path)
+
+
+@pytest.fixture
+def d(backend: Backend) -> PersiDict:
+    """An empty pickle-format dict on each backend."""
+    return backend.open()
