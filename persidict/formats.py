@@ -8,6 +8,7 @@ numpy/pandas are installed, ``npy`` and ``parquet``; add your own with
 
 from __future__ import annotations
 
+import functools
 import io
 import pickle
 from collections.abc import Callable
@@ -102,15 +103,38 @@ def _pickle_dumps(value: Any) -> bytes:
     return pickle.dumps(value, protocol=5)
 
 
-def _json_dumps(value: Any) -> bytes:
+@functools.cache
+def _strict_pickler_class() -> type:
     import jsonpickle
+    from jsonpickle import util
 
     class StrictPickler(jsonpickle.Pickler):
-        # jsonpickle's default is to store None for what it cannot encode.
+        """jsonpickle stores None for, or silently drops, what it cannot encode: refuse instead."""
+
         def _pickle_warning(self, obj: Any) -> None:
             raise FormatError(f"format 'json' cannot store {type(obj).__name__} value {obj!r:.80}")
 
-    pickler = StrictPickler(keys=True, warn=True)
+    def refusing_unencodable(flatten_pair: Callable) -> Callable:
+        def checked(self: Any, k: Any, v: Any, data: dict) -> Any:
+            if util.is_function(v) and not util.is_module_function(v):
+                self._pickle_warning(v)
+            return flatten_pair(self, k, v, data)
+
+        return checked
+
+    for name in (
+        "_flatten_key_value_pair",
+        "_flatten_string_key_value_pair",
+        "_flatten_non_string_key_value_pair",
+    ):
+        setattr(StrictPickler, name, refusing_unencodable(getattr(jsonpickle.Pickler, name)))
+    return StrictPickler
+
+
+def _json_dumps(value: Any) -> bytes:
+    import jsonpickle
+
+    pickler = _strict_pickler_class()(keys=True, warn=True)
     text = jsonpickle.encode(value, indent=4, keys=True, context=pickler)
     return text.encode("utf-8")
 
