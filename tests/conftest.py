@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -26,6 +27,8 @@ def free_port() -> int:
 def moto_endpoint() -> Iterator[str]:
     """A real S3 API (moto's threaded server) on 127.0.0.1, for the whole session."""
     from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
 
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ.setdefault(var, "testing")

@@ -15,7 +15,12 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+)
 from fsspec.asyn import sync
 
 from persidict.storage.base import (
@@ -119,6 +124,10 @@ class S3Store(ByteStore):
             except EndpointConnectionError as exc:
                 raise ConnectionError(
                     f"cannot reach S3 endpoint for {self._where(path or '')}: {exc}"
+                ) from exc
+            except NoCredentialsError as exc:
+                raise PermissionError(
+                    f"no S3 credentials for {self._where(path or '')}: {exc}"
                 ) from exc
             except BotoCoreError as exc:
                 raise OSError(f"S3 request for {self._where(path or '')} failed: {exc}") from exc

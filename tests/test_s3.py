@@ -1,0 +1,115 @@
+"""S3 specifics over a real moto server: one request per operation, clear errors."""
+
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from contextlib import contextmanager
+
+import pytest
+from fsspec.asyn import sync
+
+from persidict import S3Dict, open_dict
+from persidict.storage import RootNotFoundError
+from tests.conftest import BUCKET
+
+
+@contextmanager
+def requests_of(d):
+    """Count the HTTP requests the dict's S3 client sends, by method."""
+    store = d.store
+    client = sync(store.fs.loop, store.fs.set_session)
+    seen: Counter = Counter()
+
+    def count(request, **kwargs):
+        seen[request.method] += 1
+
+    client.meta.events.register("before-send.s3", count)
+    try:
+        yield seen
+    finally:
+        client.meta.events.unregister("before-send.s3", count)
+
+
+@pytest.fixture
+def s3d(s3_options, request):
+    return S3Dict(BUCKET, f"req-{request.node.name}", **s3_options)
+
+
+def test_get_set_contains_are_one_request_each(s3d):
+    with requests_of(s3d) as seen:
+        s3d["k"] = 1
+    assert seen == {"PUT": 1}
+    with requests_of(s3d) as seen:
+        assert s3d["k"] == 1
+    assert seen == {"GET": 1}
+    with requests_of(s3d) as seen:
+        assert "k" in s3d
+    assert seen == {"HEAD": 1}
+
+
+def test_delete_is_a_head_and_a_delete(s3d):
+    # S3's DELETE succeeds for absent objects; the HEAD gives KeyError semantics.
+    s3d["k"] = 1
+    with requests_of(s3d) as seen:
+        del s3d["k"]
+    assert seen == {"HEAD": 1, "DELETE": 1}
+
+
+def test_listing_is_one_request_per_thousand_keys(s3d):
+    s3d.setitems({("k", f"{i:04d}"): i for i in range(1500)})
+    with requests_of(s3d) as seen:
+        assert len(s3d) == 1500
+    assert seen == {"GET": 2}
+
+
+def test_bool_reads_one_page(s3d):
+    s3d["k"] = 1
+    with requests_of(s3d) as seen:
+        assert s3d
+    assert seen == {"GET": 1}
+
+
+def test_setdefault_is_one_conditional_put_when_absent(s3d):
+    with requests_of(s3d) as seen:
+        assert s3d.setdefault("k", 1) == 1
+    assert seen == {"PUT": 1}
+
+
+def test_missing_bucket_is_a_clear_error(s3_options):
+    d = S3Dict("no-such-bucket", "x", **s3_options)
+    with pytest.raises(RootNotFoundError, match="bucket 'no-such-bucket' does not exist"):
+        d["k"] = 1
+    with pytest.raises(RootNotFoundError, match="does not exist"):
+        d["k"]
+
+
+def test_create_bucket_when_asked(s3_options):
+    d = S3Dict("made-by-persidict", "x", create_bucket=True, **s3_options)
+    d["k"] = 1
+    assert d["k"] == 1
+
+
+def test_missing_credentials_are_a_clear_error(moto_endpoint):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_SHARED_CREDENTIALS_FILE="/nonexistent", AWS_CONFIG_FILE="/nonexistent")
+    env.update(AWS_EC2_METADATA_DISABLED="true")
+    code = (
+        "from persidict import open_dict\n"
+        f"d = open_dict('s3://{BUCKET}/creds', endpoint_url='{moto_endpoint}')\n"
+        "try:\n    d['k'] = 1\n"
+        "except PermissionError as exc:\n    print('refused:', exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.stdout.startswith("refused: no S3 credentials for s3://"), out.stderr
+
+
+def test_unreachable_endpoint_fails_within_seconds():
+    start = time.monotonic()
+    d = open_dict(f"s3://{BUCKET}/x", endpoint_url="http://127.0.0.1:9", key="k", secret="s")
+    with pytest.raises(ConnectionError, match="cannot reach S3 endpoint"):
+        d["k"] = 1
+    assert time.monotonic() - start < 15
