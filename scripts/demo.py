@@ -1,0 +1,49 @@
+"""The README example on a local folder, then the same on S3 (an embedded moto server)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import tempfile
+
+from persidict import FileDirDict, PersiDict, S3Dict
+
+
+def fill_and_show(d: PersiDict) -> None:
+    d["Eliza"] = "MIT Eliza was a mock Rogerian psychotherapist."
+    d["Eliza", "year"] = 1965
+    d["Eliza", "authors"] = ["Joseph Weizenbaum", "George Bernard Shaw"]
+    d["Shoebox"] = "IBM Shoebox performed arithmetic on voice command."
+    d["Shoebox", "year"] = 1961
+    d["Shoebox", "authors"] = ["W.C. Dersch", "E.A. Quade"]
+    for k in d.keys():
+        print(list(k), "==", d[k])
+    assert "Eliza" in d
+
+
+def main() -> None:
+    folder = tempfile.mkdtemp(prefix="persidict-demo-")
+    print(f"== FileDirDict in {folder}/my_folder")
+    fill_and_show(FileDirDict(dir_name=f"{folder}/my_folder"))
+    print("keys in a fresh object:", len(FileDirDict(dir_name=f"{folder}/my_folder")))
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # it logs every request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        options = {"endpoint_url": f"http://127.0.0.1:{port}", "key": "demo", "secret": "demo"}
+        print(f"== S3Dict on a moto server at {options['endpoint_url']}")
+        fill_and_show(S3Dict("demo-bucket", "my_folder", create_bucket=True, **options))
+        print("keys in a fresh object:", len(S3Dict("demo-bucket", "my_folder", **options)))
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
