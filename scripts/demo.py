@@ -16,7 +16,7 @@ def fill_and_show(d: PersiDict) -> None:
     d["Shoebox"] = "IBM Shoebox performed arithmetic on voice command."
     d["Shoebox", "year"] = 1961
     d["Shoebox", "authors"] = ["W.C. Dersch", "E.A. Quade"]
-    for k in d.keys():
+    for k in d.keys():  # noqa: SIM118  (the README example, unchanged)
         print(list(k), "==", d[k])
     assert "Eliza" in d
 
