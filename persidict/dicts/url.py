@@ -37,6 +37,7 @@ def open_dict(
         from persidict.dicts.s3 import S3Dict
 
         bucket, _, prefix = path.partition("/")
+        storage_options.setdefault("create_bucket", False)  # a URL names an existing place
         return S3Dict(
             bucket, prefix, serialization_format, digest_len=digest_len or 0, **storage_options
         )
