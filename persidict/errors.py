@@ -25,6 +25,10 @@ class MutationPolicyError(TypeError):
     def __init__(self, policy: str, detail: str = "") -> None:
         super().__init__(f"{policy}: {detail}" if detail else policy)
         self.policy = policy
+        self.detail = detail
+
+    def __reduce__(self):  # so that it crosses process boundaries intact
+        return (type(self), (self.policy, self.detail))
 
 
 class ConcurrencyConflictError(RuntimeError):
@@ -37,6 +41,9 @@ class ConcurrencyConflictError(RuntimeError):
         )
         self.key = key
         self.attempts = attempts
+
+    def __reduce__(self):
+        return (type(self), (self.key, self.attempts))
 
 
 class BackendError(OSError, RuntimeError):
@@ -53,6 +60,14 @@ class BackendError(OSError, RuntimeError):
         self.backend = backend
         self.operation = operation
         self.key = key
+
+    def __reduce__(self):
+        options = {"backend": self.backend, "operation": self.operation, "key": self.key}
+        return (_rebuild_backend_error, (str(self), options))
+
+
+def _rebuild_backend_error(message: str, options: dict[str, Any]) -> BackendError:
+    return BackendError(message, **options)
 
 
 __all__ = ["BackendError", "ConcurrencyConflictError", "MutationPolicyError"]

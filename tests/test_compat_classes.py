@@ -214,3 +214,14 @@ def test_append_only_cached_hits_make_no_request(s3_options, tmp_path):
         d["k"] = "w"
     with pytest.raises(ValueError, match="append-only"):
         AppendOnlyDictCached(main_dict=LocalDict(), data_cache=LocalDict())
+
+
+def test_errors_cross_process_boundaries_intact():
+    for error in (
+        ConcurrencyConflictError(("k",), 3),
+        MutationPolicyError("append-only", "cannot overwrite key 'k'"),
+        BackendError("S3 error", backend="s3", operation="GetObject"),
+    ):
+        clone = pickle.loads(pickle.dumps(error))
+        assert type(clone) is type(error) and str(clone) == str(error)
+        assert clone.__dict__ == error.__dict__

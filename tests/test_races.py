@@ -76,7 +76,9 @@ def increment(d, key: str, times: int) -> int:
         return value + 1
 
     for _ in range(times):
-        d.transform_item(key, transformer=plus_one)  # the default n_retries=6
+        # Every increment must land, so no retry budget: with the default
+        # n_retries=6 a worker losing 7 races in a row gets ConcurrencyConflictError.
+        d.transform_item(key, transformer=plus_one, n_retries=None)
     return calls
 
 

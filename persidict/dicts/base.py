@@ -131,10 +131,12 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         return value
 
     def _check_mutable(self, key: Any, action: str) -> None:
+        """MutationPolicyError if append-only; ``key`` None means the whole dict."""
         if self.append_only:
+            what = f"{action} key {key!r}" if key is not None else action
             raise MutationPolicyError(
                 "append-only",
-                f"cannot {action} key {key!r} in {self.store.url}: this dict never "
+                f"cannot {what} in {self.store.url}: this dict never "
                 "overwrites or deletes a stored value",
             )
 
@@ -302,7 +304,7 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         return default
 
     def popitem(self) -> tuple[Key, Any]:
-        self._check_mutable("any key", "pop")
+        self._check_mutable(None, "popitem")
         for key in self:
             try:
                 return key, self.pop(key)
@@ -311,7 +313,7 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         raise KeyError("popitem(): dictionary is empty")
 
     def clear(self) -> None:
-        self._check_mutable("any key", "clear")
+        self._check_mutable(None, "clear")
         self.delitems(list(self), missing_ok=True)
 
     def update(self, other: Any = (), /, **kwargs: Any) -> None:

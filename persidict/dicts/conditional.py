@@ -46,7 +46,7 @@ Result = ConditionalOperationResult
 
 def _backoff(attempt: int) -> float:
     """Jittered exponential pause after the ``attempt``-th lost race (at most 1 s)."""
-    return random.uniform(0, min(1.0, 0.004 * 2**attempt))
+    return random.uniform(0, min(1.0, 0.01 * 2**attempt))
 
 
 def _check_expected(expected: Any) -> None:
