@@ -225,3 +225,28 @@ def test_errors_cross_process_boundaries_intact():
         clone = pickle.loads(pickle.dumps(error))
         assert type(clone) is type(error) and str(clone) == str(error)
         assert clone.__dict__ == error.__dict__
+
+
+def test_digest_len_keeps_case_only_different_keys_apart(tmp_path):
+    d = FileDirDict(tmp_path / "digest", digest_len=4)
+    d["Eliza", "Year"] = 1
+    d["eliza", "year"] = 2
+    names = [p.relative_to(d.base_dir).as_posix() for p in (tmp_path / "digest").rglob("*.pkl")]
+    assert len({n.lower() for n in names}) == 2  # distinct even ignoring case
+    assert d["Eliza", "Year"] == 1 and sorted(d) == [("Eliza", "Year"), ("eliza", "year")]
+    plain = FileDirDict(tmp_path / "plain", digest_len=0)
+    plain["Eliza", "Year"] = 1
+    assert (tmp_path / "plain" / "Eliza" / "Year.pkl").is_file()
+
+
+def test_s3_dict_accepts_the_reference_keywords(s3_options):
+    d = S3Dict(
+        bucket_name=BUCKET,
+        root_prefix=f"kw-{uuid.uuid4().hex[:8]}",
+        base_dir="ignored-cache-dir",  # the reference's local cache; this S3Dict has none
+        append_only=True,
+        base_class_for_values=str,
+        **s3_options,
+    )
+    d["k"] = "v"
+    assert d["k"] == "v" and d.get_params()["append_only"] is True
