@@ -48,7 +48,9 @@ def s3_options(moto_endpoint: str) -> dict[str, Any]:
         "secret": "testing",
         "client_kwargs": {"region_name": "us-east-1"},
     }
-    fs = s3fs.S3FileSystem(skip_instance_cache=True, **options)
+    # No region here: s3fs would send LocationConstraint=us-east-1, which S3 (and moto) reject.
+    plain = {k: v for k, v in options.items() if k != "client_kwargs"}
+    fs = s3fs.S3FileSystem(skip_instance_cache=True, **plain)
     if not fs.exists(BUCKET):
         fs.mkdir(BUCKET)
     return options
