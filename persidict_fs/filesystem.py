@@ -169,6 +169,22 @@ class PersiDictFileSystem(AbstractFileSystem):
             return self._dir_info(path)
         raise FileNotFoundError(errno.ENOENT, f"no file or directory {self._where(path)}", path)
 
+    def isdir(self, path: str) -> bool:
+        """True if some file lies below ``path`` (one listing request, no HEAD)."""
+        path = self._strip_protocol(path)
+        try:
+            folder = self._paths.folder(path)
+        except ValueError:
+            return False
+        return not path or not self.store.is_empty(folder)
+
+    def isfile(self, path: str) -> bool:
+        try:
+            stored = self._paths.file(self._strip_protocol(path))
+        except ValueError:
+            return False
+        return self.store.exists(stored)
+
     def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list:
         path = self._strip_protocol(path)
         try:

@@ -76,11 +76,13 @@ def test_walk_and_recursive_glob_list_only(fs):
     assert sent == Counter(ListObjectsV2=4)
 
 
-def test_ls_is_one_list_and_info_one_head(fs):
+def test_ls_isdir_are_one_list_and_info_isfile_one_head(fs):
     with s3_requests(fs.store) as sent:
         assert len(fs.ls("dir3")) == 3
+        assert fs.isdir("dir3/sub1") and not fs.isdir("dir3/sub1/k15.json")
         assert fs.info("dir3/sub0/k3.json")["size"] == 1
-    assert sent == Counter(ListObjectsV2=1, HeadObject=1)
+        assert fs.isfile("dir3/sub1/k15.json") and not fs.isfile("dir3/sub1")
+    assert sent == Counter(ListObjectsV2=3, HeadObject=3)
 
 
 def test_a_write_is_one_put(fs):
