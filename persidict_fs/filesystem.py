@@ -41,6 +41,7 @@ from persidict.dicts.url import open_dict
 from persidict.formats import Format, format_names, get_format
 from persidict.storage.base import Entry, PreconditionFailed
 from persidict.storage.local import LocalStore
+from persidict_fs import listing
 from persidict_fs.files import StagedFile, StoredFile
 from persidict_fs.paths import ViewPaths
 
@@ -143,15 +144,11 @@ class PersiDictFileSystem(AbstractFileSystem):
             "ETag": entry.etag,
         }
 
-    @staticmethod
-    def _dir_info(path: str) -> dict[str, Any]:
-        return {"name": path, "size": 0, "type": "directory"}
-
     # reading
     def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
         path = self._strip_protocol(path)
         if not path:
-            return self._dir_info("")
+            return listing.dir_info("")
         try:
             stored = self._paths.file(path)
         except ValueError:
@@ -166,7 +163,7 @@ class PersiDictFileSystem(AbstractFileSystem):
         except ValueError as exc:
             raise FileNotFoundError(errno.ENOENT, str(exc), path) from None
         if not self.store.is_empty(folder):
-            return self._dir_info(path)
+            return listing.dir_info(path)
         raise FileNotFoundError(errno.ENOENT, f"no file or directory {self._where(path)}", path)
 
     def isdir(self, path: str) -> bool:
@@ -194,7 +191,7 @@ class PersiDictFileSystem(AbstractFileSystem):
         files, dirs = self.store.listdir(folder)
         if self._folders_outlive_files:
             dirs = [n for n in dirs if not self.store.is_empty(f"{folder}/{n}" if folder else n)]
-        out = [self._dir_info(p) for p in (self._paths.view_dir(path, n) for n in dirs) if p]
+        out = [listing.dir_info(p) for p in (self._paths.view_dir(path, n) for n in dirs) if p]
         for entry in files:
             name = self._paths.view_file(entry.path)
             if name is not None:
@@ -236,14 +233,7 @@ class PersiDictFileSystem(AbstractFileSystem):
             except FileNotFoundError:
                 found = {}
         else:
-            files = self._files_under(path)
-            depth_of = _depth_below(path)
-            found = {n: i for n, i in files.items() if maxdepth is None or depth_of(n) <= maxdepth}
-            if withdirs:
-                for name in files:
-                    for parent in _parents_below(path, name):
-                        if maxdepth is None or depth_of(parent) <= maxdepth:
-                            found.setdefault(parent, self._dir_info(parent))
+            found = listing.select(self._files_under(path), path, maxdepth, withdirs)
         is_file = found.get(path, {}).get("type") == "file"
         if not found:
             try:
@@ -254,7 +244,7 @@ class PersiDictFileSystem(AbstractFileSystem):
                 found = {path: info}
                 is_file = True
         elif withdirs and path and not is_file:
-            found[path] = self._dir_info(path)
+            found[path] = listing.dir_info(path)
         if not withdirs:
             found = {n: i for n, i in found.items() if i["type"] == "file"}
         names = sorted(found)
@@ -273,15 +263,8 @@ class PersiDictFileSystem(AbstractFileSystem):
             raise ValueError("maxdepth must be at least 1")
         path = self._strip_protocol(path)
         detail = kwargs.pop("detail", False)
-        tree: dict[str, tuple[dict, dict]] = {path: ({}, {})}
-        for name, info in self._files_under(path).items():
-            for folder in reversed(_parents_below(path, name)):  # top down
-                if folder not in tree:
-                    tree[folder] = ({}, {})
-                    up = tree[posixpath.dirname(folder)]
-                    up[0][posixpath.basename(folder)] = self._dir_info(folder)
-            tree[posixpath.dirname(name)][1][posixpath.basename(name)] = info
-        if len(tree) == 1 and not tree[path][1]:
+        folders = listing.tree(self._files_under(path), path)
+        if len(folders) == 1 and not folders[path][1]:
             try:
                 info = self.info(path)
             except FileNotFoundError as exc:
@@ -291,21 +274,8 @@ class PersiDictFileSystem(AbstractFileSystem):
                     on_error(exc)
                 return
             if info["type"] == "file":
-                tree[path][1][""] = info
-        yield from self._walk_tree(tree, path, 1, maxdepth, topdown, detail)
-
-    def _walk_tree(self, tree, root, depth, maxdepth, topdown, detail):
-        subdirs, files = tree[root]
-        dirs_out = dict(subdirs) if detail else sorted(subdirs)
-        files_out = dict(files) if detail else sorted(files)
-        if topdown:
-            yield root, dirs_out, files_out
-        if maxdepth is None or depth < maxdepth:
-            for name in list(dirs_out):  # topdown callers may have pruned dirs_out
-                child = f"{root}/{name}" if root else name
-                yield from self._walk_tree(tree, child, depth + 1, maxdepth, topdown, detail)
-        if not topdown:
-            yield root, dirs_out, files_out
+                folders[path][1][""] = info
+        yield from listing.walk_tree(folders, path, maxdepth, topdown, detail)
 
     def cat_file(
         self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any
@@ -420,7 +390,7 @@ class PersiDictFileSystem(AbstractFileSystem):
         """Delete files (directories with ``recursive``); deletes run concurrently."""
         paths = set(self.expand_path(path, recursive=recursive, maxdepth=maxdepth))
         # a path that holds another is a directory: it goes with its files
-        dirs = {q for p in paths for q in _parents_below("", p) if q in paths}
+        dirs = {q for p in paths for q in listing.parents_below("", p) if q in paths}
         candidates = {}
         for p in sorted(paths - dirs):
             try:
@@ -506,19 +476,4 @@ def _cheap_formats() -> dict[str, Format]:
         fmt = get_format(name)
         if fmt.extension and fmt.check_bytes is not None:
             out[fmt.extension] = fmt
-    return out
-
-
-def _depth_below(root: str):
-    base = root.count("/") + 1 if root else 0
-    return lambda name: name.count("/") + 1 - base
-
-
-def _parents_below(root: str, name: str) -> list[str]:
-    """Folders strictly between ``root`` and file ``name``."""
-    out = []
-    parent = posixpath.dirname(name)
-    while parent and parent != root:
-        out.append(parent)
-        parent = posixpath.dirname(parent)
     return out
