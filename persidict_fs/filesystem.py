@@ -391,20 +391,21 @@ class PersiDictFileSystem(AbstractFileSystem):
         paths = set(self.expand_path(path, recursive=recursive, maxdepth=maxdepth))
         # a path that holds another is a directory: it goes with its files
         dirs = {q for p in paths for q in listing.parents_below("", p) if q in paths}
-        candidates = {}
+        candidates, missing = {}, []
         for p in sorted(paths - dirs):
             try:
                 candidates[p] = self._paths.file(p)
             except ValueError:
-                dirs.add(p)  # no file can live there
+                missing.append(p)  # no file can live there: a directory, or nothing
         results = self.store.delete_many(candidates.values())
         for p, result in zip(candidates, results, strict=True):
             if isinstance(result, (FileNotFoundError, IsADirectoryError)):
-                if not self.isdir(p):
-                    raise FileNotFoundError(errno.ENOENT, f"no file {self._where(p)}", p)
+                missing.append(p)
             elif isinstance(result, BaseException):
                 raise result
-        self.invalidate_cache()
+        for p in missing:
+            if not self.isdir(p):
+                raise FileNotFoundError(errno.ENOENT, f"no file {self._where(p)}", p)
 
     def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
         """Check the name only: directories exist while they hold files."""

@@ -206,6 +206,8 @@ def test_invalid_paths_are_refused_by_name(fs, path):
     assert not fs.exists(path)
     with pytest.raises(FileNotFoundError):
         fs.cat_file(path)
+    with pytest.raises(FileNotFoundError):
+        fs.rm(path)
 
 
 def test_a_json_store_rejects_bytes_that_are_not_json(shared_backend):
