@@ -1,4 +1,4 @@
-"""The filesystem view's calls, on a local folder and on S3 (moto)."""
+"""The filesystem view's calls, on a local folder, memory:// and S3 (moto)."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ def view(backend: Backend, fmt: str | None = "bytes") -> PersiDictFileSystem:
 
 
 @pytest.fixture
-def fs(shared_backend: Backend) -> PersiDictFileSystem:
+def fs(backend: Backend) -> PersiDictFileSystem:
     """A raw-bytes view holding a small tree of files."""
-    fs = view(shared_backend)
+    fs = view(backend)
     for path in ["a/x", "a/y", "a/sub/z", "top"]:
         fs.pipe_file(path, path.encode())
     return fs
@@ -50,6 +50,7 @@ def test_info_tells_files_from_directories(fs):
     assert info["mtime"] > 1e9
     assert fs.info("a/sub")["type"] == "directory"
     assert fs.info("")["type"] == "directory"
+    assert fs.isfile("top") and not fs.isdir("top")  # a file is no folder of itself
     with pytest.raises(FileNotFoundError):
         fs.info("a/none")
     assert fs.modified("a/x").year >= 2024
