@@ -101,3 +101,12 @@ def test_pandas_round_trip_through_urls(store_url):
     pd.testing.assert_frame_equal(
         pd.read_json(json_url, orient="records", storage_options=options), frame
     )
+
+
+def test_pandas_parquet_files_and_a_folder_of_them(store_url):
+    inner, options = store_url
+    frame = pd.DataFrame({"year": [1965, 1843]})
+    for name in ["a", "b"]:
+        frame.to_parquet(f"persidict://parts/{name}.parquet::{inner}", storage_options=options)
+    both = pd.read_parquet(f"persidict://parts::{inner}", storage_options=options)
+    assert sorted(both["year"]) == [1843, 1843, 1965, 1965]
