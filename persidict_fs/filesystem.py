@@ -291,6 +291,12 @@ class PersiDictFileSystem(AbstractFileSystem):
             end = max(0, size + end) if end is not None and end < 0 else end
         return self.store.read_range(stored, start, end)
 
+    def head(self, path: str, size: int = 1024) -> bytes:
+        return self.cat_file(path, 0, size)
+
+    def tail(self, path: str, size: int = 1024) -> bytes:
+        return self.cat_file(path, -size)
+
     def modified(self, path: str) -> datetime:
         return datetime.fromtimestamp(self.info(path)["mtime"], tz=timezone.utc)
 

@@ -90,6 +90,7 @@ def test_cat_file_reads_whole_values_and_ranges(fs):
     assert fs.cat_file("a/sub/z", start=2, end=-2) == b"sub"
     assert fs.cat_file("a/sub/z", start=100) == b""
     assert fs.cat(["a/x", "top"]) == {"a/x": b"a/x", "top": b"top"}
+    assert (fs.head("a/sub/z", 3), fs.tail("a/sub/z", 1)) == (b"a/s", b"z")
     with pytest.raises(FileNotFoundError):
         fs.cat_file("a/none")
 
