@@ -20,6 +20,11 @@ Which format checks a write:
   check is cheap (``.json`` must parse, ``.txt`` be UTF-8, ``.pkl`` be
   well-formed pickle opcodes, never run); other files are raw bytes. So a
   folder of mixed extensions reads and writes as a user expects.
+
+Costs on S3: ``open(..., "rb")`` fetches the whole value in one GET (use
+``cat_file(path, start, end)`` for part of a big one: one ranged GET);
+``ls``/``isdir`` one LIST; ``info``/``isfile`` one HEAD; ``find``, ``walk``
+and ``glob`` one LIST per 1000 files; a write one PUT on close.
 """
 
 from __future__ import annotations
