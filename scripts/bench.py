@@ -1,0 +1,446 @@
+"""Benchmark: persidict against baselines measured in the same run.
+
+Local part: N values of 100 bytes under 2-level keys ("g007", "k00123"),
+timed for set, get, iterating keys, len and delete, for
+  FileDirDict      persidict's local dict (pkl, the default format)
+  raw floor        os.open/os.write/os.close of the same files (read: os.read;
+                   delete: os.unlink; keys/len: a bare recursive os.scandir walk)
+  naive            pickle + temp file + os.replace, open + pickle.load
+  fsspec mapper    fsspec.get_mapper on a local folder, values pickled
+S3 part: S3Dict against a moto server started here in its own process,
+one request at a time versus setitems/getitems/delitems.
+
+Rounds alternate between contenders (in a rotating order) so machine noise
+hits all alike; each figure is the median over rounds. Ratios are to the raw
+floor (local) or to one-by-one requests (S3). Nothing here runs in the tests.
+
+    .venv/bin/python scripts/bench.py [--n N] [--rounds R] [--quick] [--markdown]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import pickle
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+from persidict import FileDirDict, S3Dict
+
+LOCAL_OPS = ("set", "get", "keys", "len", "delete")
+S3_OPS = ("set", "get", "delete")
+VALUE_SIZE = 100
+GROUP_SIZE = 100
+
+
+def make_keys(n: int) -> list[tuple[str, str]]:
+    """2-level keys, GROUP_SIZE keys per folder, as a realistic store."""
+    return [(f"g{i // GROUP_SIZE:03d}", f"k{i:05d}") for i in range(n)]
+
+
+def make_values(n: int) -> list[bytes]:
+    return [os.urandom(VALUE_SIZE) for _ in range(n)]
+
+
+# --- contenders: each gets a fresh empty folder per round and runs every op ---
+
+
+class Contender:
+    """One local store under test; ``ops`` maps an op name to a timed callable."""
+
+    name = ""
+
+    def __init__(self, root: str, keys: list, values: list) -> None:
+        self.root, self.keys, self.values = root, keys, values
+
+    def ops(self) -> dict[str, Callable[[], Any]]:
+        return {
+            "set": self.set_all,
+            "get": self.get_all,
+            "keys": self.list_keys,
+            "len": self.length,
+            "delete": self.delete_all,
+        }
+
+
+class PersidictLocal(Contender):
+    name = "FileDirDict"
+
+    def __init__(self, root, keys, values):
+        super().__init__(root, keys, values)
+        self.d = FileDirDict(base_dir=root)
+
+    def set_all(self):
+        d = self.d
+        for k, v in zip(self.keys, self.values):
+            d[k] = v
+
+    def get_all(self):
+        d = self.d
+        for k in self.keys:
+            d[k]
+
+    def list_keys(self):
+        return sum(1 for _ in self.d.keys())
+
+    def length(self):
+        return len(self.d)
+
+    def delete_all(self):
+        d = self.d
+        for k in self.keys:
+            del d[k]
+
+
+def _scandir_count(top: str) -> int:
+    """The iteration floor: a bare recursive scandir walk counting files."""
+    count = 0
+    stack = [top]
+    while stack:
+        with os.scandir(stack.pop()) as it:
+            for e in it:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(e.path)
+                else:
+                    count += 1
+    return count
+
+
+class RawFloor(Contender):
+    name = "raw os floor"
+
+    def __init__(self, root, keys, values):
+        super().__init__(root, keys, values)
+        # The same files and bytes FileDirDict writes; pickling is done up front.
+        self.paths = [os.path.join(root, *k[:-1], k[-1] + ".pkl") for k in keys]
+        self.blobs = [pickle.dumps(v, protocol=5) for v in values]
+
+    def set_all(self):
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        for p, b in zip(self.paths, self.blobs):
+            try:
+                fd = os.open(p, flags, 0o644)
+            except FileNotFoundError:
+                os.makedirs(os.path.dirname(p), exist_ok=True)
+                fd = os.open(p, flags, 0o644)
+            os.write(fd, b)
+            os.close(fd)
+
+    def get_all(self):
+        for p in self.paths:
+            fd = os.open(p, os.O_RDONLY)
+            os.read(fd, 1 << 16)
+            os.close(fd)
+
+    def list_keys(self):
+        return _scandir_count(self.root)
+
+    def length(self):
+        return _scandir_count(self.root)
+
+    def delete_all(self):
+        for p in self.paths:
+            os.unlink(p)
+
+
+class NaiveStore(Contender):
+    """What one writes in ten minutes: pickle, temp file, os.replace."""
+
+    name = "naive pickle+replace"
+
+    def __init__(self, root, keys, values):
+        super().__init__(root, keys, values)
+
+    def _path(self, key):
+        return os.path.join(self.root, *key[:-1], key[-1] + ".pkl")
+
+    def set_all(self):
+        for k, v in zip(self.keys, self.values):
+            path = self._path(k)
+            folder = os.path.dirname(path)
+            os.makedirs(folder, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp")
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump(v, f, protocol=5)
+            os.replace(tmp, path)
+
+    def get_all(self):
+        for k in self.keys:
+            with open(self._path(k), "rb") as f:
+                pickle.load(f)
+
+    def _iter_keys(self):
+        for folder, _dirs, files in os.walk(self.root):
+            rel = os.path.relpath(folder, self.root)
+            prefix = () if rel == "." else tuple(rel.split(os.sep))
+            for name in files:
+                if name.endswith(".pkl") and not name.startswith(".tmp"):
+                    yield (*prefix, name[:-4])
+
+    def list_keys(self):
+        return sum(1 for _ in self._iter_keys())
+
+    def length(self):
+        return sum(1 for _ in self._iter_keys())
+
+    def delete_all(self):
+        for k in self.keys:
+            os.unlink(self._path(k))
+
+
+class FsspecMapper(Contender):
+    name = "fsspec get_mapper"
+
+    def __init__(self, root, keys, values):
+        super().__init__(root, keys, values)
+        import fsspec
+
+        os.makedirs(root, exist_ok=True)
+        self.m = fsspec.get_mapper(root)
+        self.mkeys = [f"{'/'.join(k)}.pkl" for k in keys]
+
+    def set_all(self):
+        m = self.m
+        for k, v in zip(self.mkeys, self.values):
+            m[k] = pickle.dumps(v, protocol=5)
+
+    def get_all(self):
+        m = self.m
+        for k in self.mkeys:
+            pickle.loads(m[k])
+
+    def list_keys(self):
+        return sum(1 for _ in self.m.keys())
+
+    def length(self):
+        return len(self.m)
+
+    def delete_all(self):
+        m = self.m
+        for k in self.mkeys:
+            del m[k]
+
+
+LOCAL_CONTENDERS = [PersidictLocal, RawFloor, NaiveStore, FsspecMapper]
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    gc.collect()
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def bench_local(n: int, rounds: int, log) -> dict[str, dict[str, float]]:
+    """ops/s (median over rounds) per contender and op."""
+    keys, values = make_keys(n), make_values(n)
+    times: dict[str, dict[str, list[float]]] = {
+        c.name: {op: [] for op in LOCAL_OPS} for c in LOCAL_CONTENDERS
+    }
+    base = tempfile.mkdtemp(prefix="persidict-bench-")
+    try:
+        for r in range(rounds):
+            shift = r % len(LOCAL_CONTENDERS)
+            order = LOCAL_CONTENDERS[shift:] + LOCAL_CONTENDERS[:shift]
+            for cls in order:
+                root = os.path.join(base, f"r{r}-{cls.__name__}")
+                contender = cls(root, keys, values)
+                for op, fn in contender.ops().items():
+                    seconds, result = timed(fn)
+                    if op in ("keys", "len") and result != n:
+                        raise AssertionError(f"{cls.name} {op} saw {result} keys, not {n}")
+                    times[cls.name][op].append(seconds)
+                shutil.rmtree(root)
+            log(f"  local round {r + 1}/{rounds} done")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return {
+        name: {op: n / statistics.median(ts) for op, ts in per_op.items()}
+        for name, per_op in times.items()
+    }
+
+
+# --- S3 on a moto server in its own process ---
+
+_MOTO_CHILD = """
+import logging
+import sys
+from moto.server import ThreadedMotoServer
+logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(sys.argv[1]), verbose=False)
+server.start()
+print("ready", flush=True)
+sys.stdin.read()  # run until the parent closes our stdin
+server.stop()
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_moto() -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _MOTO_CHILD, str(port)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = proc.stdout.readline()
+    if line.strip() != "ready":
+        proc.kill()
+        raise RuntimeError("the moto server did not start")
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def stop_moto(proc: subprocess.Popen) -> None:
+    proc.stdin.close()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def bench_s3(n: int, rounds: int, log) -> dict[str, dict[str, float]]:
+    """ops/s (median over rounds) for one-by-one and batched S3 requests."""
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        os.environ.setdefault(var, "testing")
+    proc, endpoint = start_moto()
+    try:
+        d = S3Dict(
+            "persidict-bench",
+            "store",
+            endpoint_url=endpoint,
+            region="us-east-1",
+            create_bucket=True,
+            key="testing",
+            secret="testing",
+        )
+        keys, values = make_keys(n), make_values(n)
+        items = dict(zip(keys, values))
+
+        def one_set():
+            for k, v in items.items():
+                d[k] = v
+
+        def one_get():
+            for k in keys:
+                d[k]
+
+        def one_delete():
+            for k in keys:
+                del d[k]
+
+        ways = {
+            "one by one": {"set": one_set, "get": one_get, "delete": one_delete},
+            "batched": {
+                "set": lambda: d.setitems(items),
+                "get": lambda: d.getitems(keys),
+                "delete": lambda: d.delitems(keys),
+            },
+        }
+        d.setitems(dict(list(items.items())[:20]))  # warm up the client and pool
+        d.delitems(keys[:20])
+        times = {way: {op: [] for op in S3_OPS} for way in ways}
+        for r in range(rounds):
+            order = list(ways) if r % 2 == 0 else list(reversed(ways))
+            for way in order:
+                for op, fn in ways[way].items():
+                    times[way][op].append(timed(fn)[0])
+            log(f"  S3 round {r + 1}/{rounds} done")
+    finally:
+        stop_moto(proc)
+    return {
+        way: {op: n / statistics.median(ts) for op, ts in per_op.items()}
+        for way, per_op in times.items()
+    }
+
+
+# --- report ---
+
+
+def machine() -> str:
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, load average {load}"
+    )
+
+
+def table(header: list[str], rows: list[list[str]], markdown: bool) -> str:
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        return "\n".join(lines)
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    fmt = lambda row: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))  # noqa: E731,E501
+    return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *map(fmt, rows)])
+
+
+def local_table(results, n: int, markdown: bool) -> str:
+    floor = results[RawFloor.name]
+    header = ["local, N=%d" % n] + [f"{op} ops/s (x floor)" for op in LOCAL_OPS]
+    rows = []
+    for cls in LOCAL_CONTENDERS:
+        r = results[cls.name]
+        rows.append(
+            [cls.name] + [f"{r[op]:,.0f} ({r[op] / floor[op]:.2f}x)" for op in LOCAL_OPS]
+        )
+    return table(header, rows, markdown)
+
+
+def s3_table(results, n: int, markdown: bool) -> str:
+    one = results["one by one"]
+    header = [f"S3 (moto), N={n}"] + [f"{op} ops/s (x one by one)" for op in S3_OPS]
+    rows = [
+        [way] + [f"{r[op]:,.0f} ({r[op] / one[op]:.2f}x)" for op in S3_OPS]
+        for way, r in results.items()
+    ]
+    return table(header, rows, markdown)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=10_000, help="local values (default 10000)")
+    parser.add_argument("--s3-n", type=int, default=500, help="S3 values (default 500)")
+    parser.add_argument("--rounds", type=int, default=5, help="local rounds (default 5)")
+    parser.add_argument("--s3-rounds", type=int, default=3, help="S3 rounds (default 3)")
+    parser.add_argument("--quick", action="store_true", help="N=2000, S3 N=100, 3 rounds")
+    parser.add_argument("--markdown", action="store_true", help="print markdown tables")
+    parser.add_argument("--no-s3", action="store_true", help="skip the S3 part")
+    args = parser.parse_args()
+    if args.quick:
+        args.n, args.s3_n, args.rounds, args.s3_rounds = 2000, 100, 3, 2
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    log(f"local: N={args.n}, {args.rounds} rounds")
+    local = bench_local(args.n, args.rounds, log)
+    s3 = None
+    if not args.no_s3:
+        log(f"S3 on moto: N={args.s3_n}, {args.s3_rounds} rounds")
+        s3 = bench_s3(args.s3_n, args.s3_rounds, log)
+
+    print(f"Machine: {machine()}. Medians over rounds; ratios measured in this run.\n")
+    print(local_table(local, args.n, args.markdown))
+    if s3 is not None:
+        print()
+        print(s3_table(s3, args.s3_n, args.markdown))
+
+
+if __name__ == "__main__":
+    main()
