@@ -81,7 +81,7 @@ class PersidictLocal(Contender):
 
     def set_all(self):
         d = self.d
-        for k, v in zip(self.keys, self.values):
+        for k, v in zip(self.keys, self.values, strict=True):
             d[k] = v
 
     def get_all(self):
@@ -90,7 +90,7 @@ class PersidictLocal(Contender):
             d[k]
 
     def list_keys(self):
-        return sum(1 for _ in self.d.keys())
+        return sum(1 for _ in self.d)
 
     def length(self):
         return len(self.d)
@@ -126,7 +126,7 @@ class RawFloor(Contender):
 
     def set_all(self):
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-        for p, b in zip(self.paths, self.blobs):
+        for p, b in zip(self.paths, self.blobs, strict=True):
             try:
                 fd = os.open(p, flags, 0o644)
             except FileNotFoundError:
@@ -164,7 +164,7 @@ class NaiveStore(Contender):
         return os.path.join(self.root, *key[:-1], key[-1] + ".pkl")
 
     def set_all(self):
-        for k, v in zip(self.keys, self.values):
+        for k, v in zip(self.keys, self.values, strict=True):
             path = self._path(k)
             folder = os.path.dirname(path)
             os.makedirs(folder, exist_ok=True)
@@ -210,7 +210,7 @@ class FsspecMapper(Contender):
 
     def set_all(self):
         m = self.m
-        for k, v in zip(self.mkeys, self.values):
+        for k, v in zip(self.mkeys, self.values, strict=True):
             m[k] = pickle.dumps(v, protocol=5)
 
     def get_all(self):
@@ -219,7 +219,7 @@ class FsspecMapper(Contender):
             pickle.loads(m[k])
 
     def list_keys(self):
-        return sum(1 for _ in self.m.keys())
+        return sum(1 for _ in self.m)
 
     def length(self):
         return len(self.m)
@@ -330,7 +330,7 @@ def bench_s3(n: int, rounds: int, log) -> dict[str, dict[str, float]]:
             secret="testing",
         )
         keys, values = make_keys(n), make_values(n)
-        items = dict(zip(keys, values))
+        items = dict(zip(keys, values, strict=True))
 
         def one_set():
             for k, v in items.items():
@@ -386,19 +386,22 @@ def table(header: list[str], rows: list[list[str]], markdown: bool) -> str:
         lines += ["| " + " | ".join(row) + " |" for row in rows]
         return "\n".join(lines)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    fmt = lambda row: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))  # noqa: E731,E501
+
+    def fmt(row: list[str]) -> str:
+        pairs = enumerate(zip(row, widths, strict=True))
+        cells = [c.rjust(w) if i else c.ljust(w) for i, (c, w) in pairs]
+        return "  ".join(cells)
+
     return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *map(fmt, rows)])
 
 
 def local_table(results, n: int, markdown: bool) -> str:
     floor = results[RawFloor.name]
-    header = ["local, N=%d" % n] + [f"{op} ops/s (x floor)" for op in LOCAL_OPS]
+    header = [f"local, N={n}"] + [f"{op} ops/s (x floor)" for op in LOCAL_OPS]
     rows = []
     for cls in LOCAL_CONTENDERS:
         r = results[cls.name]
-        rows.append(
-            [cls.name] + [f"{r[op]:,.0f} ({r[op] / floor[op]:.2f}x)" for op in LOCAL_OPS]
-        )
+        rows.append([cls.name] + [f"{r[op]:,.0f} ({r[op] / floor[op]:.2f}x)" for op in LOCAL_OPS])
     return table(header, rows, markdown)
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 from persidict.formats import Format, FormatError, get_format
-from persidict.keys import Key, KeyLayout, KeyLike, normalize_key
+from persidict.keys import Key, KeyLayout, KeyLike
 from persidict.storage.base import ByteStore, PreconditionFailed
 
 _MISSING = object()
@@ -54,7 +54,7 @@ class PersiDict(MutableMapping):
 
     # helpers
     def _path(self, key: KeyLike) -> str:
-        return self.layout.to_path(normalize_key(key))
+        return self.layout.path_of(key)
 
     def _where(self, path: str) -> str:
         return f"{self.store.url.rstrip('/')}/{path}"
@@ -93,11 +93,9 @@ class PersiDict(MutableMapping):
         return self.store.exists(path)
 
     def __iter__(self) -> Iterator[Key]:
-        from_path = self.layout.from_path
-        for path in self.store.iter_paths():
-            key = from_path(path)
-            if key is not None:
-                yield key
+        keys_in = self.layout.keys_in
+        for folder, names in self.store.iter_folders():
+            yield from keys_in(folder, names)
 
     def __len__(self) -> int:
         return sum(1 for _ in self)

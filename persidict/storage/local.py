@@ -19,12 +19,14 @@ import fcntl
 import hashlib
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 from persidict.storage.base import TEMP_MARK, ByteStore, Entry, PreconditionFailed
 
 LOCK_DIR = ".#locks"
+_NAMES_CHUNK = 4096
 
 
 def _etag(st: os.stat_result) -> str:
@@ -33,6 +35,18 @@ def _etag(st: os.stat_result) -> str:
 
 def _entry(path: str, st: os.stat_result) -> Entry:
     return Entry(path, st.st_size, st.st_mtime, _etag(st))
+
+
+def _read_rest(fd: int, size: int) -> bytes:
+    """The rest of a short read: loop until ``size`` bytes or end of file."""
+    chunks = []
+    while size > 0:
+        chunk = os.read(fd, size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
 
 
 def _unlink_quietly(path: str) -> None:
@@ -50,6 +64,7 @@ class LocalStore(ByteStore):
     def __init__(self, root: str, *, durable: bool = False) -> None:
         self.root = os.path.abspath(os.path.expanduser(os.fspath(root)))
         self.url = self.root
+        self._slash_root = self.root if self.root.endswith("/") else self.root + "/"
         self.durable = durable
         os.makedirs(self.root, exist_ok=True)
 
@@ -60,16 +75,32 @@ class LocalStore(ByteStore):
         self.__dict__.update(state)
 
     def full_path(self, path: str) -> str:
-        return os.path.join(self.root, path) if path else self.root
+        # Plain concatenation: paths are relative and validated by the caller.
+        return f"{self._slash_root}{path}" if path else self.root
 
-    # reading
+    # reading: os.open + fstat + os.read, without the buffered-file layers
+    def _read_fd(self, path: str) -> tuple[bytes, os.stat_result]:
+        full = self.full_path(path)
+        fd = os.open(full, os.O_RDONLY)
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise IsADirectoryError(errno.EISDIR, "a folder, not a stored file", full)
+            # Committed files are never changed in place (every write is a new
+            # inode), so the size fstat gives is the size to read.
+            data = os.read(fd, st.st_size)
+            if len(data) < st.st_size:
+                data += _read_rest(fd, st.st_size - len(data))
+            return data, st
+        finally:
+            os.close(fd)
+
     def read(self, path: str) -> bytes:
-        with open(self.full_path(path), "rb") as f:
-            return f.read()
+        return self._read_fd(path)[0]
 
     def read_with_etag(self, path: str) -> tuple[bytes, str]:
-        with open(self.full_path(path), "rb") as f:
-            return f.read(), _etag(os.fstat(f.fileno()))
+        data, st = self._read_fd(path)
+        return data, _etag(st)
 
     def read_if_changed(self, path: str, etag: str) -> tuple[bytes | None, str]:
         with open(self.full_path(path), "rb") as f:
@@ -206,8 +237,8 @@ class LocalStore(ByteStore):
             os.unlink(full)
 
     # listing
-    def iter_paths(self, prefix: str = "") -> Iterator[str]:
-        """Relative paths of stored files under ``prefix``, without stat calls."""
+    def iter_folders(self, prefix: str = "") -> Iterator[tuple[str, list[str]]]:
+        """Stored file names folder by folder, from bare scandir calls (no stat)."""
         stack = [prefix]
         while stack:
             rel = stack.pop()
@@ -215,15 +246,26 @@ class LocalStore(ByteStore):
                 it = os.scandir(self.full_path(rel))
             except (FileNotFoundError, NotADirectoryError):
                 continue
+            names: list[str] = []
             with it:
                 for e in it:
-                    if TEMP_MARK in e.name:
+                    name = e.name
+                    if TEMP_MARK in name:
                         continue
-                    child = f"{rel}/{e.name}" if rel else e.name
                     if e.is_dir(follow_symlinks=False):
-                        stack.append(child)
+                        stack.append(f"{rel}/{name}" if rel else name)
                     else:
-                        yield child
+                        names.append(name)
+                        if len(names) >= _NAMES_CHUNK:  # bounded memory in huge folders
+                            yield rel, names
+                            names = []
+            if names:
+                yield rel, names
+
+    def iter_paths(self, prefix: str = "") -> Iterator[str]:
+        """Relative paths of stored files under ``prefix``, without stat calls."""
+        for folder, names in self.iter_folders(prefix):
+            yield from ([f"{folder}/{n}" for n in names] if folder else names)
 
     def walk(self, prefix: str = "") -> Iterator[Entry]:
         for path in self.iter_paths(prefix):
