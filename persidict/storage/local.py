@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
+import itertools
 import os
 import secrets
 import stat
@@ -26,6 +27,10 @@ from contextlib import contextmanager, suppress
 from persidict.storage.base import TEMP_MARK, ByteStore, Entry, PreconditionFailed
 
 LOCK_DIR = ".#locks"
+_LOCK_FLAGS = os.O_RDWR | os.O_CREAT
+_LOCK_PATHS_CACHED = 4096
+_READ_CHUNK = 1 << 16  # most values fit in one read
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL
 _NAMES_CHUNK = 4096
 
 
@@ -37,15 +42,30 @@ def _entry(path: str, st: os.stat_result) -> Entry:
     return Entry(path, st.st_size, st.st_mtime, _etag(st))
 
 
+# Temp names are unique without a getrandom call per write: a random token
+# per process (renewed in a forked child) and a counter.
+_temp_token = secrets.token_hex(6)
+_temp_counter = itertools.count()
+
+
+def _renew_temp_token() -> None:
+    global _temp_token
+    _temp_token = secrets.token_hex(6)
+
+
+os.register_at_fork(after_in_child=_renew_temp_token)
+
+
 def _read_rest(fd: int, size: int) -> bytes:
-    """The rest of a short read: loop until ``size`` bytes or end of file."""
+    """The rest of a file: ``size`` bytes (-1: all) or up to its end."""
     chunks = []
-    while size > 0:
-        chunk = os.read(fd, size)
+    while size:
+        chunk = os.read(fd, _READ_CHUNK * 16 if size < 0 else size)
         if not chunk:
             break
         chunks.append(chunk)
-        size -= len(chunk)
+        if size > 0:
+            size -= len(chunk)
     return b"".join(chunks)
 
 
@@ -65,6 +85,7 @@ class LocalStore(ByteStore):
         self.root = os.path.abspath(os.path.expanduser(os.fspath(root)))
         self.url = self.root
         self._slash_root = self.root if self.root.endswith("/") else self.root + "/"
+        self._lock_paths: dict[str, str] = {}  # folder -> its lock file
         self.durable = durable
         os.makedirs(self.root, exist_ok=True)
 
@@ -96,7 +117,21 @@ class LocalStore(ByteStore):
             os.close(fd)
 
     def read(self, path: str) -> bytes:
-        return self._read_fd(path)[0]
+        # Read to end of file without an fstat: a second read that returns b""
+        # is cheaper, and needs no trust in the size.
+        full = self.full_path(path)
+        fd = os.open(full, os.O_RDONLY)
+        try:
+            data = os.read(fd, _READ_CHUNK)
+            if data:
+                more = os.read(fd, _READ_CHUNK)
+                if more:
+                    data = b"".join([data, more, _read_rest(fd, -1)])
+            return data
+        except IsADirectoryError:
+            raise IsADirectoryError(errno.EISDIR, "a folder, not a stored file", full) from None
+        finally:
+            os.close(fd)
 
     def read_with_etag(self, path: str) -> tuple[bytes, str]:
         data, st = self._read_fd(path)
@@ -124,14 +159,18 @@ class LocalStore(ByteStore):
 
     # writing
     def _write_temp(self, full: str, data: bytes) -> tuple[str, str]:
-        folder, name = os.path.split(full)
-        tmp = os.path.join(folder, f".{TEMP_MARK}{name[:100]}.{secrets.token_hex(6)}")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-        try:
-            fd = os.open(tmp, flags, 0o644)
-        except FileNotFoundError:
-            os.makedirs(folder, exist_ok=True)
-            fd = os.open(tmp, flags, 0o644)
+        folder, _, name = full.rpartition("/")
+        while True:
+            # O_EXCL refuses a name that exists, should one ever repeat.
+            tmp = f"{folder}/.{TEMP_MARK}{name[:100]}.{_temp_token}-{next(_temp_counter)}"
+            try:
+                fd = os.open(tmp, _TEMP_FLAGS, 0o644)
+            except FileNotFoundError:
+                os.makedirs(folder, exist_ok=True)
+                continue
+            except FileExistsError:
+                continue
+            break
         try:
             view = memoryview(data)
             while view:
@@ -148,19 +187,33 @@ class LocalStore(ByteStore):
 
     @contextmanager
     def _locked(self, full: str) -> Iterator[None]:
-        folder = os.path.dirname(full)
-        digest = hashlib.sha1(folder.encode()).hexdigest()[:20]
-        lock_path = os.path.join(self.root, LOCK_DIR, digest)
+        fd = self._lock(full)
         try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        except FileNotFoundError:
-            os.makedirs(os.path.dirname(lock_path), exist_ok=True)
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
             os.close(fd)  # closing releases the flock
+
+    def _lock(self, full: str) -> int:
+        """An fd holding the exclusive flock of ``full``'s folder; close it to unlock."""
+        folder = full.rpartition("/")[0]
+        lock_path = self._lock_paths.get(folder)
+        if lock_path is None:
+            digest = hashlib.sha1(folder.encode()).hexdigest()[:20]
+            lock_path = f"{self._slash_root}{LOCK_DIR}/{digest}"
+            if len(self._lock_paths) >= _LOCK_PATHS_CACHED:
+                self._lock_paths.clear()
+            self._lock_paths[folder] = lock_path
+        try:
+            fd = os.open(lock_path, _LOCK_FLAGS, 0o644)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(lock_path), exist_ok=True)
+            fd = os.open(lock_path, _LOCK_FLAGS, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     def _sync_folder(self, full: str) -> None:
         if self.durable:
@@ -172,10 +225,13 @@ class LocalStore(ByteStore):
 
     def _commit(self, tmp: str, full: str, expected_etag: str | None = None) -> None:
         try:
-            with self._locked(full):
+            lock = self._lock(full)
+            try:
                 if expected_etag is not None:
                     self._check_etag(full, expected_etag)
                 os.replace(tmp, full)
+            finally:
+                os.close(lock)  # closing releases the flock
         except BaseException:
             _unlink_quietly(tmp)
             raise
@@ -227,8 +283,11 @@ class LocalStore(ByteStore):
 
     def delete(self, path: str) -> None:
         full = self.full_path(path)
-        with self._locked(full):
+        lock = self._lock(full)
+        try:
             os.unlink(full)
+        finally:
+            os.close(lock)  # closing releases the flock
 
     def delete_if(self, path: str, etag: str) -> None:
         full = self.full_path(path)
