@@ -240,26 +240,31 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, result
 
 
-def bench_local(n: int, rounds: int, log) -> dict[str, dict[str, float]]:
+def bench_local(n: int, rounds: int, folder: str | None, log) -> dict[str, dict[str, float]]:
     """ops/s (median over rounds) per contender and op."""
     keys, values = make_keys(n), make_values(n)
     times: dict[str, dict[str, list[float]]] = {
         c.name: {op: [] for op in LOCAL_OPS} for c in LOCAL_CONTENDERS
     }
-    base = tempfile.mkdtemp(prefix="persidict-bench-")
+    base = tempfile.mkdtemp(prefix="persidict-bench-", dir=folder)
     try:
         for r in range(rounds):
-            shift = r % len(LOCAL_CONTENDERS)
-            order = LOCAL_CONTENDERS[shift:] + LOCAL_CONTENDERS[:shift]
-            for cls in order:
-                root = os.path.join(base, f"r{r}-{cls.__name__}")
-                contender = cls(root, keys, values)
-                for op, fn in contender.ops().items():
-                    seconds, result = timed(fn)
+            contenders = [
+                cls(os.path.join(base, f"r{r}-{cls.__name__}"), keys, values)
+                for cls in LOCAL_CONTENDERS
+            ]
+            # Each op runs for every contender back to back, in an order that
+            # rotates each round, so a burst of machine noise hits all alike.
+            shift = r % len(contenders)
+            order = contenders[shift:] + contenders[:shift]
+            for op in LOCAL_OPS:
+                for contender in order:
+                    seconds, result = timed(contender.ops()[op])
                     if op in ("keys", "len") and result != n:
-                        raise AssertionError(f"{cls.name} {op} saw {result} keys, not {n}")
-                    times[cls.name][op].append(seconds)
-                shutil.rmtree(root)
+                        raise AssertionError(f"{contender.name} {op} saw {result} keys, not {n}")
+                    times[contender.name][op].append(seconds)
+            for contender in contenders:
+                shutil.rmtree(contender.root)
             log(f"  local round {r + 1}/{rounds} done")
     finally:
         shutil.rmtree(base, ignore_errors=True)
@@ -274,8 +279,23 @@ def bench_local(n: int, rounds: int, log) -> dict[str, dict[str, float]]:
 _MOTO_CHILD = """
 import logging
 import sys
+import time
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.server import ThreadedMotoServer
+
 logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+rtt = float(sys.argv[2]) / 1000
+if rtt:
+    # A network round trip, simulated: each request waits in its own server
+    # thread, so concurrent requests overlap as they would over a network.
+    serve = DomainDispatcherApplication.__call__
+
+    def delayed(self, environ, start_response):
+        time.sleep(rtt)
+        return serve(self, environ, start_response)
+
+    DomainDispatcherApplication.__call__ = delayed
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(sys.argv[1]), verbose=False)
 server.start()
 print("ready", flush=True)
@@ -290,10 +310,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_moto() -> tuple[subprocess.Popen, str]:
+def start_moto(rtt_ms: float = 0) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-c", _MOTO_CHILD, str(port)],
+        [sys.executable, "-c", _MOTO_CHILD, str(port), str(rtt_ms)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -314,11 +334,22 @@ def stop_moto(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def bench_s3(n: int, rounds: int, log) -> dict[str, dict[str, float]]:
-    """ops/s (median over rounds) for one-by-one and batched S3 requests."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_s3(n: int, rounds: int, rtt_ms: float, log) -> dict[str, dict[str, float]]:
+    """ops/s (median over rounds) for one-by-one and batched S3 requests.
+
+    Also the moto server's CPU time per operation, since that caps how much
+    concurrency can gain against a local server.
+    """
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ.setdefault(var, "testing")
-    proc, endpoint = start_moto()
+    proc, endpoint = start_moto(rtt_ms)
     try:
         d = S3Dict(
             "persidict-bench",
@@ -355,18 +386,24 @@ def bench_s3(n: int, rounds: int, log) -> dict[str, dict[str, float]]:
         d.setitems(dict(list(items.items())[:20]))  # warm up the client and pool
         d.delitems(keys[:20])
         times = {way: {op: [] for op in S3_OPS} for way in ways}
+        server_cpu = {way: {op: [] for op in S3_OPS} for way in ways}
         for r in range(rounds):
             order = list(ways) if r % 2 == 0 else list(reversed(ways))
             for way in order:
                 for op, fn in ways[way].items():
+                    before = cpu_seconds(proc.pid)
                     times[way][op].append(timed(fn)[0])
-            log(f"  S3 round {r + 1}/{rounds} done")
+                    server_cpu[way][op].append(cpu_seconds(proc.pid) - before)
+            log(f"  S3 (rtt {rtt_ms:g} ms) round {r + 1}/{rounds} done")
     finally:
         stop_moto(proc)
-    return {
-        way: {op: n / statistics.median(ts) for op, ts in per_op.items()}
-        for way, per_op in times.items()
-    }
+    results = {}
+    for way, per_op in times.items():
+        results[way] = {op: n / statistics.median(ts) for op, ts in per_op.items()}
+        results[way]["server_ms"] = 1000 * statistics.median(
+            sum(server_cpu[way][op][r] for op in S3_OPS) / (n * len(S3_OPS)) for r in range(rounds)
+        )
+    return results
 
 
 # --- report ---
@@ -405,11 +442,15 @@ def local_table(results, n: int, markdown: bool) -> str:
     return table(header, rows, markdown)
 
 
-def s3_table(results, n: int, markdown: bool) -> str:
+def s3_table(results, n: int, rtt_ms: float, markdown: bool) -> str:
     one = results["one by one"]
-    header = [f"S3 (moto), N={n}"] + [f"{op} ops/s (x one by one)" for op in S3_OPS]
+    where = f"moto + {rtt_ms:g} ms RTT" if rtt_ms else "moto"
+    header = [f"S3 ({where}), N={n}"] + [f"{op} ops/s (x one by one)" for op in S3_OPS]
+    header.append("server CPU ms/op")
     rows = [
-        [way] + [f"{r[op]:,.0f} ({r[op] / one[op]:.2f}x)" for op in S3_OPS]
+        [way]
+        + [f"{r[op]:,.0f} ({r[op] / one[op]:.2f}x)" for op in S3_OPS]
+        + [f"{r['server_ms']:.1f}"]
         for way, r in results.items()
     ]
     return table(header, rows, markdown)
@@ -419,30 +460,43 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=10_000, help="local values (default 10000)")
     parser.add_argument("--s3-n", type=int, default=500, help="S3 values (default 500)")
-    parser.add_argument("--rounds", type=int, default=5, help="local rounds (default 5)")
-    parser.add_argument("--s3-rounds", type=int, default=3, help="S3 rounds (default 3)")
-    parser.add_argument("--quick", action="store_true", help="N=2000, S3 N=100, 3 rounds")
+    parser.add_argument("--rounds", type=int, default=3, help="local rounds (default 3)")
+    parser.add_argument("--s3-rounds", type=int, default=2, help="S3 rounds (default 2)")
+    parser.add_argument(
+        "--rtt",
+        type=float,
+        default=20,
+        help="also run S3 with this simulated round trip in ms (default 20; 0: skip)",
+    )
+    parser.add_argument("--rtt-n", type=int, default=100, help="values for the RTT run")
+    parser.add_argument("--quick", action="store_true", help="N=2000, S3 N=100, fewer rounds")
+    parser.add_argument("--dir", help="folder for the local stores (default: the temp folder)")
     parser.add_argument("--markdown", action="store_true", help="print markdown tables")
     parser.add_argument("--no-s3", action="store_true", help="skip the S3 part")
     args = parser.parse_args()
     if args.quick:
-        args.n, args.s3_n, args.rounds, args.s3_rounds = 2000, 100, 3, 2
+        args.n, args.s3_n, args.rtt_n, args.rounds, args.s3_rounds = 2000, 100, 50, 3, 2
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
     log(f"local: N={args.n}, {args.rounds} rounds")
-    local = bench_local(args.n, args.rounds, log)
-    s3 = None
+    local = bench_local(args.n, args.rounds, args.dir, log)
+    s3_runs = []
     if not args.no_s3:
         log(f"S3 on moto: N={args.s3_n}, {args.s3_rounds} rounds")
-        s3 = bench_s3(args.s3_n, args.s3_rounds, log)
+        s3_runs.append((args.s3_n, 0, bench_s3(args.s3_n, args.s3_rounds, 0, log)))
+        if args.rtt:
+            rtt_run = bench_s3(args.rtt_n, args.s3_rounds, args.rtt, log)
+            s3_runs.append((args.rtt_n, args.rtt, rtt_run))
 
-    print(f"Machine: {machine()}. Medians over rounds; ratios measured in this run.\n")
+    where = args.dir or tempfile.gettempdir()
+    print(f"Machine: {machine()}; local stores in {where}.")
+    print("Medians over rounds; ratios measured in this run.\n")
     print(local_table(local, args.n, args.markdown))
-    if s3 is not None:
+    for n, rtt_ms, results in s3_runs:
         print()
-        print(s3_table(s3, args.s3_n, args.markdown))
+        print(s3_table(results, n, rtt_ms, args.markdown))
 
 
 if __name__ == "__main__":

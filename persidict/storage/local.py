@@ -99,7 +99,7 @@ class LocalStore(ByteStore):
         # Plain concatenation: paths are relative and validated by the caller.
         return f"{self._slash_root}{path}" if path else self.root
 
-    # reading: os.open + fstat + os.read, without the buffered-file layers
+    # reading: os.open + os.read, without the buffered-file layers
     def _read_fd(self, path: str) -> tuple[bytes, os.stat_result]:
         full = self.full_path(path)
         fd = os.open(full, os.O_RDONLY)
@@ -160,17 +160,18 @@ class LocalStore(ByteStore):
     # writing
     def _write_temp(self, full: str, data: bytes) -> tuple[str, str]:
         folder, _, name = full.rpartition("/")
-        while True:
-            # O_EXCL refuses a name that exists, should one ever repeat.
+        for attempt in range(3):
             tmp = f"{folder}/.{TEMP_MARK}{name[:100]}.{_temp_token}-{next(_temp_counter)}"
             try:
                 fd = os.open(tmp, _TEMP_FLAGS, 0o644)
+                break
             except FileNotFoundError:
-                os.makedirs(folder, exist_ok=True)
-                continue
+                if attempt == 2:
+                    raise
+                os.makedirs(folder, exist_ok=True)  # the key's folder is new
             except FileExistsError:
-                continue
-            break
+                if attempt == 2:  # O_EXCL refused a name that repeated: take the next
+                    raise
         try:
             view = memoryview(data)
             while view:
