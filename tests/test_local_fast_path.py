@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import pickle
 
 import pytest
 
@@ -39,6 +40,17 @@ def test_bad_keys_still_fail_after_good_ones_are_cached(tmp_path):
             with pytest.raises((KeyError, TypeError, ValueError)):
                 d[bad] = 1
     assert list(d) == [("ok",)]
+
+
+def test_cached_dict_pickles_small_and_generator_keys_are_never_cached(tmp_path):
+    d = FileDirDict(base_dir=tmp_path / "s")
+    for i in range(300):
+        d["g", f"k{i}"] = i
+    assert len(pickle.dumps(d)) < 1000  # address and options, not the caches
+    clone = pickle.loads(pickle.dumps(d))
+    assert clone["g", "k7"] == 7 and len(clone) == 300
+    assert d[(p for p in ("g", "k1"))] == 1  # a generator hashes by identity: no cache
+    assert d[(p for p in ("g", "k2"))] == 2
 
 
 def test_path_cache_does_not_leak_between_layouts():
