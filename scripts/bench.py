@@ -52,24 +52,30 @@ def make_values(n: int) -> list[bytes]:
 
 
 # --- contenders: each gets a fresh empty folder per round and runs every op ---
+# Per-key ops (set, get, delete) take a slice of the keys, so that contenders
+# can take turns chunk by chunk; whole-store ops (keys, len) take no argument.
+
+PER_KEY_OPS = ("set", "get", "delete")
+CHUNKS = 10  # per-key ops run in this many turns per round
+REPEATS = 3  # whole-store ops run this many times per round
 
 
 class Contender:
-    """One local store under test; ``ops`` maps an op name to a timed callable."""
+    """One local store under test."""
 
     name = ""
 
     def __init__(self, root: str, keys: list, values: list) -> None:
         self.root, self.keys, self.values = root, keys, values
 
-    def ops(self) -> dict[str, Callable[[], Any]]:
+    def op(self, name: str) -> Callable[..., Any]:
         return {
-            "set": self.set_all,
-            "get": self.get_all,
+            "set": self.set_some,
+            "get": self.get_some,
             "keys": self.list_keys,
             "len": self.length,
-            "delete": self.delete_all,
-        }
+            "delete": self.delete_some,
+        }[name]
 
 
 class PersidictLocal(Contender):
@@ -79,14 +85,14 @@ class PersidictLocal(Contender):
         super().__init__(root, keys, values)
         self.d = FileDirDict(base_dir=root)
 
-    def set_all(self):
+    def set_some(self, part: slice):
         d = self.d
-        for k, v in zip(self.keys, self.values, strict=True):
+        for k, v in zip(self.keys[part], self.values[part], strict=True):
             d[k] = v
 
-    def get_all(self):
+    def get_some(self, part: slice):
         d = self.d
-        for k in self.keys:
+        for k in self.keys[part]:
             d[k]
 
     def list_keys(self):
@@ -95,9 +101,9 @@ class PersidictLocal(Contender):
     def length(self):
         return len(self.d)
 
-    def delete_all(self):
+    def delete_some(self, part: slice):
         d = self.d
-        for k in self.keys:
+        for k in self.keys[part]:
             del d[k]
 
 
@@ -124,9 +130,9 @@ class RawFloor(Contender):
         self.paths = [os.path.join(root, *k[:-1], k[-1] + ".pkl") for k in keys]
         self.blobs = [pickle.dumps(v, protocol=5) for v in values]
 
-    def set_all(self):
+    def set_some(self, part: slice):
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-        for p, b in zip(self.paths, self.blobs, strict=True):
+        for p, b in zip(self.paths[part], self.blobs[part], strict=True):
             try:
                 fd = os.open(p, flags, 0o644)
             except FileNotFoundError:
@@ -135,8 +141,8 @@ class RawFloor(Contender):
             os.write(fd, b)
             os.close(fd)
 
-    def get_all(self):
-        for p in self.paths:
+    def get_some(self, part: slice):
+        for p in self.paths[part]:
             fd = os.open(p, os.O_RDONLY)
             os.read(fd, 1 << 16)
             os.close(fd)
@@ -147,8 +153,8 @@ class RawFloor(Contender):
     def length(self):
         return _scandir_count(self.root)
 
-    def delete_all(self):
-        for p in self.paths:
+    def delete_some(self, part: slice):
+        for p in self.paths[part]:
             os.unlink(p)
 
 
@@ -157,14 +163,11 @@ class NaiveStore(Contender):
 
     name = "naive pickle+replace"
 
-    def __init__(self, root, keys, values):
-        super().__init__(root, keys, values)
-
     def _path(self, key):
         return os.path.join(self.root, *key[:-1], key[-1] + ".pkl")
 
-    def set_all(self):
-        for k, v in zip(self.keys, self.values, strict=True):
+    def set_some(self, part: slice):
+        for k, v in zip(self.keys[part], self.values[part], strict=True):
             path = self._path(k)
             folder = os.path.dirname(path)
             os.makedirs(folder, exist_ok=True)
@@ -173,8 +176,8 @@ class NaiveStore(Contender):
                 pickle.dump(v, f, protocol=5)
             os.replace(tmp, path)
 
-    def get_all(self):
-        for k in self.keys:
+    def get_some(self, part: slice):
+        for k in self.keys[part]:
             with open(self._path(k), "rb") as f:
                 pickle.load(f)
 
@@ -192,8 +195,8 @@ class NaiveStore(Contender):
     def length(self):
         return sum(1 for _ in self._iter_keys())
 
-    def delete_all(self):
-        for k in self.keys:
+    def delete_some(self, part: slice):
+        for k in self.keys[part]:
             os.unlink(self._path(k))
 
 
@@ -208,14 +211,14 @@ class FsspecMapper(Contender):
         self.m = fsspec.get_mapper(root)
         self.mkeys = [f"{'/'.join(k)}.pkl" for k in keys]
 
-    def set_all(self):
+    def set_some(self, part: slice):
         m = self.m
-        for k, v in zip(self.mkeys, self.values, strict=True):
+        for k, v in zip(self.mkeys[part], self.values[part], strict=True):
             m[k] = pickle.dumps(v, protocol=5)
 
-    def get_all(self):
+    def get_some(self, part: slice):
         m = self.m
-        for k in self.mkeys:
+        for k in self.mkeys[part]:
             pickle.loads(m[k])
 
     def list_keys(self):
@@ -224,28 +227,35 @@ class FsspecMapper(Contender):
     def length(self):
         return len(self.m)
 
-    def delete_all(self):
+    def delete_some(self, part: slice):
         m = self.m
-        for k in self.mkeys:
+        for k in self.mkeys[part]:
             del m[k]
 
 
 LOCAL_CONTENDERS = [PersidictLocal, RawFloor, NaiveStore, FsspecMapper]
 
 
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    gc.collect()
+def timed(fn: Callable[..., Any], *args: Any) -> tuple[float, Any]:
     start = time.perf_counter()
-    result = fn()
+    result = fn(*args)
     return time.perf_counter() - start, result
 
 
 def bench_local(n: int, rounds: int, folder: str | None, log) -> dict[str, dict[str, float]]:
-    """ops/s (median over rounds) per contender and op."""
+    """ops/s (median over rounds) per contender and op.
+
+    Contenders take turns at a fine grain (a tenth of the keys, or one whole
+    listing) in an order that rotates every turn, so a burst of load from
+    elsewhere on the machine hits all of them alike.
+    """
     keys, values = make_keys(n), make_values(n)
-    times: dict[str, dict[str, list[float]]] = {
+    samples: dict[str, dict[str, list[float]]] = {
         c.name: {op: [] for op in LOCAL_OPS} for c in LOCAL_CONTENDERS
     }
+    step = -(-n // CHUNKS)
+    parts = [slice(lo, min(lo + step, n)) for lo in range(0, n, step)]
+    turn = 0
     base = tempfile.mkdtemp(prefix="persidict-bench-", dir=folder)
     try:
         for r in range(rounds):
@@ -253,16 +263,24 @@ def bench_local(n: int, rounds: int, folder: str | None, log) -> dict[str, dict[
                 cls(os.path.join(base, f"r{r}-{cls.__name__}"), keys, values)
                 for cls in LOCAL_CONTENDERS
             ]
-            # Each op runs for every contender back to back, in an order that
-            # rotates each round, so a burst of machine noise hits all alike.
-            shift = r % len(contenders)
-            order = contenders[shift:] + contenders[:shift]
+            gc.collect()
             for op in LOCAL_OPS:
-                for contender in order:
-                    seconds, result = timed(contender.ops()[op])
-                    if op in ("keys", "len") and result != n:
-                        raise AssertionError(f"{contender.name} {op} saw {result} keys, not {n}")
-                    times[contender.name][op].append(seconds)
+                per_key = op in PER_KEY_OPS
+                total = dict.fromkeys(samples, 0.0)
+                for args in [(p,) for p in parts] if per_key else [()] * REPEATS:
+                    turn += 1
+                    shift = turn % len(contenders)
+                    for contender in contenders[shift:] + contenders[:shift]:
+                        seconds, result = timed(contender.op(op), *args)
+                        if per_key:
+                            total[contender.name] += seconds
+                            continue
+                        if result != n:
+                            raise AssertionError(f"{contender.name} {op}: {result} keys, not {n}")
+                        samples[contender.name][op].append(seconds)
+                if per_key:
+                    for name, seconds in total.items():
+                        samples[name][op].append(seconds)
             for contender in contenders:
                 shutil.rmtree(contender.root)
             log(f"  local round {r + 1}/{rounds} done")
@@ -270,7 +288,7 @@ def bench_local(n: int, rounds: int, folder: str | None, log) -> dict[str, dict[
         shutil.rmtree(base, ignore_errors=True)
     return {
         name: {op: n / statistics.median(ts) for op, ts in per_op.items()}
-        for name, per_op in times.items()
+        for name, per_op in samples.items()
     }
 
 
