@@ -179,10 +179,7 @@ class KeyLayout:
 
     def keys_in(self, folder: str, names: list[str]) -> list[Key]:
         """Keys of the files ``names`` in ``folder``; names not of ours are skipped."""
-        if not folder:
-            head: tuple[str, ...] | None = ()
-        elif (head := self._dir_parts.get(folder, _UNSEEN)) is _UNSEEN:
-            head = self._decode_folder(folder)
+        head = self._head(folder)
         if head is None:
             return []
         if self.digest_len:
@@ -199,6 +196,19 @@ class KeyLayout:
             return [(*head, n[:-cut]) for n in names]
         ext = self.extension
         return [(*head, n[:-cut]) for n in names if n.endswith(ext) and _is_safe(n[:-cut])]
+
+    def count_in(self, folder: str, names: list[str]) -> int:
+        """``len(keys_in(folder, names))``, without building the keys when all are ours."""
+        if self.digest_len or not self.extension or not self._all_ours("/".join(names)):
+            return len(self.keys_in(folder, names))
+        return 0 if self._head(folder) is None else len(names)
+
+    def _head(self, folder: str) -> tuple[str, ...] | None:
+        """Key parts that ``folder`` stands for (cached), or None if not one of ours."""
+        if not folder:
+            return ()
+        head = self._dir_parts.get(folder, _UNSEEN)
+        return self._decode_folder(folder) if head is _UNSEEN else head  # type: ignore[return-value]
 
     def _decode_folder(self, folder: str) -> tuple[str, ...] | None:
         parts = tuple(self._decode_part(n) for n in folder.split("/"))

@@ -144,6 +144,7 @@ def test_listing_by_folder_decodes_exactly_like_one_path_at_a_time(ext, digest_l
     for names in ([*good], [*good, *bad], bad, good[:1]):
         expected = [k for k in (layout.from_path(f"{folder}/{n}") for n in names) if k]
         assert layout.keys_in(folder, names) == expected
+        assert layout.count_in(folder, names) == len(expected)
         assert layout.keys_in("", names) == [k[1:] for k in expected]
     assert len(layout.keys_in(folder, good)) == len(good)
-    assert layout.keys_in("bad name", good) == []
+    assert layout.keys_in("bad name", good) == [] and layout.count_in("bad name", good) == 0

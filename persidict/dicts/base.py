@@ -98,7 +98,8 @@ class PersiDict(MutableMapping):
             yield from keys_in(folder, names)
 
     def __len__(self) -> int:
-        return sum(1 for _ in self)
+        count_in = self.layout.count_in
+        return sum(count_in(folder, names) for folder, names in self.store.iter_folders())
 
     def __bool__(self) -> bool:
         return next(iter(self), None) is not None
