@@ -57,7 +57,7 @@ def make_values(n: int) -> list[bytes]:
 
 PER_KEY_OPS = ("set", "get", "delete")
 CHUNKS = 10  # per-key ops run in this many turns per round
-REPEATS = 3  # whole-store ops run this many times per round
+REPEATS = 5  # whole-store ops (short, so noisier) run this many times per round
 
 
 class Contender:
