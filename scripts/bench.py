@@ -8,13 +8,18 @@ timed for set, get, iterating keys, len and delete, for
   naive            pickle + temp file + os.replace, open + pickle.load
   fsspec mapper    fsspec.get_mapper on a local folder, values pickled
 S3 part: S3Dict against a moto server started here in its own process,
-one request at a time versus setitems/getitems/delitems.
+one request at a time versus setitems/getitems/delitems; then the same with
+a simulated network round trip (--rtt ms, a sleep in the server before each
+response), since against a local moto server the server's own CPU time per
+request, printed too, caps what concurrency can gain.
 
-Rounds alternate between contenders (in a rotating order) so machine noise
-hits all alike; each figure is the median over rounds. Ratios are to the raw
-floor (local) or to one-by-one requests (S3). Nothing here runs in the tests.
+Contenders take turns (a tenth of the keys, or one listing, at a time, in an
+order that rotates) so machine noise hits all alike; each figure is the
+median over rounds. Ratios are to the raw floor (local) or to one-by-one
+requests (S3). Nothing here runs in the tests.
 
     .venv/bin/python scripts/bench.py [--n N] [--rounds R] [--quick] [--markdown]
+    .venv/bin/python scripts/bench.py --dir /dev/shm --no-s3   # CPU-bound local run
 """
 
 from __future__ import annotations
@@ -486,7 +491,9 @@ def main() -> None:
         default=20,
         help="also run S3 with this simulated round trip in ms (default 20; 0: skip)",
     )
-    parser.add_argument("--rtt-n", type=int, default=100, help="values for the RTT run")
+    parser.add_argument(
+        "--rtt-n", type=int, default=100, help="values for the RTT run (default 100)"
+    )
     parser.add_argument("--quick", action="store_true", help="N=2000, S3 N=100, fewer rounds")
     parser.add_argument("--dir", help="folder for the local stores (default: the temp folder)")
     parser.add_argument("--markdown", action="store_true", help="print markdown tables")
