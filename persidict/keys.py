@@ -12,10 +12,15 @@ import base64
 import hashlib
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 SAFE_CHARS = "A-Z a-z 0-9 ( ) _ - ~ . ="
 MAX_PART_LENGTH = 200
+PATH_CACHE_SIZE = 1 << 15
 _SAFE_PART = re.compile(r"[A-Za-z0-9()_\-~.=]+")
+_is_safe_chars = _SAFE_PART.fullmatch
+_DOTS = (".", "..")
+_UNSEEN: object = object()  # marks a folder not yet in the cache
 
 KeyLike = str | Iterable[str]
 Key = tuple[str, ...]
@@ -106,6 +111,35 @@ class KeyLayout:
             raise ValueError(f"digest_len must be an int >= 0, got {digest_len!r}")
         self.extension = extension
         self.digest_len = digest_len
+        # Validating and joining a key costs more than reading a small file's
+        # bytes; only valid keys are cached, so a bad key fails every time.
+        self._cached_path = lru_cache(PATH_CACHE_SIZE)(self._validated_path)
+        # Folder name -> key parts, for listings (every key in a folder shares it).
+        self._dir_parts: dict[str, tuple[str, ...] | None] = {}
+        # Matches "name<ext>/name<ext>/..." when every name is a key part + ext;
+        # "." and ".." have no characters of their own, so exclude them by a lookahead.
+        self._all_ours = re.compile(
+            rf"(?:(?!\.\.?{re.escape(extension)}(?:/|\Z))"
+            rf"[A-Za-z0-9()_\-~.=]{{1,{MAX_PART_LENGTH}}}{re.escape(extension)}(?:/|\Z))+"
+        ).fullmatch
+
+    def __reduce__(self):
+        # The caches are rebuilt, never pickled along with a dict.
+        return (type(self), (self.extension, self.digest_len))
+
+    def path_of(self, key: KeyLike) -> str:
+        """Relative path of a key given as ``str`` or sequence; validated, cached."""
+        # Only str and tuple hash by value; a list, or a generator (hashed by
+        # identity), must never hit the cache.
+        if type(key) is str or type(key) is tuple:
+            try:
+                return self._cached_path(key)
+            except TypeError:
+                pass  # a tuple holding something unhashable: normalize_key names it
+        return self.to_path(normalize_key(key))
+
+    def _validated_path(self, key: KeyLike) -> str:
+        return self.to_path(normalize_key(key))
 
     def _encode_part(self, part: str) -> str:
         if not self.digest_len:
@@ -132,15 +166,68 @@ class KeyLayout:
 
     def from_path(self, path: str) -> Key | None:
         """Key stored at ``path``, or None if the path is not one of ours."""
-        if self.extension:
-            if not path.endswith(self.extension):
+        ext = self.extension
+        if ext:
+            if not path.endswith(ext):
                 return None
-            path = path[: -len(self.extension)]
-        names = path.split("/")
-        key = tuple(self._decode_part(n) for n in names)
-        if any(p is None for p in key):
+            path = path[: -len(ext)]
+        folder, _, name = path.rpartition("/")
+        if self.digest_len:
+            last = self._decode_part(name)
+            if last is None:
+                return None
+        elif len(name) <= MAX_PART_LENGTH and _is_safe_chars(name) and name not in _DOTS:
+            last = name  # inlined _is_safe: this runs once per listed file
+        else:
             return None
-        return key  # type: ignore[return-value]
+        if not folder:
+            return (last,)
+        try:
+            head = self._dir_parts[folder]
+        except KeyError:
+            head = self._decode_folder(folder)
+        return None if head is None else (*head, last)
+
+    def keys_in(self, folder: str, names: list[str]) -> list[Key]:
+        """Keys of the files ``names`` in ``folder``; names not of ours are skipped."""
+        head = self._head(folder)
+        if head is None:
+            return []
+        if self.digest_len:
+            parts = [self._decode_part(n[: len(n) - len(self.extension)]) for n in names]
+            return [
+                (*head, p)
+                for n, p in zip(names, parts, strict=True)
+                if p is not None and n.endswith(self.extension)
+            ]
+        cut = len(self.extension)
+        if not cut:
+            return [(*head, n) for n in names if _is_safe(n)]
+        if self._all_ours("/".join(names)):  # one C-level scan for the whole folder
+            return [(*head, n[:-cut]) for n in names]
+        ext = self.extension
+        return [(*head, n[:-cut]) for n in names if n.endswith(ext) and _is_safe(n[:-cut])]
+
+    def count_in(self, folder: str, names: list[str]) -> int:
+        """``len(keys_in(folder, names))``, without building the keys when all are ours."""
+        if self.digest_len or not self.extension or not self._all_ours("/".join(names)):
+            return len(self.keys_in(folder, names))
+        return 0 if self._head(folder) is None else len(names)
+
+    def _head(self, folder: str) -> tuple[str, ...] | None:
+        """Key parts that ``folder`` stands for (cached), or None if not one of ours."""
+        if not folder:
+            return ()
+        head = self._dir_parts.get(folder, _UNSEEN)
+        return self._decode_folder(folder) if head is _UNSEEN else head  # type: ignore[return-value]
+
+    def _decode_folder(self, folder: str) -> tuple[str, ...] | None:
+        parts = tuple(self._decode_part(n) for n in folder.split("/"))
+        head = None if None in parts else parts
+        if len(self._dir_parts) >= PATH_CACHE_SIZE:
+            self._dir_parts.clear()
+        self._dir_parts[folder] = head
+        return head  # type: ignore[return-value]
 
     def from_dir_name(self, name: str) -> str | None:
         """Key part that a folder name stands for, or None if not one of ours."""

@@ -17,7 +17,7 @@ from persidict.dicts.timestamps import TimestampsMixin
 from persidict.errors import MutationPolicyError
 from persidict.formats import Format, FormatError, get_format
 from persidict.jokers import DELETE_CURRENT, KEEP_CURRENT, Joker
-from persidict.keys import Key, KeyLayout, KeyLike, _is_safe, normalize_key
+from persidict.keys import Key, KeyLayout, KeyLike, _is_safe
 from persidict.safe_str_tuple import NonEmptySafeStrTuple, SafeStrTuple
 from persidict.storage.base import ByteStore, PreconditionFailed
 
@@ -99,7 +99,8 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         return self.layout.to_dir(self._prefix) if self._prefix else ""
 
     def _path(self, key: KeyLike) -> str:
-        return self.layout.to_path(self._prefix + normalize_key(key))
+        path = self.layout.path_of(key)  # validated, cached
+        return f"{self._root_dir}/{path}" if self._prefix else path
 
     def _key_of(self, path: str) -> NonEmptySafeStrTuple | None:
         root = self._root_dir
@@ -180,13 +181,15 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         return self.store.exists(path)
 
     def __iter__(self) -> Iterator[NonEmptySafeStrTuple]:
-        for path in self.store.iter_paths(self._root_dir):
-            key = self._key_of(path)
-            if key is not None:
-                yield key
+        keys_in, wrap, cut = self.layout.keys_in, NonEmptySafeStrTuple._trusted, len(self._prefix)
+        for folder, names in self.store.iter_folders(self._root_dir):
+            for key in keys_in(folder, names):
+                yield wrap(key[cut:])
 
     def __len__(self) -> int:
-        return sum(1 for _ in self)
+        count_in = self.layout.count_in
+        folders = self.store.iter_folders(self._root_dir)
+        return sum(count_in(folder, names) for folder, names in folders)
 
     def __bool__(self) -> bool:
         return next(iter(self), None) is not None

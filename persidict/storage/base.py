@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import groupby, islice
 
 TEMP_MARK = "#"
 """Temp and lock files carry this mark; it never occurs in a key path."""
@@ -36,6 +37,10 @@ class RootNotFoundError(OSError):
 
     Not a FileNotFoundError, so that a dict never mistakes it for a missing key.
     """
+
+
+def _folder_of(path: str) -> str:
+    return path.rpartition("/")[0]
 
 
 class ByteStore(ABC):
@@ -105,6 +110,17 @@ class ByteStore(ABC):
     def iter_paths(self, prefix: str = "") -> Iterator[str]:
         """Relative paths of stored files under ``prefix`` (cheapest listing)."""
         return (e.path for e in self.walk(prefix))
+
+    def iter_folders(self, prefix: str = "") -> Iterator[tuple[str, list[str]]]:
+        """Stored files under ``prefix`` as ``(folder, names of files in it)``.
+
+        The same folder may come more than once. Listing by folder lets a
+        dict decode each folder's part of the keys once, not once per file.
+        """
+        for folder, paths in groupby(self.iter_paths(prefix), key=_folder_of):
+            cut = len(folder) + 1 if folder else 0
+            while names := [p[cut:] for p in islice(paths, 4096)]:  # bounded memory
+                yield folder, names
 
     @abstractmethod
     def listdir(self, prefix: str = "") -> tuple[list[Entry], list[str]]:

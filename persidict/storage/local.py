@@ -17,14 +17,21 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
+import itertools
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 from persidict.storage.base import TEMP_MARK, ByteStore, Entry, PreconditionFailed
 
 LOCK_DIR = ".#locks"
+_LOCK_FLAGS = os.O_RDWR | os.O_CREAT
+_LOCK_PATHS_CACHED = 4096
+_READ_CHUNK = 1 << 16  # most values fit in one read
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+_NAMES_CHUNK = 4096
 
 
 def _etag(st: os.stat_result) -> str:
@@ -33,6 +40,33 @@ def _etag(st: os.stat_result) -> str:
 
 def _entry(path: str, st: os.stat_result) -> Entry:
     return Entry(path, st.st_size, st.st_mtime, _etag(st))
+
+
+# Temp names are unique without a getrandom call per write: a random token
+# per process (renewed in a forked child) and a counter.
+_temp_token = secrets.token_hex(6)
+_temp_counter = itertools.count()
+
+
+def _renew_temp_token() -> None:
+    global _temp_token
+    _temp_token = secrets.token_hex(6)
+
+
+os.register_at_fork(after_in_child=_renew_temp_token)
+
+
+def _read_rest(fd: int, size: int) -> bytes:
+    """The rest of a file: ``size`` bytes (-1: all) or up to its end."""
+    chunks = []
+    while size:
+        chunk = os.read(fd, _READ_CHUNK * 16 if size < 0 else size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        if size > 0:
+            size -= len(chunk)
+    return b"".join(chunks)
 
 
 def _unlink_quietly(path: str) -> None:
@@ -50,6 +84,8 @@ class LocalStore(ByteStore):
     def __init__(self, root: str, *, durable: bool = False) -> None:
         self.root = os.path.abspath(os.path.expanduser(os.fspath(root)))
         self.url = self.root
+        self._slash_root = self.root if self.root.endswith("/") else self.root + "/"
+        self._lock_paths: dict[str, str] = {}  # folder -> its lock file
         self.durable = durable
         os.makedirs(self.root, exist_ok=True)
 
@@ -60,16 +96,46 @@ class LocalStore(ByteStore):
         self.__dict__.update(state)
 
     def full_path(self, path: str) -> str:
-        return os.path.join(self.root, path) if path else self.root
+        # Plain concatenation: paths are relative and validated by the caller.
+        return f"{self._slash_root}{path}" if path else self.root
 
-    # reading
+    # reading: os.open + os.read, without the buffered-file layers
+    def _read_fd(self, path: str) -> tuple[bytes, os.stat_result]:
+        full = self.full_path(path)
+        fd = os.open(full, os.O_RDONLY)
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISDIR(st.st_mode):
+                raise IsADirectoryError(errno.EISDIR, "a folder, not a stored file", full)
+            # Committed files are never changed in place (every write is a new
+            # inode), so the size fstat gives is the size to read.
+            data = os.read(fd, st.st_size)
+            if len(data) < st.st_size:
+                data += _read_rest(fd, st.st_size - len(data))
+            return data, st
+        finally:
+            os.close(fd)
+
     def read(self, path: str) -> bytes:
-        with open(self.full_path(path), "rb") as f:
-            return f.read()
+        # Read to end of file without an fstat: a second read that returns b""
+        # is cheaper, and needs no trust in the size.
+        full = self.full_path(path)
+        fd = os.open(full, os.O_RDONLY)
+        try:
+            data = os.read(fd, _READ_CHUNK)
+            if data:
+                more = os.read(fd, _READ_CHUNK)
+                if more:
+                    data = b"".join([data, more, _read_rest(fd, -1)])
+            return data
+        except IsADirectoryError:
+            raise IsADirectoryError(errno.EISDIR, "a folder, not a stored file", full) from None
+        finally:
+            os.close(fd)
 
     def read_with_etag(self, path: str) -> tuple[bytes, str]:
-        with open(self.full_path(path), "rb") as f:
-            return f.read(), _etag(os.fstat(f.fileno()))
+        data, st = self._read_fd(path)
+        return data, _etag(st)
 
     def read_if_changed(self, path: str, etag: str) -> tuple[bytes | None, str]:
         with open(self.full_path(path), "rb") as f:
@@ -93,14 +159,19 @@ class LocalStore(ByteStore):
 
     # writing
     def _write_temp(self, full: str, data: bytes) -> tuple[str, str]:
-        folder, name = os.path.split(full)
-        tmp = os.path.join(folder, f".{TEMP_MARK}{name[:100]}.{secrets.token_hex(6)}")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-        try:
-            fd = os.open(tmp, flags, 0o644)
-        except FileNotFoundError:
-            os.makedirs(folder, exist_ok=True)
-            fd = os.open(tmp, flags, 0o644)
+        folder, _, name = full.rpartition("/")
+        for attempt in range(3):
+            tmp = f"{folder}/.{TEMP_MARK}{name[:100]}.{_temp_token}-{next(_temp_counter)}"
+            try:
+                fd = os.open(tmp, _TEMP_FLAGS, 0o644)
+                break
+            except FileNotFoundError:
+                if attempt == 2:
+                    raise
+                os.makedirs(folder, exist_ok=True)  # the key's folder is new
+            except FileExistsError:
+                if attempt == 2:  # O_EXCL refused a name that repeated: take the next
+                    raise
         try:
             view = memoryview(data)
             while view:
@@ -117,19 +188,33 @@ class LocalStore(ByteStore):
 
     @contextmanager
     def _locked(self, full: str) -> Iterator[None]:
-        folder = os.path.dirname(full)
-        digest = hashlib.sha1(folder.encode()).hexdigest()[:20]
-        lock_path = os.path.join(self.root, LOCK_DIR, digest)
+        fd = self._lock(full)
         try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        except FileNotFoundError:
-            os.makedirs(os.path.dirname(lock_path), exist_ok=True)
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
             os.close(fd)  # closing releases the flock
+
+    def _lock(self, full: str) -> int:
+        """An fd holding the exclusive flock of ``full``'s folder; close it to unlock."""
+        folder = full.rpartition("/")[0]
+        lock_path = self._lock_paths.get(folder)
+        if lock_path is None:
+            digest = hashlib.sha1(folder.encode()).hexdigest()[:20]
+            lock_path = f"{self._slash_root}{LOCK_DIR}/{digest}"
+            if len(self._lock_paths) >= _LOCK_PATHS_CACHED:
+                self._lock_paths.clear()
+            self._lock_paths[folder] = lock_path
+        try:
+            fd = os.open(lock_path, _LOCK_FLAGS, 0o644)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(lock_path), exist_ok=True)
+            fd = os.open(lock_path, _LOCK_FLAGS, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     def _sync_folder(self, full: str) -> None:
         if self.durable:
@@ -141,10 +226,13 @@ class LocalStore(ByteStore):
 
     def _commit(self, tmp: str, full: str, expected_etag: str | None = None) -> None:
         try:
-            with self._locked(full):
+            lock = self._lock(full)
+            try:
                 if expected_etag is not None:
                     self._check_etag(full, expected_etag)
                 os.replace(tmp, full)
+            finally:
+                os.close(lock)  # closing releases the flock
         except BaseException:
             _unlink_quietly(tmp)
             raise
@@ -196,8 +284,11 @@ class LocalStore(ByteStore):
 
     def delete(self, path: str) -> None:
         full = self.full_path(path)
-        with self._locked(full):
+        lock = self._lock(full)
+        try:
             os.unlink(full)
+        finally:
+            os.close(lock)  # closing releases the flock
 
     def delete_if(self, path: str, etag: str) -> None:
         full = self.full_path(path)
@@ -206,8 +297,8 @@ class LocalStore(ByteStore):
             os.unlink(full)
 
     # listing
-    def iter_paths(self, prefix: str = "") -> Iterator[str]:
-        """Relative paths of stored files under ``prefix``, without stat calls."""
+    def iter_folders(self, prefix: str = "") -> Iterator[tuple[str, list[str]]]:
+        """Stored file names folder by folder, from bare scandir calls (no stat)."""
         stack = [prefix]
         while stack:
             rel = stack.pop()
@@ -215,15 +306,26 @@ class LocalStore(ByteStore):
                 it = os.scandir(self.full_path(rel))
             except (FileNotFoundError, NotADirectoryError):
                 continue
+            names: list[str] = []
             with it:
                 for e in it:
-                    if TEMP_MARK in e.name:
+                    name = e.name
+                    if TEMP_MARK in name:
                         continue
-                    child = f"{rel}/{e.name}" if rel else e.name
                     if e.is_dir(follow_symlinks=False):
-                        stack.append(child)
+                        stack.append(f"{rel}/{name}" if rel else name)
                     else:
-                        yield child
+                        names.append(name)
+                        if len(names) >= _NAMES_CHUNK:  # bounded memory in huge folders
+                            yield rel, names
+                            names = []
+            if names:
+                yield rel, names
+
+    def iter_paths(self, prefix: str = "") -> Iterator[str]:
+        """Relative paths of stored files under ``prefix``, without stat calls."""
+        for folder, names in self.iter_folders(prefix):
+            yield from ([f"{folder}/{n}" for n in names] if folder else names)
 
     def walk(self, prefix: str = "") -> Iterator[Entry]:
         for path in self.iter_paths(prefix):

@@ -1,0 +1,144 @@
+"""The S3 part of scripts/bench.py: S3Dict on a moto server in its own process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+
+from bench_local import make_keys, make_values, timed
+
+from persidict import S3Dict
+
+S3_OPS = ("set", "get", "delete")
+
+_MOTO_CHILD = """
+import logging
+import sys
+import time
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.server import ThreadedMotoServer
+
+logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+rtt = float(sys.argv[2]) / 1000
+if rtt:
+    # A network round trip, simulated: each request waits in its own server
+    # thread, so concurrent requests overlap as they would over a network.
+    serve = DomainDispatcherApplication.__call__
+
+    def delayed(self, environ, start_response):
+        time.sleep(rtt)
+        return serve(self, environ, start_response)
+
+    DomainDispatcherApplication.__call__ = delayed
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(sys.argv[1]), verbose=False)
+server.start()
+print("ready", flush=True)
+sys.stdin.read()  # run until the parent closes our stdin
+server.stop()
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_moto(rtt_ms: float = 0) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _MOTO_CHILD, str(port), str(rtt_ms)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = proc.stdout.readline()
+    if line.strip() != "ready":
+        proc.kill()
+        raise RuntimeError("the moto server did not start")
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def stop_moto(proc: subprocess.Popen) -> None:
+    proc.stdin.close()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_s3(n: int, rounds: int, rtt_ms: float, log) -> dict[str, dict[str, float]]:
+    """ops/s (median over rounds) for one-by-one and batched S3 requests.
+
+    Also the moto server's CPU time per operation, since that caps how much
+    concurrency can gain against a local server.
+    """
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        os.environ.setdefault(var, "testing")
+    proc, endpoint = start_moto(rtt_ms)
+    try:
+        d = S3Dict(
+            "persidict-bench",
+            "store",
+            endpoint_url=endpoint,
+            region="us-east-1",
+            create_bucket=True,
+            key="testing",
+            secret="testing",
+        )
+        keys, values = make_keys(n), make_values(n)
+        items = dict(zip(keys, values, strict=True))
+
+        def one_set():
+            for k, v in items.items():
+                d[k] = v
+
+        def one_get():
+            for k in keys:
+                d[k]
+
+        def one_delete():
+            for k in keys:
+                del d[k]
+
+        ways = {
+            "one by one": {"set": one_set, "get": one_get, "delete": one_delete},
+            "batched": {
+                "set": lambda: d.setitems(items),
+                "get": lambda: d.getitems(keys),
+                "delete": lambda: d.delitems(keys),
+            },
+        }
+        d.setitems(dict(list(items.items())[:20]))  # warm up the client and pool
+        d.delitems(keys[:20])
+        times = {way: {op: [] for op in S3_OPS} for way in ways}
+        server_cpu = {way: {op: [] for op in S3_OPS} for way in ways}
+        for r in range(rounds):
+            order = list(ways) if r % 2 == 0 else list(reversed(ways))
+            for way in order:
+                for op, fn in ways[way].items():
+                    before = cpu_seconds(proc.pid)
+                    times[way][op].append(timed(fn)[0])
+                    server_cpu[way][op].append(cpu_seconds(proc.pid) - before)
+            log(f"  S3 (rtt {rtt_ms:g} ms) round {r + 1}/{rounds} done")
+    finally:
+        stop_moto(proc)
+    results = {}
+    for way, per_op in times.items():
+        results[way] = {op: n / statistics.median(ts) for op, ts in per_op.items()}
+        results[way]["server_ms"] = 1000 * statistics.median(
+            sum(server_cpu[way][op][r] for op in S3_OPS) / (n * len(S3_OPS)) for r in range(rounds)
+        )
+    return results
