@@ -31,7 +31,7 @@ def test_setdefault_race_across_processes_has_one_winner(shared_backend):
     d = shared_backend.open()
     keys = [f"k{i:03d}" for i in range(100)]
     with SPAWN.Pool(4) as pool:
-        wins = pool.starmap(workers.insert_if_absent, [(d, keys)] * 4)
+        wins = pool.starmap(workers.insert_if_absent, [(d, keys, racer) for racer in range(4)])
     won = [k for process_wins in wins for k in process_wins]
     assert sorted(won) == keys
     assert len(d) == 100

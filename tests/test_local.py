@@ -1,6 +1,7 @@
 """Local-folder specifics: file layout, temp files, durability, case-insensitive digests."""
 
 import os
+import threading
 
 import pytest
 
@@ -39,7 +40,7 @@ def test_a_write_leaves_no_temp_file(tmp_path):
     d = FileDirDict(tmp_path)
     for i in range(20):
         d["k"] = i
-    names = [n for n in os.listdir(tmp_path) if n != ".#locks"]
+    names = [n for n in os.listdir(tmp_path) if n != ".#lock"]
     assert names == ["k.pkl"]
 
 
@@ -72,3 +73,25 @@ def test_a_folder_where_a_value_would_be_is_not_a_key(tmp_path):
     (tmp_path / "k.pkl").mkdir()
     with pytest.raises(KeyError):
         d["k"]
+
+
+def test_dicts_at_nested_roots_share_the_commit_lock(tmp_path):
+    outer = FileDirDict(tmp_path)
+    inner = FileDirDict(tmp_path / "users")
+    outer["users", "counter"] = 0
+
+    def bump(d, key):
+        for _ in range(50):
+            d.transform_item(key, transformer=lambda v: v + 1, n_retries=None)
+
+    threads = [
+        threading.Thread(target=bump, args=(outer, ("users", "counter"))),
+        threading.Thread(target=bump, args=(inner, "counter")),
+        threading.Thread(target=bump, args=(outer, ("users", "counter"))),
+        threading.Thread(target=bump, args=(inner, "counter")),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert inner["counter"] == outer["users", "counter"] == 200

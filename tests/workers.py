@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 
 
@@ -53,10 +52,12 @@ def read_and_check(d, keys: list[str], seconds: float) -> tuple[int, list[str]]:
     return reads, problems
 
 
-def insert_if_absent(d, keys: list[str]) -> list[str]:
-    """setdefault every key with this process's id; returns the keys this process won."""
-    me = os.getpid()
-    return [k for k in keys if d.setdefault(k, me) == me]
+def insert_if_absent(d, keys: list[str], racer: int) -> list[str]:
+    """setdefault every key with ``racer``'s id; returns the keys this racer won.
+
+    A racer id, not the process id: a pool may hand two racers to one process.
+    """
+    return [k for k in keys if d.setdefault(k, racer) == racer]
 
 
 def square(args) -> int:

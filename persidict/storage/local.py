@@ -6,8 +6,9 @@ Mechanism (the same on one machine and on NFS):
 - ``create`` hard-links a finished temp file to the target; ``link`` fails
   if the target exists, so exactly one of racing creators wins.
 - ``write_if``/``delete_if``/``write``/``delete`` commit while holding an
-  exclusive ``flock`` on a per-folder lock file under ``<root>/.#locks``,
-  so a compare-and-swap can never interleave with another commit. Reads
+  exclusive ``flock`` on the lock file ``.#lock`` of the key's own folder,
+  so a compare-and-swap can never interleave with another commit, whatever
+  root each writer opened the store at (``data`` or ``data/users``). Reads
   take no lock. The lock is held only for the check and the rename.
 - An ETag is ``inode-mtime_ns-size``: every commit makes a new inode.
 """
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import itertools
 import os
 import secrets
@@ -26,9 +26,8 @@ from contextlib import contextmanager, suppress
 
 from persidict.storage.base import TEMP_MARK, ByteStore, Entry, PreconditionFailed
 
-LOCK_DIR = ".#locks"
+LOCK_NAME = ".#lock"  # one per folder; "#" never occurs in a key
 _LOCK_FLAGS = os.O_RDWR | os.O_CREAT
-_LOCK_PATHS_CACHED = 4096
 _READ_CHUNK = 1 << 16  # most values fit in one read
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL
 _NAMES_CHUNK = 4096
@@ -85,7 +84,6 @@ class LocalStore(ByteStore):
         self.root = os.path.abspath(os.path.expanduser(os.fspath(root)))
         self.url = self.root
         self._slash_root = self.root if self.root.endswith("/") else self.root + "/"
-        self._lock_paths: dict[str, str] = {}  # folder -> its lock file
         self.durable = durable
         os.makedirs(self.root, exist_ok=True)
 
@@ -195,20 +193,11 @@ class LocalStore(ByteStore):
             os.close(fd)  # closing releases the flock
 
     def _lock(self, full: str) -> int:
-        """An fd holding the exclusive flock of ``full``'s folder; close it to unlock."""
-        folder = full.rpartition("/")[0]
-        lock_path = self._lock_paths.get(folder)
-        if lock_path is None:
-            digest = hashlib.sha1(folder.encode()).hexdigest()[:20]
-            lock_path = f"{self._slash_root}{LOCK_DIR}/{digest}"
-            if len(self._lock_paths) >= _LOCK_PATHS_CACHED:
-                self._lock_paths.clear()
-            self._lock_paths[folder] = lock_path
-        try:
-            fd = os.open(lock_path, _LOCK_FLAGS, 0o644)
-        except FileNotFoundError:
-            os.makedirs(os.path.dirname(lock_path), exist_ok=True)
-            fd = os.open(lock_path, _LOCK_FLAGS, 0o644)
+        """An fd holding the exclusive flock of ``full``'s folder; close it to unlock.
+
+        FileNotFoundError if the folder does not exist (then neither does ``full``).
+        """
+        fd = os.open(f"{full.rpartition('/')[0]}/{LOCK_NAME}", _LOCK_FLAGS, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
         except BaseException:
@@ -292,6 +281,8 @@ class LocalStore(ByteStore):
 
     def delete_if(self, path: str, etag: str) -> None:
         full = self.full_path(path)
+        if not os.path.isdir(full.rpartition("/")[0]):
+            raise PreconditionFailed(f"{full} is absent")
         with self._locked(full):
             self._check_etag(full, etag)
             os.unlink(full)
