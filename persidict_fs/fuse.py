@@ -61,6 +61,7 @@ class Handle:
     dirty: bool = False
     block_start: int = -1
     block: bytes = b""
+    opener: int = 0  # the pid that opened it: flushes from others are forked copies closing
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -284,6 +285,7 @@ class StoreOperations(mfusepy.Operations):
 
     # open files
     def _open(self, h: Handle, fi: Any) -> int:
+        h.opener = mfusepy.fuse_get_context()[2]
         with self._lock:
             fh = self._next_fh
             self._next_fh += 1
@@ -384,7 +386,10 @@ class StoreOperations(mfusepy.Operations):
 
     def flush(self, path: str, fi: Any) -> int:
         h = self._handles.get(fi.fh)
-        if h is not None and h.writable:
+        # A child that inherited the descriptor (fork, then exec closing it) also
+        # flushes; committing then would show half-written data. The opener's
+        # close commits, and release commits whatever is left.
+        if h is not None and h.writable and mfusepy.fuse_get_context()[2] == h.opener:
             with h.lock:
                 if h.dirty:
                     h.dirty = False  # a failed commit is reported once, not again on release

@@ -16,30 +16,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
 from typing import Any
 
 from persidict import PersiDict, open_dict
-from persidict.formats import format_names, get_format
+from persidict.dicts.url import guess_format
 
 log = logging.getLogger(__name__)
 
 
 class MountError(OSError):
     """The mount could not be made or unmade; the message carries the server's log."""
-
-
-def guess_format(paths: Iterable[str], default: str = "pkl") -> str:
-    """The format whose extension the first stored paths use (``default`` if none)."""
-    by_ext = {get_format(n).extension.lstrip("."): n for n in format_names()}
-    for i, path in enumerate(paths):
-        name = path.rpartition("/")[2]
-        ext = name.rpartition(".")[2] if "." in name else ""
-        if ext in by_ext and ext:
-            return by_ext[ext]
-        if i >= 20:
-            break
-    return default
 
 
 def open_store(
@@ -52,8 +38,7 @@ def open_store(
         return store_or_url
     url = os.fspath(store_or_url)
     if serialization_format is None:
-        probe = open_dict(url, "bytes", **storage_options)
-        serialization_format = guess_format(probe.store.iter_paths())
+        serialization_format = guess_format(url, **storage_options)
     return open_dict(url, serialization_format, **storage_options)
 
 

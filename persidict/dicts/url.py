@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import fsspec
@@ -42,3 +43,26 @@ def open_dict(
         )
     fs = fsspec.filesystem(protocol, **storage_options)
     return PersiDict(FsspecStore(fs, path), serialization_format, digest_len=digest_len or 0)
+
+
+def guess_format(url: str, default: str = "pkl", **storage_options: Any) -> str:
+    """The format whose file extension the first stored files at ``url`` use.
+
+    For tools (the command line, the mount) that open a store they did not
+    create; ``default`` if the store is empty or no extension is known.
+    """
+    from itertools import islice
+
+    from persidict.formats import format_names, get_format
+
+    by_ext = {get_format(n).extension.lstrip("."): n for n in format_names()}
+    by_ext.pop("", None)
+    protocol, path = split_protocol(url)
+    if protocol in (None, "file", "local") and not os.path.isdir(path):
+        return default  # nothing stored yet; opening would create the folder
+    store = open_dict(url, "bytes", **storage_options).store
+    for path in islice(store.iter_paths(), 20):
+        name = path.rpartition("/")[2]
+        if "." in name and name.rpartition(".")[2] in by_ext:
+            return by_ext[name.rpartition(".")[2]]
+    return default
