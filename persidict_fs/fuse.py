@@ -43,6 +43,18 @@ def _fail(code: int) -> mfusepy.FuseOSError:
     return mfusepy.FuseOSError(code)
 
 
+@contextlib.contextmanager
+def _store_io(what: str, rel: str):
+    """Report a failure of the store (unreachable, refusing) as EIO, logged with the path."""
+    try:
+        yield
+    except (FileNotFoundError, NotADirectoryError, mfusepy.FuseOSError):
+        raise
+    except Exception as exc:
+        log.error("could not %s %r: %s: %s", what, "/" + rel, type(exc).__name__, exc)
+        raise _fail(errno.EIO) from exc
+
+
 @dataclass(frozen=True)
 class Stat:
     is_dir: bool
@@ -59,6 +71,7 @@ class Handle:
     append: bool = False
     data: bytes | bytearray | None = None
     dirty: bool = False
+    written: bool = False  # since the last commit: a flush with nothing new is a dup'd fd closing
     block_start: int = -1
     block: bytes = b""
     opener: int = 0  # the pid that opened it: flushes from others are forked copies closing
@@ -134,7 +147,8 @@ class StoreOperations(mfusepy.Operations):
             if cached and cached[0] > now and not fresh:
                 return cached[1]
         try:
-            infos = self.fs.ls(self._full(rel), detail=True)
+            with _store_io("list", rel):
+                infos = self.fs.ls(self._full(rel), detail=True)
         except FileNotFoundError:
             infos = []
         except NotADirectoryError:
@@ -170,8 +184,10 @@ class StoreOperations(mfusepy.Operations):
             cached = self._stats.get(rel)
             if cached and cached[0] > now:
                 return cached[1]
+        log.debug("info %r", rel)
         try:
-            st: Stat | None = _stat_of(self.fs.info(self._full(rel)))
+            with _store_io("look up", rel):
+                st: Stat | None = _stat_of(self.fs.info(self._full(rel)))
         except FileNotFoundError:
             st = None
         with self._lock:
@@ -220,7 +236,7 @@ class StoreOperations(mfusepy.Operations):
     def _commit(self, rel: str, data: bytes) -> None:
         try:
             self.fs.pipe_file(self._full(rel), data)
-        except (ValueError, TypeError, OSError) as exc:
+        except Exception as exc:
             # the stored value is unchanged; the writer's close() reports EIO
             log.error("could not store %r: %s", "/" + rel, exc)
             raise _fail(errno.EIO) from exc
@@ -229,7 +245,8 @@ class StoreOperations(mfusepy.Operations):
     def _load(self, h: Handle) -> None:
         if h.data is None:
             try:
-                h.data = bytearray(self.fs.cat_file(self._full(h.path)))
+                with _store_io("read", h.path):
+                    h.data = bytearray(self.fs.cat_file(self._full(h.path)))
             except FileNotFoundError:
                 h.data = bytearray()
 
@@ -336,10 +353,11 @@ class StoreOperations(mfusepy.Operations):
     def _read_block(self, h: Handle, size: int, offset: int) -> bytes:
         end = offset + size
         if not (h.block_start <= offset and end <= h.block_start + len(h.block)):
+            with _store_io("read", h.path):
+                h.block = self.fs.cat_file(
+                    self._full(h.path), start=offset, end=offset + max(size, READ_BLOCK)
+                )
             h.block_start = offset
-            h.block = self.fs.cat_file(
-                self._full(h.path), start=offset, end=offset + max(size, READ_BLOCK)
-            )
         return h.block[offset - h.block_start : end - h.block_start]
 
     def write(self, path: str, data: bytes, offset: int, fi: Any) -> int:
@@ -350,7 +368,7 @@ class StoreOperations(mfusepy.Operations):
             if buf is None:
                 self._load(h)
                 buf = h.data
-                h.dirty = True
+                h.dirty = h.written = True
             if h.append:
                 offset = len(buf)
             if offset > len(buf):
@@ -375,7 +393,7 @@ class StoreOperations(mfusepy.Operations):
                 self._load(writer)
                 del writer.data[length:]
                 writer.data.extend(bytes(length - len(writer.data)))
-                writer.dirty = True
+                writer.dirty = writer.written = True
             return 0
         h = Handle(rel, True)  # not open for writing: read, cut or pad, commit now
         self._load(h)
@@ -386,13 +404,14 @@ class StoreOperations(mfusepy.Operations):
 
     def flush(self, path: str, fi: Any) -> int:
         h = self._handles.get(fi.fh)
-        # A child that inherited the descriptor (fork, then exec closing it) also
-        # flushes; committing then would show half-written data. The opener's
-        # close commits, and release commits whatever is left.
+        # Every close() of a copy of the descriptor flushes: a forked child's exec,
+        # the shell's open-dup2-close before `echo` writes. Committing then would
+        # show a half-written or empty value, so only the opener's close after a
+        # write commits; release (the last close) commits whatever is left.
         if h is not None and h.writable and mfusepy.fuse_get_context()[2] == h.opener:
             with h.lock:
-                if h.dirty:
-                    h.dirty = False  # a failed commit is reported once, not again on release
+                if h.dirty and h.written:
+                    h.dirty = h.written = False  # a failure is reported once, not on release
                     self._commit(h.path, bytes(h.data))
         return 0
 
@@ -415,7 +434,8 @@ class StoreOperations(mfusepy.Operations):
             if self._mem.pop(rel, None) is not None:
                 return 0
         try:
-            self.fs.rm_file(self._full(rel))
+            with _store_io("delete", rel):
+                self.fs.rm_file(self._full(rel))
         except FileNotFoundError:
             raise _fail(errno.ENOENT) from None
         self._remember(rel, None)
@@ -487,7 +507,11 @@ class StoreOperations(mfusepy.Operations):
         kind = self._kind(dst)
         with self._lock:
             mem = self._mem.get(src)
-        data = bytes(mem.data) if mem is not None else self.fs.cat_file(self._full(src))
+        if mem is not None:
+            data = bytes(mem.data)
+        else:
+            with _store_io("read", src):
+                data = self.fs.cat_file(self._full(src))
         if kind == "mem":
             with self._lock:
                 self._mem[dst] = MemFile(bytearray(data))
@@ -499,24 +523,23 @@ class StoreOperations(mfusepy.Operations):
             with self._lock:
                 self._mem.pop(src, None)
         else:
-            self.fs.rm_file(self._full(src))
+            with _store_io("delete", src):
+                self.fs.rm_file(self._full(src))
             self._remember(src, None)
             self._keep_dir(self._split(src)[0])
 
     def _move_dir(self, src: str, dst: str) -> None:
         """Move every key under ``src``: one listing, then batched read, write, delete."""
         base = self._full(src)
-        found = self.fs.find(base)
+        with _store_io("list", src):
+            found = self.fs.find(base)
         for p in found:  # every new name must be storable before anything moves
             self._kind(dst + p[len(base) :])
         if found:
-            data = self.fs.cat(found)
-            try:
+            with _store_io(f"move to {'/' + dst!r}", src):
+                data = self.fs.cat(found)
                 self.fs.pipe({self._full(dst) + p[len(base) :]: v for p, v in data.items()})
-            except (ValueError, OSError) as exc:
-                log.error("could not move %r to %r: %s", "/" + src, "/" + dst, exc)
-                raise _fail(errno.EIO) from exc
-            self.fs.rm(list(found))
+                self.fs.rm(list(found))
             folders = {p.rpartition("/")[0] for p in found}
             for folder in sorted(folders, key=len, reverse=True):
                 self._rmdir_stored(folder)

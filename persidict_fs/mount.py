@@ -1,6 +1,6 @@
 """Mount a store with FUSE: ``persidict_fs.mount(store_or_url, mountpoint)``.
 
-The server runs in its own process (``python -m persidict_fs.mount``), so the
+The server runs in its own process (``persidict_fs.mount._main``), so the
 caller's signals, threads and GIL stay its own, and Ctrl-C, SIGTERM and
 ``fusermount -u`` all end it cleanly: libfuse unmounts and the process exits.
 Every commit is done before the writer's ``close`` returns, so an unmount
@@ -171,7 +171,7 @@ def mount(
     log_path = os.fspath(log_file) if log_file is not None else None
     with open(log_path or os.devnull, "ab") as stream:
         process = subprocess.Popen(
-            [sys.executable, "-m", "persidict_fs.mount"],
+            [sys.executable, "-c", "from persidict_fs.mount import _main; _main()"],
             stdin=subprocess.PIPE,
             stderr=stream if log_path else None,  # None: the server logs to our stderr
             start_new_session=True,  # the terminal's Ctrl-C is for the caller, not the server
@@ -207,7 +207,3 @@ def _main() -> None:
     except Exception as exc:
         log.error("cannot serve %s at %s: %s", store_or_url, mountpoint, exc)
         sys.exit(1)
-
-
-if __name__ == "__main__":
-    _main()

@@ -170,8 +170,8 @@ def test_failed_commit_fails_close_with_eio_and_keeps_the_value(m, here):
     assert info.value.errno == 5  # EIO
     assert m.d[here, "v"] == [1]
     assert "could not store" in m.log_text() and f"{here}/v.json" in m.log_text()
-    done = m.sh(f"cp /dev/null {here}/v.json", check=False)  # empty is not JSON either
-    assert done.returncode != 0
+    done = m.sh(f"echo '{{oops' > {m.log.parent}/bad && cp {m.log.parent}/bad {here}/v.json", False)
+    assert done.returncode != 0 and "Input/output error" in done.stderr
     assert m.d[here, "v"] == [1]
 
 
