@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from itertools import islice
@@ -58,9 +59,12 @@ def open_url(
     args: argparse.Namespace, url: str, fmt: str | None = None, *, create: bool = False
 ) -> PersiDict:
     """The dict at ``url``; a local folder must exist unless ``create``."""
-    options = storage_options(args)
     protocol, path = split_protocol(url)
-    if not create and protocol in (None, "file", "local") and not os.path.isdir(path):
+    local = protocol in (None, "file", "local")
+    options = storage_options(args)
+    if local:
+        options = {}  # cp local -> s3: the options are S3's
+    if local and not create and not os.path.isdir(path):
         raise UsageError(f"no store at {url!r}: not a folder")
     fmt = fmt or args.format or guess_format(url, **options)
     return open_dict(url, fmt, **options)
@@ -182,6 +186,10 @@ def cmd_mount(args: argparse.Namespace) -> None:
     )
     options = storage_options(args)
     fmt = args.format or guess_format(args.url, **options)
+    log_file = args.log
+    if log_file is None and not args.foreground:  # the server outlives this terminal command
+        name = os.path.basename(os.path.abspath(args.mountpoint))
+        log_file = os.path.join(tempfile.gettempdir(), f"persidict-mount-{name}.log")
     handle = mount(
         args.url,
         args.mountpoint,
@@ -189,13 +197,14 @@ def cmd_mount(args: argparse.Namespace) -> None:
         cache_ttl=args.cache_ttl,
         foreground=args.foreground,
         serialization_format=fmt,
-        log_file=args.log,
+        log_file=log_file,
         log_level=args.log_level,
         **options,
     )
     if handle is not None:
-        print(f"mounted {args.url} at {args.mountpoint} (pid {handle.process.pid}); "
-              f"unmount with: fusermount3 -u {args.mountpoint}", file=sys.stderr)  # fmt: skip
+        pid, where = handle.process.pid, args.mountpoint
+        print(f"mounted {args.url} at {where} (pid {pid}, log {log_file}); "
+              f"unmount with: fusermount3 -u {where}", file=sys.stderr)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -239,9 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("mountpoint")
     p.add_argument("--read-only", action="store_true", help="refuse every write (EROFS)")
     p.add_argument("--foreground", action="store_true", help="serve until Ctrl-C or unmount")
-    p.add_argument("--cache-ttl", type=float, default=1.0, metavar="S",
-                   help="seconds attributes and listings are cached (default 1)")  # fmt: skip
-    p.add_argument("--log", metavar="FILE", help="the server's log (default: stderr)")
+    p.add_argument(
+        "--cache-ttl", type=float, default=1.0, metavar="S", help="cache time in seconds (1)"
+    )
+    p.add_argument(
+        "--log", metavar="FILE", help="server log (default: stderr if --foreground, else in /tmp)"
+    )
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 

@@ -67,7 +67,7 @@ def serve(
     ops = StoreOperations(fs, check_name=check, read_only=read_only, cache_ttl=cache_ttl)
     log.info("serving %s (%s) at %s", d.store.url, d.serialization_format, mountpoint)
     try:
-        _run_fuse(ops, mountpoint, read_only, cache_ttl)
+        _run_fuse(ops, mountpoint, read_only, cache_ttl, f"persidict:{d.store.url}")
     except RuntimeError as exc:
         # libfuse 3 returns the number of the signal that stopped it (SIGINT, SIGTERM)
         if not ops.started:
@@ -75,7 +75,7 @@ def serve(
     log.info("unmounted %s", mountpoint)
 
 
-def _run_fuse(ops, mountpoint, read_only: bool, cache_ttl: float) -> None:
+def _run_fuse(ops, mountpoint, read_only: bool, cache_ttl: float, source: str) -> None:
     import mfusepy
 
     mfusepy.FUSE(
@@ -83,7 +83,7 @@ def _run_fuse(ops, mountpoint, read_only: bool, cache_ttl: float) -> None:
         os.fspath(mountpoint),
         raw_fi=True,
         foreground=True,
-        fsname="persidict",
+        fsname=source.replace(",", "%2C"),  # shown by `mount` and `df`; commas split options
         subtype="persidict",
         ro=read_only,
         auto_cache=True,  # keep cached pages while size and mtime are unchanged
@@ -173,6 +173,7 @@ def mount(
         process = subprocess.Popen(
             [sys.executable, "-c", "from persidict_fs.mount import _main; _main()"],
             stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
             stderr=stream if log_path else None,  # None: the server logs to our stderr
             start_new_session=True,  # the terminal's Ctrl-C is for the caller, not the server
         )
