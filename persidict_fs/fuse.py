@@ -37,6 +37,7 @@ NameCheck = Callable[[str, bool], "str | None"]
 TEMP_NAME = re.compile(r"\.sw[a-p]x?$|~$|^4913$|^sed[A-Za-z0-9]{6}$|^\.#|^#.*#$")
 WHOLE_READ_LIMIT = 32 << 20  # smaller files are read in one request, as one version
 READ_BLOCK = 8 << 20  # larger ones in blocks of this size
+READ_AHEAD = 1 << 20  # the kernel's read size for page-cached reads (it caps it at 1 MiB)
 
 
 def _fail(code: int) -> mfusepy.FuseOSError:
@@ -250,8 +251,10 @@ class StoreOperations(mfusepy.Operations):
             except FileNotFoundError:
                 h.data = bytearray()
 
-    def init(self, path: str) -> None:
+    def init_with_config(self, conn: Any, config: Any) -> None:
         self.started = True
+        if conn is not None:
+            conn.max_readahead = READ_AHEAD  # fewer, larger reads of big values
 
     # attributes and listings
     def getattr(self, path: str, fh: Any = None) -> dict[str, Any]:
@@ -312,6 +315,8 @@ class StoreOperations(mfusepy.Operations):
         fi.fh = fh
         if h.writable:
             fi.direct_io = 1  # writes bypass the page cache: a failed commit leaves no trace
+        elif hasattr(fi, "noflush"):
+            fi.noflush = 1  # a reader's close has nothing to commit: spare the round trip
         return 0
 
     def open(self, path: str, fi: Any) -> int:

@@ -20,6 +20,7 @@ from typing import Any
 
 from persidict import PersiDict, open_dict
 from persidict.dicts.url import guess_format
+from persidict.storage.local import LocalStore
 
 log = logging.getLogger(__name__)
 
@@ -57,17 +58,22 @@ def serve(
     read_only: bool = False,
     cache_ttl: float = 1.0,
     serialization_format: str | None = None,
+    multithreaded: bool | None = None,
     **storage_options: Any,
 ) -> None:
     """Serve the store at ``mountpoint`` in this thread until unmounted (Ctrl-C, SIGTERM...)."""
     from persidict_fs.fuse import StoreOperations
 
     d = open_store(store_or_url, serialization_format, **storage_options)
+    # One thread serves a local folder 2-3x faster (no thread hand-offs, no
+    # per-callback Python thread states); a remote store needs several, so
+    # that one slow request does not stall every other.
+    threads = not isinstance(d.store, LocalStore) if multithreaded is None else multithreaded
     fs, check = view_of(d)
     ops = StoreOperations(fs, check_name=check, read_only=read_only, cache_ttl=cache_ttl)
     log.info("serving %s (%s) at %s", d.store.url, d.serialization_format, mountpoint)
     try:
-        _run_fuse(ops, mountpoint, read_only, cache_ttl, f"persidict:{d.store.url}")
+        _run_fuse(ops, mountpoint, read_only, cache_ttl, f"persidict:{d.store.url}", threads)
     except RuntimeError as exc:
         # libfuse 3 returns the number of the signal that stopped it (SIGINT, SIGTERM)
         if not ops.started:
@@ -75,7 +81,9 @@ def serve(
     log.info("unmounted %s", mountpoint)
 
 
-def _run_fuse(ops, mountpoint, read_only: bool, cache_ttl: float, source: str) -> None:
+def _run_fuse(
+    ops, mountpoint, read_only: bool, cache_ttl: float, source: str, multithreaded: bool
+) -> None:
     import mfusepy
 
     mfusepy.FUSE(
@@ -89,6 +97,7 @@ def _run_fuse(ops, mountpoint, read_only: bool, cache_ttl: float, source: str) -
         auto_cache=True,  # keep cached pages while size and mtime are unchanged
         attr_timeout=cache_ttl,
         entry_timeout=cache_ttl,
+        nothreads=not multithreaded,
     )
 
 
@@ -141,6 +150,7 @@ def mount(
     serialization_format: str | None = None,
     log_file: str | os.PathLike | None = None,
     log_level: str = "INFO",
+    multithreaded: bool | None = None,
     timeout: float = 30.0,
     **storage_options: Any,
 ) -> Mount | None:
@@ -149,7 +159,8 @@ def mount(
     Returns a :class:`Mount` once the folder is mounted (None with
     ``foreground=True``, which serves in this thread until unmounted).
     ``log_file`` receives the server's log (refused names, failed commits);
-    by default it goes to this process's stderr. A ``memory://`` dict cannot
+    by default it goes to this process's stderr. ``multithreaded`` defaults
+    to False for a local folder (faster) and True for remote stores. A ``memory://`` dict cannot
     be mounted in the background: the server is another process.
 
     >>> with mount("/data/store", "/mnt/store") as m:   # doctest: +SKIP
@@ -159,6 +170,7 @@ def mount(
         read_only=read_only,
         cache_ttl=cache_ttl,
         serialization_format=serialization_format,
+        multithreaded=multithreaded,
         **storage_options,
     )
     mountpoint = os.fspath(mountpoint)

@@ -46,23 +46,25 @@ def open_dict(
 
 
 def guess_format(url: str, default: str = "pkl", **storage_options: Any) -> str:
-    """The format whose file extension the first stored files at ``url`` use.
+    """The format of the store at ``url``, judged by its first stored files.
 
     For tools (the command line, the mount) that open a store they did not
-    create; ``default`` if the store is empty or no extension is known.
+    create: the format whose extension all of the first 20 files carry, else
+    ``bytes`` (raw files keep their own names); ``default`` if nothing is stored.
     """
     from itertools import islice
 
     from persidict.formats import format_names, get_format
 
-    by_ext = {get_format(n).extension.lstrip("."): n for n in format_names()}
+    by_ext = {get_format(n).extension: n for n in format_names()}
     by_ext.pop("", None)
     protocol, path = split_protocol(url)
     if protocol in (None, "file", "local") and not os.path.isdir(path):
         return default  # nothing stored yet; opening would create the folder
     store = open_dict(url, "bytes", **storage_options).store
-    for path in islice(store.iter_paths(), 20):
-        name = path.rpartition("/")[2]
-        if "." in name and name.rpartition(".")[2] in by_ext:
-            return by_ext[name.rpartition(".")[2]]
-    return default
+    names = [p.rpartition("/")[2] for p in islice(store.iter_paths(), 20)]
+    if not names:
+        return default
+    found = {by_ext.get(os.path.splitext(n)[1]) for n in names}
+    only = found.pop() if len(found) == 1 else None
+    return only or "bytes"
