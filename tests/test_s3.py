@@ -1,6 +1,7 @@
 """S3 specifics over a real moto server: one request per operation, clear errors."""
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -12,7 +13,7 @@ from fsspec.asyn import sync
 
 from persidict import S3Dict, open_dict
 from persidict.storage import RootNotFoundError
-from tests.conftest import BUCKET
+from tests.conftest import BUCKET, free_port
 
 
 @contextmanager
@@ -89,6 +90,36 @@ def test_create_bucket_when_asked(s3_options):
     d = S3Dict("made-by-persidict", "x", create_bucket=True, **s3_options)
     d["k"] = 1
     assert d["k"] == 1
+
+
+@pytest.fixture(scope="module")
+def auth_endpoint():
+    """A second moto server that checks credentials (its own process: auth is global in moto)."""
+    port = free_port()
+    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="0")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def test_wrong_credentials_are_a_clear_error(auth_endpoint):
+    d = open_dict(f"s3://{BUCKET}/x", endpoint_url=auth_endpoint, key="wrong", secret="wrong")
+    with pytest.raises(PermissionError, match=r"S3 refused access to s3://.*InvalidAccessKeyId"):
+        d["k"] = 1
+    with pytest.raises(PermissionError, match="InvalidAccessKeyId"):
+        len(d)
 
 
 def test_missing_credentials_are_a_clear_error(moto_endpoint):

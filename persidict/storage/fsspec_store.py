@@ -41,12 +41,7 @@ class FsspecStore(ByteStore):
     def __init__(self, fs: fsspec.AbstractFileSystem, root: str) -> None:
         self.fs = fs
         self.root = fs._strip_protocol(root).rstrip("/")
-        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-        self.url = (
-            f"{protocol}://{self.root.lstrip('/')}"
-            if protocol != "memory"
-            else (f"memory://{self.root}")
-        )
+        self.url = fs.unstrip_protocol(self.root)
         self._lock = threading.RLock()
         fs.makedirs(self.root, exist_ok=True)
 

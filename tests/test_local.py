@@ -1,0 +1,74 @@
+"""Local-folder specifics: file layout, temp files, durability, case-insensitive digests."""
+
+import os
+
+import pytest
+
+from persidict import FileDirDict
+
+
+def test_key_is_the_file_root_slash_parts_dot_ext(tmp_path):
+    d = FileDirDict(base_dir=tmp_path, serialization_format="json")
+    d["Eliza", "year"] = 1965
+    assert (tmp_path / "Eliza" / "year.json").read_text().strip() == "1965"
+
+
+def test_base_dir_and_dir_name_are_aliases(tmp_path):
+    FileDirDict(dir_name=tmp_path)["k"] = 1
+    assert FileDirDict(base_dir=tmp_path)["k"] == 1
+    with pytest.raises(TypeError, match="base_dir or dir_name"):
+        FileDirDict(base_dir=tmp_path, dir_name=tmp_path)
+
+
+def test_file_type_is_an_alias_of_serialization_format(tmp_path):
+    d = FileDirDict(tmp_path, file_type="txt")
+    assert d.serialization_format == "txt"
+    with pytest.raises(TypeError, match="not both"):
+        FileDirDict(tmp_path, "pkl", file_type="json")
+
+
+def test_stray_temp_files_are_never_keys(tmp_path):
+    d = FileDirDict(tmp_path)
+    d["k"] = 1
+    (tmp_path / ".#k.pkl.0123abcd").write_bytes(b"half a value")
+    assert list(d) == [("k",)]
+    assert len(d) == 1
+
+
+def test_a_write_leaves_no_temp_file(tmp_path):
+    d = FileDirDict(tmp_path)
+    for i in range(20):
+        d["k"] = i
+    names = [n for n in os.listdir(tmp_path) if n != ".#locks"]
+    assert names == ["k.pkl"]
+
+
+def test_durable_writes_fsync_file_and_folder(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(fd) or real_fsync(fd))
+    d = FileDirDict(tmp_path, durable=True)
+    d["k"] = 1
+    assert len(synced) == 2
+    assert FileDirDict(tmp_path)["k"] == 1
+
+
+def test_digest_len_keeps_case_only_different_keys_in_different_files(tmp_path):
+    d = FileDirDict(tmp_path, digest_len=8)
+    d["Eliza"] = 1
+    d["eliza"] = 2
+    names = sorted(n for n in os.listdir(tmp_path) if not n.startswith(".#"))
+    assert len({n.lower() for n in names}) == 2
+    assert sorted(d) == [("Eliza",), ("eliza",)]
+    assert (d["Eliza"], d["eliza"]) == (1, 2)
+
+
+def test_case_sensitive_folder_gets_no_digest_by_default(tmp_path):
+    assert FileDirDict(tmp_path).digest_len == 0
+
+
+def test_a_folder_where_a_value_would_be_is_not_a_key(tmp_path):
+    d = FileDirDict(tmp_path)
+    (tmp_path / "k.pkl").mkdir()
+    with pytest.raises(KeyError):
+        d["k"]
