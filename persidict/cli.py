@@ -58,7 +58,10 @@ def storage_options(args: argparse.Namespace) -> dict[str, Any]:
 def open_url(
     args: argparse.Namespace, url: str, fmt: str | None = None, *, create: bool = False
 ) -> PersiDict:
-    """The dict at ``url``; a local folder must exist unless ``create``."""
+    """The dict at ``url`` in format ``fmt`` (default: --format, else guessed).
+
+    A local folder must exist unless ``create``.
+    """
     protocol, path = split_protocol(url)
     local = protocol in (None, "file", "local")
     options = storage_options(args)
@@ -68,6 +71,12 @@ def open_url(
         raise UsageError(f"no store at {url!r}: not a folder")
     fmt = fmt or args.format or guess_format(url, **options)
     return open_dict(url, fmt, **options)
+
+
+def open_source(args: argparse.Namespace, url: str) -> PersiDict:
+    """The store copied from: its own format, whatever --format says of the copy."""
+    options = {} if split_protocol(url)[0] in (None, "file", "local") else storage_options(args)
+    return open_url(args, url, guess_format(url, **options))
 
 
 def parse_key(text: str) -> tuple[str, ...]:
@@ -147,7 +156,7 @@ def cmd_rm(args: argparse.Namespace) -> None:
 
 
 def cmd_cp(args: argparse.Namespace) -> None:
-    src = open_url(args, args.src)
+    src = open_source(args, args.src)
     dst = open_url(args, args.dst, args.format or src.serialization_format, create=True)
     keys = list(src)
     progress = sys.stderr.isatty() and not args.quiet
@@ -237,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("rm", cmd_rm, "delete KEY")
     p.add_argument("url")
     p.add_argument("key")
-    p = command("cp", cmd_cp, "copy every key of SRC to DST, concurrently")
+    p = command("cp", cmd_cp, "copy every key of SRC to DST (in --format if given), concurrently")
     p.add_argument("src")
     p.add_argument("dst")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress or summary")

@@ -131,6 +131,7 @@ class StoreOperations(mfusepy.Operations):
         self._writers: dict[str, Handle] = {}
         self._next_fh = 1
         self._uid, self._gid = os.getuid(), os.getgid()
+        self._born = time.time()
 
     # paths and caches
     def _full(self, rel: str) -> str:
@@ -261,7 +262,7 @@ class StoreOperations(mfusepy.Operations):
         st = self._stat(path.strip("/"))
         if st is None:
             raise _fail(errno.ENOENT)
-        mtime_ns = int(st.mtime * 1e9)
+        mtime_ns = int((st.mtime or self._born) * 1e9)  # folders have no time: the mount's
         attrs = {
             "st_uid": self._uid,
             "st_gid": self._gid,
