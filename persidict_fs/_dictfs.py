@@ -15,6 +15,7 @@ from typing import Any
 from fsspec.spec import AbstractFileSystem
 
 from persidict.dicts.base import PersiDict
+from persidict.keys import normalize_key
 from persidict.storage.base import Entry
 from persidict.storage.local import LocalStore
 
@@ -37,15 +38,16 @@ class DictStoreFileSystem(AbstractFileSystem):
     def check_name(self, path: str, is_dir: bool = False) -> str | None:
         """Why ``path`` cannot be stored (a message), or None if it can."""
         path = self._strip_protocol(path)
-        layout = self.dict.layout
         parts = path.split("/")
-        bad = [p for p in (parts if is_dir else parts[:-1]) if layout.from_dir_name(p) is None]
-        if bad:
-            return f"{bad[0]!r} in {path!r} cannot be part of a key"
-        if not is_dir and layout.from_path(path) is None:
-            ext = layout.extension
-            need = f" ending in {ext!r}" if ext else ""
-            return f"{parts[-1]!r} in {path!r} is not a key file name{need}"
+        ext = self.dict.layout.extension
+        if not is_dir:
+            if ext and not parts[-1].endswith(ext):
+                return f"file names in this store end with {ext!r}"
+            parts[-1] = parts[-1][: len(parts[-1]) - len(ext)]
+        try:
+            normalize_key(parts)
+        except ValueError as exc:
+            return str(exc)
         return None
 
     def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list:
