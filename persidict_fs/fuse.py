@@ -8,7 +8,7 @@ flush/close, so other readers see the old bytes until then. Names that are
 not storable but look like editor or ``sed -i`` temp files live only in this
 server's memory until renamed onto a storable name; other bad names are
 refused (EINVAL) with the reason in the log. Attributes and listings are
-cached for ``cache_ttl`` seconds.
+cached for ``cache_ttl`` seconds (``persidict_fs.fuse_cache``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from typing import Any
 import mfusepy
 from fsspec.spec import AbstractFileSystem
 
+from persidict_fs.fuse_cache import Stat, TreeCache, store_io
+
 log = logging.getLogger(__name__)
 
 NameCheck = Callable[[str, bool], "str | None"]
@@ -42,25 +44,6 @@ READ_AHEAD = 1 << 20  # the kernel's read size for page-cached reads (it caps it
 
 def _fail(code: int) -> mfusepy.FuseOSError:
     return mfusepy.FuseOSError(code)
-
-
-@contextlib.contextmanager
-def _store_io(what: str, rel: str):
-    """Report a failure of the store (unreachable, refusing) as EIO, logged with the path."""
-    try:
-        yield
-    except (FileNotFoundError, NotADirectoryError, mfusepy.FuseOSError):
-        raise
-    except Exception as exc:
-        log.error("could not %s %r: %s: %s", what, "/" + rel, type(exc).__name__, exc)
-        raise _fail(errno.EIO) from exc
-
-
-@dataclass(frozen=True)
-class Stat:
-    is_dir: bool
-    size: int = 0
-    mtime: float = 0.0
 
 
 @dataclass
@@ -85,22 +68,6 @@ class MemFile:
     mtime: float = field(default_factory=time.time)
 
 
-def _mtime(info: dict[str, Any]) -> float:
-    for key in ("mtime", "LastModified", "last_modified", "created"):
-        value = info.get(key)
-        if isinstance(value, (int, float)):
-            return float(value)
-        if hasattr(value, "timestamp"):
-            return value.timestamp()
-    return 0.0
-
-
-def _stat_of(info: dict[str, Any]) -> Stat:
-    if info.get("type") == "directory":
-        return Stat(True)
-    return Stat(False, int(info.get("size") or 0), _mtime(info))
-
-
 class StoreOperations(mfusepy.Operations):
     """FUSE operations serving ``fs`` under ``root``; see the module docstring."""
 
@@ -116,15 +83,11 @@ class StoreOperations(mfusepy.Operations):
         cache_ttl: float = 1.0,
     ) -> None:
         self.fs = fs
-        self.root = root.rstrip("/")
+        self.tree = TreeCache(fs, root, cache_ttl)
         self.check_name = check_name or (lambda path, is_dir: None)
         self.read_only = read_only
-        self.cache_ttl = cache_ttl
         self.started = False  # set once the kernel has the mount
-        self.listings_made = 0  # how many times a folder was listed from the store
         self._lock = threading.RLock()
-        self._listings: dict[str, tuple[float, dict[str, Stat]]] = {}
-        self._stats: dict[str, tuple[float, Stat | None]] = {}
         self._mem: dict[str, MemFile] = {}
         self._dirs: set[str] = set()  # made by mkdir, or emptied through the mount
         self._handles: dict[int, Handle] = {}
@@ -133,80 +96,26 @@ class StoreOperations(mfusepy.Operations):
         self._uid, self._gid = os.getuid(), os.getgid()
         self._born = time.time()
 
-    # paths and caches
+    # what the mount shows: its own pending state over the store's cached tree
     def _full(self, rel: str) -> str:
-        return f"{self.root}/{rel}" if self.root else rel
+        return self.tree.full(rel)
 
     @staticmethod
     def _split(rel: str) -> tuple[str, str]:
         parent, _, name = rel.rpartition("/")
         return parent, name
 
-    def _list(self, rel: str, fresh: bool = False) -> dict[str, Stat]:
-        now = time.monotonic()
-        with self._lock:
-            cached = self._listings.get(rel)
-            if cached and cached[0] > now and not fresh:
-                return cached[1]
-        try:
-            with _store_io("list", rel):
-                infos = self.fs.ls(self._full(rel), detail=True)
-        except FileNotFoundError:
-            infos = []
-        except NotADirectoryError:
-            raise _fail(errno.ENOTDIR) from None
-        entries = {}
-        for info in infos:
-            name = info["name"].rstrip("/").rpartition("/")[2]
-            if name and info["name"].rstrip("/") != self._full(rel):
-                entries[name] = _stat_of(info)
-        log.debug("listed %r: %d entries", rel or "/", len(entries))
-        with self._lock:
-            self.listings_made += 1
-            self._listings[rel] = (now + self.cache_ttl, entries)
-        return entries
-
     def _stat(self, rel: str) -> Stat | None:
-        if not rel:
-            return Stat(True)
-        now = time.monotonic()
         with self._lock:
             writer = self._writers.get(rel)
             if writer is not None and writer.data is not None:
                 return Stat(False, len(writer.data), time.time())
-            if rel in self._mem:
-                mem = self._mem[rel]
+            mem = self._mem.get(rel)
+            if mem is not None:
                 return Stat(False, len(mem.data), mem.mtime)
             if rel in self._dirs:
                 return Stat(True)
-            parent, name = self._split(rel)
-            listing = self._listings.get(parent)
-            if listing and listing[0] > now:
-                return listing[1].get(name)
-            cached = self._stats.get(rel)
-            if cached and cached[0] > now:
-                return cached[1]
-        log.debug("info %r", rel)
-        try:
-            with _store_io("look up", rel):
-                st: Stat | None = _stat_of(self.fs.info(self._full(rel)))
-        except FileNotFoundError:
-            st = None
-        with self._lock:
-            self._stats[rel] = (now + self.cache_ttl, st)
-        return st
-
-    def _remember(self, rel: str, st: Stat | None) -> None:
-        """Record a change made through the mount in the caches, so it shows at once."""
-        parent, name = self._split(rel)
-        with self._lock:
-            self._stats[rel] = (time.monotonic() + self.cache_ttl, st)
-            listing = self._listings.get(parent)
-            if listing:
-                if st is None:
-                    listing[1].pop(name, None)
-                else:
-                    listing[1][name] = st
+        return self.tree.stat(rel)
 
     def _keep_dir(self, rel: str) -> None:
         """Keep folder ``rel`` (and its parents) visible though it may hold no key."""
@@ -214,11 +123,6 @@ class StoreOperations(mfusepy.Operations):
             while rel:
                 self._dirs.add(rel)
                 rel = self._split(rel)[0]
-
-    def _forget_all(self) -> None:
-        with self._lock:
-            self._listings.clear()
-            self._stats.clear()
 
     def _kind(self, rel: str) -> str:
         """'key' if ``rel`` can be stored, 'mem' for temp names, else EINVAL (logged)."""
@@ -242,12 +146,12 @@ class StoreOperations(mfusepy.Operations):
             # the stored value is unchanged; the writer's close() reports EIO
             log.error("could not store %r: %s", "/" + rel, exc)
             raise _fail(errno.EIO) from exc
-        self._remember(rel, Stat(False, len(data), time.time()))
+        self.tree.remember(rel, Stat(False, len(data), time.time()))
 
     def _load(self, h: Handle) -> None:
         if h.data is None:
             try:
-                with _store_io("read", h.path):
+                with store_io("read", h.path):
                     h.data = bytearray(self.fs.cat_file(self._full(h.path)))
             except FileNotFoundError:
                 h.data = bytearray()
@@ -290,7 +194,7 @@ class StoreOperations(mfusepy.Operations):
             raise _fail(errno.ENOENT)
         if not st.is_dir:
             raise _fail(errno.ENOTDIR)
-        names = set(self._list(rel))
+        names = set(self.tree.list(rel))
         prefix = f"{rel}/" if rel else ""
         with self._lock:
             extra = [*self._mem, *self._dirs, *self._writers]
@@ -359,7 +263,7 @@ class StoreOperations(mfusepy.Operations):
     def _read_block(self, h: Handle, size: int, offset: int) -> bytes:
         end = offset + size
         if not (h.block_start <= offset and end <= h.block_start + len(h.block)):
-            with _store_io("read", h.path):
+            with store_io("read", h.path):
                 h.block = self.fs.cat_file(
                     self._full(h.path), start=offset, end=offset + max(size, READ_BLOCK)
                 )
@@ -440,11 +344,11 @@ class StoreOperations(mfusepy.Operations):
             if self._mem.pop(rel, None) is not None:
                 return 0
         try:
-            with _store_io("delete", rel):
+            with store_io("delete", rel):
                 self.fs.rm_file(self._full(rel))
         except FileNotFoundError:
             raise _fail(errno.ENOENT) from None
-        self._remember(rel, None)
+        self.tree.remember(rel, None)
         self._keep_dir(self._split(rel)[0])
         return 0
 
@@ -464,7 +368,7 @@ class StoreOperations(mfusepy.Operations):
         prefix = rel + "/"
         with self._lock:
             local = any(p.startswith(prefix) for p in [*self._mem, *self._dirs, *self._writers])
-        return local or bool(self._list(rel, fresh=True))
+        return local or bool(self.tree.list(rel, fresh=True))
 
     def rmdir(self, path: str) -> int:
         self._writable()
@@ -479,7 +383,7 @@ class StoreOperations(mfusepy.Operations):
         with self._lock:
             self._dirs.discard(rel)
         self._rmdir_stored(self._full(rel))
-        self._remember(rel, None)
+        self.tree.remember(rel, None)
         return 0
 
     def _rmdir_stored(self, full: str) -> None:
@@ -516,7 +420,7 @@ class StoreOperations(mfusepy.Operations):
         if mem is not None:
             data = bytes(mem.data)
         else:
-            with _store_io("read", src):
+            with store_io("read", src):
                 data = self.fs.cat_file(self._full(src))
         if kind == "mem":
             with self._lock:
@@ -529,20 +433,20 @@ class StoreOperations(mfusepy.Operations):
             with self._lock:
                 self._mem.pop(src, None)
         else:
-            with _store_io("delete", src):
+            with store_io("delete", src):
                 self.fs.rm_file(self._full(src))
-            self._remember(src, None)
+            self.tree.remember(src, None)
             self._keep_dir(self._split(src)[0])
 
     def _move_dir(self, src: str, dst: str) -> None:
         """Move every key under ``src``: one listing, then batched read, write, delete."""
         base = self._full(src)
-        with _store_io("list", src):
+        with store_io("list", src):
             found = self.fs.find(base)
         for p in found:  # every new name must be storable before anything moves
             self._kind(dst + p[len(base) :])
         if found:
-            with _store_io(f"move to {'/' + dst!r}", src):
+            with store_io(f"move to {'/' + dst!r}", src):
                 data = self.fs.cat(found)
                 self.fs.pipe({self._full(dst) + p[len(base) :]: v for p, v in data.items()})
                 self.fs.rm(list(found))
@@ -559,7 +463,7 @@ class StoreOperations(mfusepy.Operations):
             self._dirs |= {dst + p[len(src) :] for p in moved}
         self._keep_dir(dst)
         self._keep_dir(self._split(src)[0])
-        self._forget_all()
+        self.tree.forget_all()
 
     # metadata the stores do not keep: accepted and ignored, as on FAT or S3 mounts
     def utimens(self, path: str, times: Any = None) -> int:
