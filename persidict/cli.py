@@ -24,6 +24,7 @@ from fsspec.core import split_protocol
 from persidict.dicts.base import PersiDict
 from persidict.dicts.url import guess_format, open_dict
 from persidict.formats import FormatError, format_names
+from persidict.keys import normalize_key
 
 BATCH = 256
 
@@ -80,8 +81,8 @@ def open_source(args: argparse.Namespace, url: str) -> PersiDict:
 
 
 def parse_key(text: str) -> tuple[str, ...]:
-    """``a/b/c`` -> ``("a", "b", "c")``."""
-    return tuple(text.strip("/").split("/"))
+    """``a/b/c`` -> ``("a", "b", "c")``, validated (ValueError naming a bad part)."""
+    return normalize_key(text.strip("/").split("/"))
 
 
 def show_key(key: tuple[str, ...]) -> str:

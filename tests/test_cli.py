@@ -110,6 +110,7 @@ def test_cp_shows_progress_on_a_terminal(tmp_path):
         (["rm", "{store}", "missing"], "no key 'missing'"),
         (["set", "{store}", "bad key", "1"], "invalid key part 'bad key'"),
         (["ls", "{tmp}/nowhere"], "no store at"),
+        (["ls", "{store}", "../etc"], "invalid key part '..'"),
         (["info", "{store}", "-o", "novalue"], "-o takes key=value"),
         (["set", "{store}", "k", "x", "-f", "nope"], "invalid choice: 'nope'"),
         (["get", "{store}"], "the following arguments are required: key"),
