@@ -1,8 +1,9 @@
 """What the mount knows of the store's tree: listings and attributes, cached for a while.
 
 A folder's listing (one ``ls`` of the store, with sizes and times) answers
-every attribute lookup in it until it expires, so ``ls -l`` of 10,000 keys
-is one listing, not 10,000 requests. Changes made through the mount are
+every attribute lookup in it until it expires, and a lookup in a folder
+listed before lists it again rather than asking for one name, so ``ls -l``
+of 10,000 keys is one listing, not 10,000 requests. Changes made through the mount are
 written into the cache at once; changes by others show when it expires.
 """
 
@@ -95,7 +96,8 @@ class TreeCache:
         log.debug("listed %r: %d entries", rel or "/", len(entries))
         with self._lock:
             self.listings_made += 1
-            self._listings[rel] = (now + self.ttl, entries)
+            # kept ttl from when it arrived: a slow listing must not be stale at once
+            self._listings[rel] = (time.monotonic() + self.ttl, entries)
         return entries
 
     def stat(self, rel: str) -> Stat | None:
@@ -111,6 +113,10 @@ class TreeCache:
             cached = self._stats.get(rel)
             if cached and cached[0] > now:
                 return cached[1]
+        if listing is not None:
+            # the folder was listed and is being browsed: one listing refreshes
+            # every name in it, where a request per name would cost thousands
+            return self.list(parent).get(name)
         log.debug("info %r", rel)
         try:
             with store_io("look up", rel):

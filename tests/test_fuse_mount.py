@@ -5,6 +5,7 @@ One mount per backend for the whole module; each test works in its own folder.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -137,6 +138,7 @@ def test_sed_i_and_editor_style_save_through_temp_names(m, here):
     assert m.d[here, "v"] == {"n": 2}
     # vim: probe file 4913, backup by rename to v.json~, write anew, drop the backup
     script = f"""
+import logging
 import os
 os.chdir({str(m.root / here)!r})
 open("4913", "w").close(); os.unlink("4913")
@@ -194,3 +196,19 @@ def test_changes_by_other_processes_show_after_the_cache_time(m, here):
     m.settle()
     assert m.sh(f"cat {here}/v.json").stdout == "22"
     assert m.sh(f"ls {here}").stdout.split() == ["v.json", "w.json"]
+
+
+def test_ls_l_of_a_big_folder_is_one_listing_not_a_request_per_file(m, here, caplog):
+    m.d.setitems({(here, f"k{i:04d}"): i for i in range(1100)})  # two S3 list pages
+    caplog.set_level(logging.INFO, logger="werkzeug")  # the moto server logs each request
+    caplog.clear()
+    rows = m.sh(f"ls -l {here}").stdout.splitlines()[1:]
+    assert len(rows) == 1100 and rows[7].split()[4] == "1"
+    # once, or again if the listing expired during the ls (TTL is short here)
+    assert 1 <= m.log_text().count(f"listed '{here}': 1100 entries") <= 2
+    assert f"info '{here}/" not in m.log_text()
+    if m.d.store.url.startswith("s3://"):
+        requests = [r.getMessage() for r in caplog.records if r.name == "werkzeug"]
+        per_file = [r for r in requests if f"/{here}/k" in r]
+        listings = [r for r in requests if "list-type=2" in r]
+        assert per_file == [] and 2 <= len(listings) <= 5, requests
