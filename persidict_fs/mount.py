@@ -179,6 +179,11 @@ def mount(
         return None
     if not os.path.isdir(mountpoint):
         raise MountError(f"mount point {mountpoint!r} is not a folder")
+    url = store_or_url.store.url if isinstance(store_or_url, PersiDict) else os.fspath(store_or_url)
+    if url.startswith("memory://"):
+        raise MountError(
+            f"cannot mount {url} in a server process: memory:// lives in this process only"
+        )
     spec = pickle.dumps((store_or_url, mountpoint, options, log_level))
     log_path = os.fspath(log_file) if log_file is not None else None
     with open(log_path or os.devnull, "ab") as stream:

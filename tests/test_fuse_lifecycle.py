@@ -14,7 +14,7 @@ from conftest import free_port
 from fuse_helpers import Mounted
 
 from persidict import open_dict
-from persidict_fs import mount
+from persidict_fs import MountError, mount
 
 
 def wait_for(condition, timeout: float = 30.0) -> None:
@@ -22,6 +22,16 @@ def wait_for(condition, timeout: float = 30.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+def test_mounting_what_cannot_be_served_is_a_clear_error(tmp_path):
+    with pytest.raises(MountError, match="memory:// lives in this process only"):
+        mount("memory://nowhere/store", tmp_path)
+    with pytest.raises(MountError, match="is not a folder"):
+        mount(str(tmp_path / "store"), tmp_path / "missing")
+    (tmp_path / "mnt").mkdir()
+    with pytest.raises(MountError, match="could not mount"):
+        mount(str(tmp_path / "store"), tmp_path / "mnt", log_file=tmp_path / "log", bogus=1)
 
 
 def test_read_only_mount_refuses_every_write_with_erofs(tmp_path):
