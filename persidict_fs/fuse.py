@@ -407,16 +407,27 @@ class StoreOperations(mfusepy.Operations):
             if target is not None and target.is_dir:
                 raise _fail(errno.EISDIR)
             self._move_file(src, dst)
-        with self._lock:
+        with self._lock:  # files still open follow their name
             for h in self._handles.values():
                 if h.path == src:
                     h.path = dst
+            if src in self._writers:
+                self._writers[dst] = self._writers.pop(src)
         return 0
 
     def _move_file(self, src: str, dst: str) -> None:
         kind = self._kind(dst)
         with self._lock:
             mem = self._mem.get(src)
+            writer = self._writers.get(src)
+        if writer is not None and writer.dirty and kind == "key":
+            # renamed while open with uncommitted bytes: they go to the new name
+            # at the writer's close, as a whole; the old name is gone now
+            writer.written = True
+            with contextlib.suppress(FileNotFoundError), store_io("delete", src):
+                self.fs.rm_file(self._full(src))
+            self.tree.remember(src, None)
+            return
         if mem is not None:
             data = bytes(mem.data)
         else:

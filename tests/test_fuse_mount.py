@@ -152,6 +152,18 @@ os.unlink("v.json~")
     assert sorted(os.listdir(m.root / here)) == ["v.json"]
 
 
+def test_a_file_renamed_while_open_is_committed_whole_under_its_new_name(m, here):
+    m.d[here, "final"] = "old"
+    folder = m.root / here
+    with open(folder / "part.json", "w") as f:
+        f.write('"new"')
+        f.flush()
+        os.rename(folder / "part.json", folder / "final.json")
+        assert m.d[here, "final"] == "old"  # nothing half-done shows before the close
+    assert m.d[here, "final"] == "new"
+    assert sorted(os.listdir(folder)) == ["final.json"]
+
+
 def test_readers_see_the_old_value_until_the_writer_closes(m, here):
     m.d[here, "v"] = "old"
     path = m.root / here / "v.json"
