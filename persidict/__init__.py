@@ -1,25 +1,115 @@
 """persidict: persistent dicts of key tuples, one file per key, on any fsspec filesystem."""
 
-from persidict.dicts import FileDirDict, PersiDict, open_dict
+from persidict.conditions import (
+    ALWAYS_RETRIEVE,
+    ANY_ETAG,
+    ETAG_HAS_CHANGED,
+    ETAG_IS_THE_SAME,
+    IF_ETAG_CHANGED,
+    ITEM_NOT_AVAILABLE,
+    NEVER_RETRIEVE,
+    VALUE_NOT_RETRIEVED,
+    AlwaysRetrieveFlag,
+    AnyETagFlag,
+    ConditionalOperationResult,
+    ETagConditionFlag,
+    ETagHasChangedFlag,
+    ETagIfExists,
+    ETagIsTheSameFlag,
+    ETagValue,
+    IfETagChangedRetrieveFlag,
+    ItemNotAvailableFlag,
+    NeverRetrieveFlag,
+    OperationResult,
+    RetrieveValueFlag,
+    TransformingFunction,
+    ValueNotRetrievedFlag,
+    ValueType,
+)
+from persidict.dicts import (
+    EmptyDict,
+    FileDirDict,
+    LocalDict,
+    OverlappingMultiDict,
+    PersiDict,
+    open_dict,
+)
+from persidict.errors import BackendError, ConcurrencyConflictError, MutationPolicyError
 from persidict.formats import Format, FormatError, get_format, register_format
+from persidict.jokers import DELETE_CURRENT, KEEP_CURRENT, DeleteCurrentFlag, Joker, KeepCurrentFlag
 from persidict.keys import normalize_key
+from persidict.safe_str_tuple import (
+    NonEmptySafeStrTuple,
+    SafeStrTuple,
+    get_safe_chars,
+    replace_unsafe_chars,
+)
+from persidict.wrappers import AppendOnlyDictCached, MutableDictCached, WriteOnceDict
+
+PersiDictKey = SafeStrTuple | str | tuple[str, ...] | list[str]
+NonEmptyPersiDictKey = NonEmptySafeStrTuple | str | tuple[str, ...] | list[str]
 
 __all__ = [
+    "ALWAYS_RETRIEVE",
+    "ANY_ETAG",
+    "DELETE_CURRENT",
+    "ETAG_HAS_CHANGED",
+    "ETAG_IS_THE_SAME",
+    "IF_ETAG_CHANGED",
+    "ITEM_NOT_AVAILABLE",
+    "KEEP_CURRENT",
+    "NEVER_RETRIEVE",
+    "VALUE_NOT_RETRIEVED",
+    "AlwaysRetrieveFlag",
+    "AnyETagFlag",
+    "AppendOnlyDictCached",
+    "BackendError",
+    "BasicS3Dict",
+    "ConcurrencyConflictError",
+    "ConditionalOperationResult",
+    "DeleteCurrentFlag",
+    "ETagConditionFlag",
+    "ETagHasChangedFlag",
+    "ETagIfExists",
+    "ETagIsTheSameFlag",
+    "ETagValue",
+    "EmptyDict",
     "FileDirDict",
     "Format",
     "FormatError",
+    "IfETagChangedRetrieveFlag",
+    "ItemNotAvailableFlag",
+    "Joker",
+    "KeepCurrentFlag",
+    "LocalDict",
+    "MutableDictCached",
+    "MutationPolicyError",
+    "NeverRetrieveFlag",
+    "NonEmptyPersiDictKey",
+    "NonEmptySafeStrTuple",
+    "OperationResult",
+    "OverlappingMultiDict",
     "PersiDict",
+    "PersiDictKey",
+    "RetrieveValueFlag",
     "S3Dict",
+    "SafeStrTuple",
+    "TransformingFunction",
+    "ValueNotRetrievedFlag",
+    "ValueType",
+    "WriteOnceDict",
     "get_format",
+    "get_safe_chars",
     "normalize_key",
     "open_dict",
     "register_format",
+    "replace_unsafe_chars",
 ]
 
 
 def __getattr__(name: str):
-    if name == "S3Dict":
-        from persidict.dicts.s3 import S3Dict
+    if name in ("S3Dict", "BasicS3Dict"):  # need the s3 extra
+        from persidict import dicts
 
-        return S3Dict
+        return getattr(dicts, name)
     raise AttributeError(f"module 'persidict' has no attribute {name!r}")

@@ -67,11 +67,22 @@ def normalize_key(key: KeyLike) -> Key:
             f"not {type(key).__name__}"
         )
     parts = tuple(key)
+    if not all(type(p) is str for p in parts):
+        parts = tuple(_flatten(parts, parts))
     if not parts:
         raise ValueError("invalid key (): a key needs at least one part")
     for part in parts:
         check_part(part, parts)
     return parts
+
+
+def _flatten(parts: tuple, key: tuple) -> Iterable[str]:
+    # Nested tuples/lists of parts are spliced in: ("a", ("b", "c")) == ("a", "b", "c").
+    for part in parts:
+        if isinstance(part, (tuple, list)):
+            yield from _flatten(tuple(part), key)
+        else:
+            yield check_part(part, key)
 
 
 def part_digest(part: str, length: int) -> str:

@@ -51,6 +51,7 @@ def s3_options(moto_endpoint: str) -> dict[str, Any]:
         "secret": "testing",
         "client_kwargs": {"region_name": "us-east-1"},
     }
+    # s3fs's mkdir sends a LocationConstraint for us-east-1, which S3 (and moto) reject.
     S3Store(BUCKET, create_bucket=True, **options)
     return options
 

@@ -79,7 +79,7 @@ def test_setdefault_is_one_conditional_put_when_absent(s3d):
 
 
 def test_missing_bucket_is_a_clear_error(s3_options):
-    d = S3Dict("no-such-bucket", "x", **s3_options)
+    d = S3Dict("no-such-bucket", "x", create_bucket=False, **s3_options)
     with pytest.raises(RootNotFoundError, match="bucket 'no-such-bucket' does not exist"):
         d["k"] = 1
     with pytest.raises(RootNotFoundError, match="does not exist"):

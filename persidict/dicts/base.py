@@ -1,23 +1,50 @@
 """PersiDict: a MutableMapping of key tuples to values, over any byte store.
 
-The dict logic is written once here; a backend differs only in its store
-(``persidict.storage``). Each key is one file, each value one format.
+The dict logic is written once here (plus the timestamps and conditional
+mixins); a backend differs only in its store (``persidict.storage``).
+Each key is one file, each value one format.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from dataclasses import replace
 from typing import Any
 
+from persidict.dicts.conditional import ConditionalMixin
+from persidict.dicts.timestamps import TimestampsMixin
+from persidict.errors import MutationPolicyError
 from persidict.formats import Format, FormatError, get_format
-from persidict.keys import Key, KeyLayout, KeyLike, normalize_key
+from persidict.jokers import DELETE_CURRENT, KEEP_CURRENT, Joker
+from persidict.keys import Key, KeyLayout, KeyLike, _is_safe, normalize_key
+from persidict.safe_str_tuple import NonEmptySafeStrTuple, SafeStrTuple
 from persidict.storage.base import ByteStore, PreconditionFailed
 
 _MISSING = object()
 _POP_ATTEMPTS = 100
 
 
-class PersiDict(MutableMapping):
+def resolve_format(name: str | Format, base_class_for_values: type | None) -> Format:
+    """The format called ``name``; for str-only dicts, any safe name is a text format.
+
+    ``FileDirDict(serialization_format="csv", base_class_for_values=str)``
+    stores strings in ``*.csv`` files, as the reference library does.
+    """
+    try:
+        return get_format(name)
+    except ValueError:
+        if not (
+            isinstance(base_class_for_values, type)
+            and issubclass(base_class_for_values, str)
+            and isinstance(name, str)
+            and _is_safe(name)
+        ):
+            raise
+        return replace(get_format("txt"), name=name, extension=f".{name}")
+
+
+class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
     """A persistent dict: key tuples of safe strings -> values, one file per key.
 
     Args:
@@ -26,6 +53,11 @@ class PersiDict(MutableMapping):
             ``bytes``, ``npy``, ``parquet``) or a :class:`~persidict.formats.Format`.
         digest_len: if > 0, every path part gets a ``_<digest>`` suffix so
             keys that differ only in case never collide.
+        append_only: values can be added but never overwritten or deleted;
+            every write is an atomic exclusive create (MutationPolicyError
+            if the key exists).
+        base_class_for_values: if given, every value written and read must be
+            an instance of it (TypeError naming the key otherwise).
 
     >>> d = open_dict("memory://demo/doc")
     >>> d["Eliza", "year"] = 1965
@@ -39,10 +71,19 @@ class PersiDict(MutableMapping):
         serialization_format: str | Format = "pkl",
         *,
         digest_len: int = 0,
+        append_only: bool = False,
+        base_class_for_values: type | None = None,
     ) -> None:
+        if base_class_for_values is not None and not isinstance(base_class_for_values, type):
+            raise TypeError(
+                f"base_class_for_values must be a class or None, not {base_class_for_values!r}"
+            )
         self.store = store
-        self.format = get_format(serialization_format)
+        self.format = resolve_format(serialization_format, base_class_for_values)
         self.layout = KeyLayout(self.format.extension, digest_len)
+        self.append_only = bool(append_only)
+        self.base_class_for_values = base_class_for_values
+        self._prefix: Key = ()
 
     @property
     def serialization_format(self) -> str:
@@ -52,18 +93,52 @@ class PersiDict(MutableMapping):
     def digest_len(self) -> int:
         return self.layout.digest_len
 
-    # helpers
+    # keys <-> paths, values <-> bytes
+    @property
+    def _root_dir(self) -> str:
+        return self.layout.to_dir(self._prefix) if self._prefix else ""
+
     def _path(self, key: KeyLike) -> str:
-        return self.layout.to_path(normalize_key(key))
+        return self.layout.to_path(self._prefix + normalize_key(key))
+
+    def _key_of(self, path: str) -> NonEmptySafeStrTuple | None:
+        root = self._root_dir
+        key = self.layout.from_path(path[len(root) + 1 :] if root else path)
+        return None if key is None else NonEmptySafeStrTuple._trusted(key)
 
     def _where(self, path: str) -> str:
         return f"{self.store.url.rstrip('/')}/{path}"
 
-    def _encode(self, value: Any) -> bytes:
+    def _encode(self, value: Any, key: Any = None) -> bytes:
+        if isinstance(value, Joker):
+            raise TypeError(f"{value!r} is a command, not a value that can be stored")
+        cls = self.base_class_for_values
+        if cls is not None and not isinstance(value, cls):
+            raise TypeError(
+                f"value for key {key!r} is a {type(value).__name__}; this dict "
+                f"stores only instances of {cls.__name__} (base_class_for_values)"
+            )
         return self.format.encode(value)
 
     def _decode(self, data: bytes, path: str) -> Any:
-        return self.format.decode(data, self._where(path))
+        value = self.format.decode(data, self._where(path))
+        cls = self.base_class_for_values
+        if cls is not None and not isinstance(value, cls):
+            raise TypeError(
+                f"value in {self._where(path)} is a {type(value).__name__}, not an "
+                f"instance of {cls.__name__} (base_class_for_values)"
+            )
+        return value
+
+    def _check_mutable(self, key: Any, action: str) -> None:
+        """MutationPolicyError if append-only; ``key`` None means the whole dict."""
+        if self.append_only:
+            what = f"{action} key {key!r}" if key is not None else action
+            raise MutationPolicyError(
+                "append-only",
+                f"cannot {what} in {self.store.url}: this dict never "
+                "overwrites or deletes a stored value",
+            )
 
     # the Mapping contract
     def __getitem__(self, key: KeyLike) -> Any:
@@ -75,10 +150,22 @@ class PersiDict(MutableMapping):
         return self._decode(data, path)
 
     def __setitem__(self, key: KeyLike, value: Any) -> None:
+        """Store ``value``; ``KEEP_CURRENT`` does nothing, ``DELETE_CURRENT`` discards."""
+        if value is KEEP_CURRENT:
+            self._path(key)  # still reject a bad key
+            return
+        if value is DELETE_CURRENT:
+            self.discard(key)
+            return
         path = self._path(key)
-        self.store.write(path, self._encode(value))
+        data = self._encode(value, key)
+        if not self.append_only:
+            self.store.write(path, data)
+        elif self.store.create(path, data) is None:
+            self._check_mutable(key, "overwrite")
 
     def __delitem__(self, key: KeyLike) -> None:
+        self._check_mutable(key, "delete")
         path = self._path(key)
         try:
             self.store.delete(path)
@@ -92,10 +179,9 @@ class PersiDict(MutableMapping):
             return False
         return self.store.exists(path)
 
-    def __iter__(self) -> Iterator[Key]:
-        from_path = self.layout.from_path
-        for path in self.store.iter_paths():
-            key = from_path(path)
+    def __iter__(self) -> Iterator[NonEmptySafeStrTuple]:
+        for path in self.store.iter_paths(self._root_dir):
+            key = self._key_of(path)
             if key is not None:
                 yield key
 
@@ -105,15 +191,71 @@ class PersiDict(MutableMapping):
     def __bool__(self) -> bool:
         return next(iter(self), None) is not None
 
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if (
+            type(self) is type(other)
+            and self._prefix == other._prefix
+            and self.get_params() == other.get_params()
+        ):
+            return True  # the same store seen twice
+        return super().__eq__(other)
+
+    __hash__ = None  # mutable, like dict
+
+    def __ior__(self, other: Any) -> PersiDict:
+        """``d |= other`` is ``d.update(other)``."""
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        self.update(other)
+        return self
+
     def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}({self.store.url!r}, serialization_format={self.format.name!r})"
-        )
+        where = self._where(self._root_dir) if self._prefix else self.store.url
+        return f"{type(self).__name__}({where!r}, serialization_format={self.format.name!r})"
 
     def __reduce__(self):
         # The address and options, never the contents; the format by name.
         state = dict(self.__dict__, format=self.format.name)
         return (_rebuild, (type(self), state))
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments that reopen this dict (sorted by name)."""
+        params = {
+            "append_only": self.append_only,
+            "base_class_for_values": self.base_class_for_values,
+            "digest_len": self.digest_len,
+            "serialization_format": self.format.name,
+            **self._address_params(),
+        }
+        return dict(sorted(params.items()))
+
+    def _address_params(self) -> dict[str, Any]:
+        """Where the data lives, as constructor arguments; backends override."""
+        return {"store": self.store}
+
+    # sub-dicts
+    def get_subdict(self, prefix_key: KeyLike) -> PersiDict:
+        """The same store seen from ``prefix_key``: its keys drop that prefix.
+
+        Nothing is created; an absent prefix gives an empty sub-dict, an
+        empty prefix the whole dict.
+        """
+        sub = copy.copy(self)
+        sub._prefix = self._prefix + tuple(SafeStrTuple(prefix_key))
+        return sub
+
+    def subdicts(self) -> dict[str, PersiDict]:
+        """``{first key part: sub-dict}`` for every first-level folder holding keys."""
+        root = self._root_dir
+        result = {}
+        for name in self.store.listdir(root)[1]:
+            part = self.layout.from_dir_name(name)
+            folder = f"{root}/{name}" if root else name
+            if part is not None and not self.store.is_empty(folder):
+                result[part] = self.get_subdict(part)
+        return result
 
     # beyond the contract: atomic where a dict user would assume it
     def setdefault(self, key: KeyLike, default: Any = None) -> Any:
@@ -122,7 +264,7 @@ class PersiDict(MutableMapping):
         Of many processes racing on one key, exactly one inserts.
         """
         path = self._path(key)
-        data = self._encode(default)
+        data = self._encode(default, key)
         while True:
             if self.store.create(path, data) is not None:
                 return default
@@ -131,8 +273,20 @@ class PersiDict(MutableMapping):
             except FileNotFoundError:
                 continue  # deleted between our create and our read: try again
 
+    def discard(self, key: KeyLike) -> bool:
+        """Delete ``key`` if present; True if it was there."""
+        self._check_mutable(key, "delete")
+        try:
+            self.store.delete(self._path(key))
+        except (FileNotFoundError, IsADirectoryError):
+            return False
+        return True
+
+    delete_if_exists = discard
+
     def pop(self, key: KeyLike, default: Any = _MISSING) -> Any:
         """Remove ``key`` and return its value; the value returned is the one removed."""
+        self._check_mutable(key, "pop")
         path = self._path(key)
         for _ in range(_POP_ATTEMPTS):
             try:
@@ -150,6 +304,7 @@ class PersiDict(MutableMapping):
         return default
 
     def popitem(self) -> tuple[Key, Any]:
+        self._check_mutable(None, "popitem")
         for key in self:
             try:
                 return key, self.pop(key)
@@ -158,6 +313,7 @@ class PersiDict(MutableMapping):
         raise KeyError("popitem(): dictionary is empty")
 
     def clear(self) -> None:
+        self._check_mutable(None, "clear")
         self.delitems(list(self), missing_ok=True)
 
     def update(self, other: Any = (), /, **kwargs: Any) -> None:
@@ -182,16 +338,42 @@ class PersiDict(MutableMapping):
         return values
 
     def setitems(self, items: Mapping[KeyLike, Any] | Iterable[tuple[KeyLike, Any]]) -> None:
-        """Write many items concurrently. Every key and value is checked before any write."""
-        pairs = items.items() if isinstance(items, Mapping) else items
-        encoded = {self._path(k): self._encode(v) for k, v in pairs}
-        for result in self.store.write_many(encoded):
-            if isinstance(result, BaseException):
-                raise result
+        """Write many items concurrently. Every key and value is checked before any write.
+
+        Jokers work as in ``d[k] = v``; on an append-only dict each write is
+        an exclusive create (MutationPolicyError if any key existed).
+        """
+        pairs = list(items.items() if isinstance(items, Mapping) else items)
+        doomed = [k for k, v in pairs if v is DELETE_CURRENT]
+        encoded = {
+            self._path(k): (k, self._encode(v, k)) for k, v in pairs if not isinstance(v, Joker)
+        }
+        for k, v in pairs:
+            if v is KEEP_CURRENT:
+                self._path(k)
+        if doomed:
+            self._check_mutable(doomed[0], "delete")
+        if self.append_only:
+            jobs = list(encoded.items())
+            results = self.store._map(lambda job: self.store.create(job[0], job[1][1]), jobs)
+            for (_, (key, _)), result in zip(jobs, results, strict=True):
+                if isinstance(result, BaseException):
+                    raise result
+                if result is None:
+                    self._check_mutable(key, "overwrite")
+        else:
+            data = {path: blob for path, (_, blob) in encoded.items()}
+            for result in self.store.write_many(data):
+                if isinstance(result, BaseException):
+                    raise result
+        if doomed:
+            self.delitems(doomed, missing_ok=True)
 
     def delitems(self, keys: Iterable[KeyLike], *, missing_ok: bool = False) -> None:
         """Delete many keys concurrently; KeyError for a missing one unless ``missing_ok``."""
         keys = list(keys)
+        if keys:
+            self._check_mutable(keys[0], "delete")
         results = self.store.delete_many([self._path(k) for k in keys])
         for key, result in zip(keys, results, strict=True):
             if isinstance(result, (FileNotFoundError, IsADirectoryError)):
@@ -203,8 +385,9 @@ class PersiDict(MutableMapping):
 
 def _rebuild(cls: type, state: dict[str, Any]) -> PersiDict:
     obj = cls.__new__(cls)
-    obj.__dict__.update(state, format=get_format(state["format"]))
+    fmt = resolve_format(state["format"], state.get("base_class_for_values"))
+    obj.__dict__.update(state, format=fmt)
     return obj
 
 
-__all__ = ["FormatError", "PersiDict"]
+__all__ = ["FormatError", "PersiDict", "resolve_format"]

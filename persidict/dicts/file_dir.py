@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from typing import Any
 
 from persidict.dicts.base import PersiDict
 from persidict.formats import Format
@@ -39,6 +40,7 @@ class FileDirDict(PersiDict):
             ``None`` (default) means 0 on case-sensitive filesystems and 8
             on case-insensitive ones (macOS, Windows).
         durable: fsync every write (file and folder).
+        append_only, base_class_for_values: see :class:`PersiDict`.
 
     >>> d = FileDirDict(dir_name="my_folder")
     >>> d["Eliza", "year"] = 1965    # the file my_folder/Eliza/year.pkl
@@ -53,6 +55,8 @@ class FileDirDict(PersiDict):
         file_type: str | Format | None = None,
         digest_len: int | None = None,
         durable: bool = False,
+        append_only: bool = False,
+        base_class_for_values: type | None = None,
     ) -> None:
         if base_dir is not None and dir_name is not None:
             raise TypeError("give base_dir or dir_name, not both")
@@ -61,11 +65,22 @@ class FileDirDict(PersiDict):
         store = LocalStore(folder if folder is not None else DEFAULT_BASE_DIR, durable=durable)
         if digest_len is None:
             digest_len = 8 if is_case_insensitive(store.root) else 0
-        super().__init__(store, fmt, digest_len=digest_len)
+        super().__init__(
+            store,
+            fmt,
+            digest_len=digest_len,
+            append_only=append_only,
+            base_class_for_values=base_class_for_values,
+        )
 
     @property
     def base_dir(self) -> str:
-        return self.store.root
+        """The folder of this dict (of its prefix, for a sub-dict)."""
+        root = self._root_dir
+        return os.path.join(self.store.root, *root.split("/")) if root else self.store.root
+
+    def _address_params(self) -> dict[str, Any]:
+        return {"base_dir": self.base_dir}
 
 
 def _one_format(serialization_format, file_type) -> str | Format:

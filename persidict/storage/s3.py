@@ -23,6 +23,7 @@ from botocore.exceptions import (
 )
 from fsspec.asyn import sync
 
+from persidict.errors import BackendError
 from persidict.storage.base import (
     TEMP_MARK,
     ByteStore,
@@ -130,7 +131,11 @@ class S3Store(ByteStore):
                     f"no S3 credentials for {self._where(path or '')}: {exc}"
                 ) from exc
             except BotoCoreError as exc:
-                raise OSError(f"S3 request for {self._where(path or '')} failed: {exc}") from exc
+                raise BackendError(
+                    f"S3 request for {self._where(path or '')} failed: {exc}",
+                    backend="s3",
+                    operation=method,
+                ) from exc
         raise AssertionError("unreachable")
 
     def _translate(self, exc: ClientError, path: str | None) -> Exception:
@@ -149,12 +154,30 @@ class S3Store(ByteStore):
             return PermissionError(
                 f"S3 refused access to {where}: {code} {error.get('Message', '')}"
             )
-        return OSError(f"S3 error {code} at {where}: {error.get('Message', exc)}")
+        return BackendError(
+            f"S3 error {code} at {where}: {error.get('Message', exc)}",
+            backend="s3",
+            operation=exc.operation_name,
+        )
 
     def _create_bucket(self) -> None:
+        """Make the bucket if a HEAD says it is missing; a 403 means it exists elsewhere."""
+
         async def make():
             try:
-                await self._call("create_bucket")
+                await self._call("head_bucket")
+                return
+            except PermissionError:
+                return  # someone else's bucket, maybe shared with us by a policy
+            except (FileNotFoundError, RootNotFoundError):
+                pass
+            client = await self.fs.set_session()
+            region = client.meta.region_name
+            where = {}
+            if region and region != "us-east-1":
+                where = {"CreateBucketConfiguration": {"LocationConstraint": region}}
+            try:
+                await self._call("create_bucket", **where)
             except OSError as exc:
                 if "BucketAlreadyOwnedByYou" not in str(exc) and "BucketAlreadyExists" not in str(
                     exc

@@ -1,0 +1,73 @@
+"""The exceptions a dict user catches beyond KeyError, each a subclass of a built-in.
+
+- :class:`MutationPolicyError` (``TypeError``): the dict's policy (append-only,
+  write-once) forbids the change.
+- :class:`ConcurrencyConflictError` (``RuntimeError``): other writers kept
+  winning until the retries ran out.
+- :class:`BackendError` (``OSError`` and ``RuntimeError``): the storage itself
+  failed (not a missing key, which is a ``KeyError``).
+
+This module is pure: no I/O, no imports from the rest of the package.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class MutationPolicyError(TypeError):
+    """The dict's mutation policy forbids this change.
+
+    ``policy`` names the policy (``"append-only"``, ``"write-once"``);
+    the message also names the key and the store where known.
+    """
+
+    def __init__(self, policy: str, detail: str = "") -> None:
+        super().__init__(f"{policy}: {detail}" if detail else policy)
+        self.policy = policy
+        self.detail = detail
+
+    def __reduce__(self):  # so that it crosses process boundaries intact
+        return (type(self), (self.policy, self.detail))
+
+
+class ConcurrencyConflictError(RuntimeError):
+    """An operation gave up after ``attempts`` tries, each lost to another writer."""
+
+    def __init__(self, key: Any, attempts: int) -> None:
+        super().__init__(
+            f"operation on key {key!r} failed after {attempts} attempt(s): "
+            "other writers changed it each time"
+        )
+        self.key = key
+        self.attempts = attempts
+
+    def __reduce__(self):
+        return (type(self), (self.key, self.attempts))
+
+
+class BackendError(OSError, RuntimeError):
+    """The storage backend failed; raised with the original error chained.
+
+    An ``OSError`` (what I/O failures are) and a ``RuntimeError`` (what the
+    reference library raised), so either ``except`` clause catches it.
+    """
+
+    def __init__(
+        self, message: str, *, backend: str = "", operation: str = "", key: Any = None
+    ) -> None:
+        super().__init__(message)
+        self.backend = backend
+        self.operation = operation
+        self.key = key
+
+    def __reduce__(self):
+        options = {"backend": self.backend, "operation": self.operation, "key": self.key}
+        return (_rebuild_backend_error, (str(self), options))
+
+
+def _rebuild_backend_error(message: str, options: dict[str, Any]) -> BackendError:
+    return BackendError(message, **options)
+
+
+__all__ = ["BackendError", "ConcurrencyConflictError", "MutationPolicyError"]

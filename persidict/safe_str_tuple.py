@@ -1,0 +1,106 @@
+"""SafeStrTuple and NonEmptySafeStrTuple: validated keys that are plain tuples.
+
+Both are ``tuple`` subclasses, so they compare equal to and hash like the
+plain tuple of the same strings (``SafeStrTuple("a", "b") == ("a", "b")``).
+Arguments are flattened left to right: strings, sequences of strings and
+other SafeStrTuples. Parts are checked by :func:`persidict.keys.check_part`.
+This module is pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from persidict.keys import SAFE_CHARS, check_part
+
+
+def _flatten(args: Iterable[Any], whole: Any) -> Iterator[str]:
+    for arg in args:
+        if isinstance(arg, str):
+            yield check_part(arg, whole)
+        elif isinstance(arg, Sequence) and not isinstance(arg, (bytes, bytearray, Mapping)):
+            yield from _flatten(arg, whole)
+        else:
+            raise TypeError(
+                f"invalid key part {arg!r:.80} in {whole!r:.120}: parts must be str "
+                f"(or sequences of str), not {type(arg).__name__}"
+            )
+
+
+class SafeStrTuple(tuple):
+    """A flat tuple of URL/filename-safe strings (``A-Z a-z 0-9 ( ) _ - ~ . =``).
+
+    >>> SafeStrTuple("a", ["b", "c"])
+    SafeStrTuple(('a', 'b', 'c'))
+    >>> SafeStrTuple("a", "b") == ("a", "b")
+    True
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, *args: Any):
+        if len(args) == 1 and type(args[0]) is cls:
+            return args[0]
+        return super().__new__(cls, _flatten(args, args))
+
+    @classmethod
+    def _trusted(cls, parts: tuple[str, ...]):
+        """Wrap parts already validated (e.g. read back from a store) without checks."""
+        return tuple.__new__(cls, parts)
+
+    def __getnewargs__(self) -> tuple[str, ...]:
+        return tuple(self)
+
+    @property
+    def strings(self) -> tuple[str, ...]:
+        """The parts as a plain tuple."""
+        return tuple(self)
+
+    str_chain = strings
+
+    def __add__(self, other: Any) -> SafeStrTuple:
+        return SafeStrTuple(self, other)
+
+    def __radd__(self, other: Any) -> SafeStrTuple:
+        return SafeStrTuple(other, self)
+
+    def __reversed__(self) -> Iterator[str]:
+        return reversed(tuple(self))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({tuple(self)!r})"
+
+
+class NonEmptySafeStrTuple(SafeStrTuple):
+    """A SafeStrTuple with at least one part: what a PersiDict key is."""
+
+    __slots__ = ()
+
+    def __new__(cls, *args: Any):
+        result = super().__new__(cls, *args)
+        if not result:
+            raise ValueError("invalid key (): a key needs at least one part")
+        return result
+
+
+def get_safe_chars() -> set[str]:
+    """The characters allowed in key parts."""
+    import string
+
+    return set(string.ascii_letters + string.digits + "()_-~.=")
+
+
+def replace_unsafe_chars(a_str: str, replace_with: str) -> str:
+    """``a_str`` with every character outside the safe set replaced by ``replace_with``."""
+    safe = get_safe_chars()
+    return "".join(c if c in safe else replace_with for c in a_str)
+
+
+__all__ = [
+    "SAFE_CHARS",
+    "NonEmptySafeStrTuple",
+    "SafeStrTuple",
+    "get_safe_chars",
+    "replace_unsafe_chars",
+]
