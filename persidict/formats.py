@@ -103,6 +103,14 @@ def _pickle_dumps(value: Any) -> bytes:
     return pickle.dumps(value, protocol=5)
 
 
+def _pickle_check(data: bytes) -> None:
+    # Walks the opcodes without running them: loading untrusted pickle runs code.
+    import pickletools
+
+    for _ in pickletools.genops(data):
+        pass
+
+
 @functools.cache
 def _strict_pickler_class() -> type:
     import jsonpickle
@@ -213,7 +221,7 @@ def _load_optional(name: str) -> None:
         register_format(Format("parquet", ".parquet", _parquet_dumps, _parquet_loads))
 
 
-register_format(Format("pkl", ".pkl", _pickle_dumps, pickle.loads))
+register_format(Format("pkl", ".pkl", _pickle_dumps, pickle.loads, _pickle_check))
 register_format(Format("json", ".json", _json_dumps, _json_loads, _json_check))
 register_format(
     Format("txt", ".txt", _txt_dumps, lambda b: b.decode("utf-8"), lambda b: b.decode("utf-8"))

@@ -120,9 +120,16 @@ class FsspecStore(ByteStore):
             found = self.fs.find(base, detail=True)
         except FileNotFoundError:
             return
+        inside = f"{prefix}/" if prefix else ""
         for full, info in sorted(found.items()):
             rel = self._relative(full)
-            if info.get("type") == "file" and TEMP_MARK not in rel and rel:
+            # find() on a file's own path returns that file: it is not under the folder
+            if (
+                info.get("type") == "file"
+                and TEMP_MARK not in rel
+                and rel.startswith(inside)
+                and rel
+            ):
                 etag = info.get("ETag") or info.get("etag") or info.get("md5")
                 yield Entry(rel, int(info.get("size") or 0), _mtime(info), etag)
 

@@ -1,0 +1,95 @@
+"""HTTP requests the view sends to S3, counted with a botocore event hook."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from fsspec.asyn import sync
+
+from persidict import open_dict
+from persidict_fs import PersiDictFileSystem
+from tests.conftest import BUCKET
+
+N_KEYS = 1010  # two pages of a 1000-key listing
+
+
+@contextmanager
+def s3_requests(store) -> Iterator[Counter]:
+    """Counts every HTTP request the store's S3 client sends, by operation."""
+    client = sync(store.fs.loop, store.fs.set_session)
+    sent: Counter = Counter()
+
+    def count(event_name: str, **kwargs) -> None:
+        sent[event_name.rsplit(".", 1)[-1]] += 1
+
+    client.meta.events.register("before-send.s3", count)
+    try:
+        yield sent
+    finally:
+        client.meta.events.unregister("before-send.s3", count)
+
+
+@pytest.fixture(scope="module")
+def big_store(s3_options):
+    """A json store on S3 with N_KEYS keys in 12 folders."""
+    url = f"s3://{BUCKET}/{uuid.uuid4().hex[:12]}"
+    d = open_dict(url, "json", **s3_options)
+    d.setitems({(f"dir{i % 12}", f"sub{i // 12 % 3}", f"k{i}"): i for i in range(N_KEYS)})
+    return d
+
+
+@pytest.fixture
+def fs(big_store):
+    return PersiDictFileSystem(dict=big_store, skip_instance_cache=True)
+
+
+def test_reading_a_value_costs_what_the_dict_pays_one_get(fs, big_store):
+    with s3_requests(fs.store) as via_dict:
+        assert big_store["dir5", "sub0", "k5"] == 5
+    with s3_requests(fs.store) as via_cat:
+        assert fs.cat_file("dir5/sub0/k5.json") == b"5"
+    with s3_requests(fs.store) as via_open, fs.open("dir5/sub0/k5.json", "rb") as f:
+        assert f.read() == b"5"
+    with s3_requests(fs.store) as via_range:
+        assert fs.cat_file("dir7/sub0/k7.json", start=0, end=1) == b"7"
+    assert via_dict == via_cat == via_open == via_range == Counter(GetObject=1)
+
+
+def test_find_over_the_store_is_one_list_per_1000_keys(fs):
+    with s3_requests(fs.store) as sent:
+        found = fs.find("")
+    assert len(found) == N_KEYS
+    assert sent == Counter(ListObjectsV2=2)
+
+
+def test_walk_and_recursive_glob_list_only(fs):
+    with s3_requests(fs.store) as sent:
+        walked = list(fs.walk(""))
+        matched = fs.glob("**/k1?.json")
+    assert sum(len(files) for _, _, files in walked) == N_KEYS
+    assert len(walked) == 1 + 12 + 12 * 3
+    assert len(matched) == 10
+    assert sent == Counter(ListObjectsV2=4)
+
+
+def test_ls_isdir_are_one_list_and_info_isfile_one_head(fs):
+    with s3_requests(fs.store) as sent:
+        assert len(fs.ls("dir3")) == 3
+        assert fs.isdir("dir3/sub1") and not fs.isdir("dir3/sub1/k15.json")
+        assert fs.info("dir3/sub0/k3.json")["size"] == 1
+        assert fs.isfile("dir3/sub1/k15.json")
+        assert not fs.isfile("dir3/sub1")  # no request: a json key ends with .json
+    assert sent == Counter(ListObjectsV2=3, HeadObject=2)
+
+
+def test_a_write_is_one_put(fs):
+    with s3_requests(fs.store) as sent:
+        fs.pipe_file("new/one.json", b"1")
+        with fs.open("new/two.json", "wb") as f:
+            f.write(b"2")
+        fs.pipe_file("new/three.json", b"3", mode="create")
+    assert sent == Counter(PutObject=3)
