@@ -16,11 +16,16 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from persidict import PersiDict, open_dict
 from persidict.dicts.url import guess_format
 from persidict.storage.local import LocalStore
+from persidict_fs.filesystem import PersiDictFileSystem
+from persidict_fs.paths import ViewPaths
+
+if TYPE_CHECKING:
+    from persidict_fs.fuse import NameCheck
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +48,18 @@ def open_store(
     return open_dict(url, serialization_format, **storage_options)
 
 
-def view_of(d: PersiDict):
-    """The filesystem the mount serves for ``d``, and its name check (the one seam)."""
-    from persidict_fs._dictfs import DictStoreFileSystem
+def view_of(d: PersiDict) -> tuple[PersiDictFileSystem, NameCheck]:
+    """The filesystem the mount serves for ``d``, and why a path could not be stored."""
+    paths = ViewPaths(d.layout, f"the mount of {d.store.url}")
 
-    fs = DictStoreFileSystem(d)
-    return fs, fs.check_name
+    def check_name(path: str, is_dir: bool) -> str | None:
+        try:
+            paths.parts(path) if is_dir else paths.key(path)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    return PersiDictFileSystem(dict=d), check_name
 
 
 def serve(
@@ -62,7 +73,7 @@ def serve(
     **storage_options: Any,
 ) -> None:
     """Serve the store at ``mountpoint`` in this thread until unmounted (Ctrl-C, SIGTERM...)."""
-    from persidict_fs.fuse import StoreOperations
+    from persidict_fs.fuse import StoreOperations  # imports mfusepy: only when serving
 
     d = open_store(store_or_url, serialization_format, **storage_options)
     # One thread serves a local folder 2-3x faster (no thread hand-offs, no
