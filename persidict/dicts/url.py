@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import fsspec
@@ -55,3 +56,28 @@ def open_dict(
     fs = fsspec.filesystem(protocol, **storage_options)
     store = FsspecStore(fs, path)
     return PersiDict(store, serialization_format, digest_len=digest_len or 0, **policy)
+
+
+def guess_format(url: str, default: str = "pkl", **storage_options: Any) -> str:
+    """The format of the store at ``url``, judged by its first stored files.
+
+    For tools (the command line, the mount) that open a store they did not
+    create: the format whose extension all of the first 20 files carry, else
+    ``bytes`` (raw files keep their own names); ``default`` if nothing is stored.
+    """
+    from itertools import islice
+
+    from persidict.formats import format_names, get_format
+
+    by_ext = {get_format(n).extension: n for n in format_names()}
+    by_ext.pop("", None)
+    protocol, path = split_protocol(url)
+    if protocol in (None, "file", "local") and not os.path.isdir(path):
+        return default  # nothing stored yet; opening would create the folder
+    store = open_dict(url, "bytes", **storage_options).store
+    names = [p.rpartition("/")[2] for p in islice(store.iter_paths(), 20)]
+    if not names:
+        return default
+    found = {by_ext.get(os.path.splitext(n)[1]) for n in names}
+    only = found.pop() if len(found) == 1 else None
+    return only or "bytes"

@@ -1,0 +1,289 @@
+"""The persidict command: list, read, write, copy, describe and mount stores.
+
+Stores are URLs (a folder path, ``s3://bucket/prefix``, ``memory://...``, any
+fsspec URL); keys are written ``a/b/c``. The format is guessed from the
+stored files unless ``--format`` says it. S3 settings come from the usual
+AWS environment variables, ``--endpoint-url`` and ``-o key=value``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from itertools import islice
+from typing import Any
+
+from fsspec.core import split_protocol
+
+from persidict.dicts.base import PersiDict
+from persidict.dicts.url import guess_format, open_dict
+from persidict.formats import FormatError, format_names
+from persidict.keys import normalize_key
+
+BATCH = 256
+
+
+class UsageError(Exception):
+    """A mistake on the command line: one line on stderr, exit status 2."""
+
+
+def _option_value(text: str) -> Any:
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def storage_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``-o key=value`` pairs and ``--endpoint-url`` as fsspec storage options."""
+    options: dict[str, Any] = {}
+    for pair in args.option or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"-o takes key=value, got {pair!r}")
+        options[key] = _option_value(value)
+    endpoint = args.endpoint_url or os.environ.get("PERSIDICT_ENDPOINT_URL")
+    if endpoint:
+        options["endpoint_url"] = endpoint
+    return options
+
+
+def open_url(
+    args: argparse.Namespace, url: str, fmt: str | None = None, *, create: bool = False
+) -> PersiDict:
+    """The dict at ``url`` in format ``fmt`` (default: --format, else guessed).
+
+    A local folder must exist unless ``create``.
+    """
+    protocol, path = split_protocol(url)
+    local = protocol in (None, "file", "local")
+    options = storage_options(args)
+    if local:
+        options = {}  # cp local -> s3: the options are S3's
+    if local and not create and not os.path.isdir(path):
+        raise UsageError(f"no store at {url!r}: not a folder")
+    fmt = fmt or args.format or guess_format(url, **options)
+    return open_dict(url, fmt, **options)
+
+
+def open_source(args: argparse.Namespace, url: str) -> PersiDict:
+    """The store copied from: its own format, whatever --format says of the copy."""
+    options = {} if split_protocol(url)[0] in (None, "file", "local") else storage_options(args)
+    return open_url(args, url, guess_format(url, **options))
+
+
+def parse_key(text: str) -> tuple[str, ...]:
+    """``a/b/c`` -> ``("a", "b", "c")``, validated (ValueError naming a bad part)."""
+    return normalize_key(text.strip("/").split("/"))
+
+
+def show_key(key: tuple[str, ...]) -> str:
+    return "/".join(key)
+
+
+def keys_under(d: PersiDict, prefix: str | None) -> Iterator[tuple[str, ...]]:
+    """Keys starting with the parts of ``prefix``, from one listing of that folder."""
+    if not prefix:
+        yield from d
+        return
+    parts = parse_key(prefix)
+    folder = d.layout.to_dir(parts)
+    for path in d.store.iter_paths(folder):
+        key = d.layout.from_path(path)
+        if key is not None:
+            yield key
+    key_file = d.layout.to_path(parts)  # the prefix may itself be a key
+    if d.store.exists(key_file):
+        yield parts
+
+
+def cmd_ls(args: argparse.Namespace) -> None:
+    d = open_url(args, args.url)
+    for key in sorted(keys_under(d, args.prefix)):
+        print(show_key(key))
+
+
+def _write_value(value: Any) -> None:
+    if isinstance(value, (bytes, bytearray)):
+        sys.stdout.buffer.write(value)
+        sys.stdout.buffer.flush()
+    elif isinstance(value, str):
+        print(value)
+    else:
+        try:
+            print(json.dumps(value, indent=2, ensure_ascii=False))
+        except (TypeError, ValueError):
+            print(repr(value))
+
+
+def cmd_get(args: argparse.Namespace) -> None:
+    d = open_url(args, args.url)
+    key = parse_key(args.key)
+    try:
+        value = d[key]
+    except KeyError:
+        raise KeyError(f"no key {args.key!r} in {args.url}") from None
+    _write_value(value)
+
+
+def cmd_set(args: argparse.Namespace) -> None:
+    d = open_url(args, args.url, create=True)
+    raw = args.value.encode() if args.value is not None else sys.stdin.buffer.read()
+    if d.serialization_format == "bytes":
+        value: Any = raw
+    else:
+        text = raw.decode().removesuffix("\n")  # what echo adds
+        try:
+            value = text if d.serialization_format == "txt" else json.loads(text)
+        except ValueError:
+            value = text  # not JSON: store it as a string
+    d[parse_key(args.key)] = value
+
+
+def cmd_rm(args: argparse.Namespace) -> None:
+    d = open_url(args, args.url)
+    try:
+        del d[parse_key(args.key)]
+    except KeyError:
+        raise KeyError(f"no key {args.key!r} in {args.url}") from None
+
+
+def cmd_cp(args: argparse.Namespace) -> None:
+    src = open_source(args, args.src)
+    dst = open_url(args, args.dst, args.format or src.serialization_format, create=True)
+    keys = list(src)
+    progress = sys.stderr.isatty() and not args.quiet
+    done, started = 0, time.monotonic()
+    it = iter(keys)
+    while batch := list(islice(it, BATCH)):
+        dst.setitems(zip(batch, src.getitems(batch), strict=True))
+        done += len(batch)
+        if progress:
+            rate = done / max(time.monotonic() - started, 1e-9)
+            print(f"\rcopied {done}/{len(keys)} keys ({rate:.0f}/s)", end="", file=sys.stderr)
+    if progress:
+        print(file=sys.stderr)
+    if not args.quiet:
+        print(f"copied {done} keys from {args.src} to {args.dst}", file=sys.stderr)
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    d = open_url(args, args.url)
+    count = size = 0
+    for entry in d.store.walk():
+        if d.layout.from_path(entry.path) is not None:
+            count += 1
+            size += entry.size
+    print(f"url:    {d.store.url}")
+    print(f"format: {d.serialization_format}")
+    print(f"keys:   {count}")
+    print(f"bytes:  {size}")
+
+
+def cmd_mount(args: argparse.Namespace) -> None:
+    from persidict_fs.mount import mount
+
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    options = storage_options(args)
+    fmt = args.format or guess_format(args.url, **options)
+    log_file = args.log
+    if log_file is None and not args.foreground:  # the server outlives this terminal command
+        name = os.path.basename(os.path.abspath(args.mountpoint))
+        log_file = os.path.join(tempfile.gettempdir(), f"persidict-mount-{name}.log")
+    handle = mount(
+        args.url,
+        args.mountpoint,
+        read_only=args.read_only,
+        cache_ttl=args.cache_ttl,
+        foreground=args.foreground,
+        serialization_format=fmt,
+        log_file=log_file,
+        log_level=args.log_level,
+        **options,
+    )
+    if handle is not None:
+        pid, where = handle.process.pid, args.mountpoint
+        print(f"mounted {args.url} at {where} (pid {pid}, log {log_file}); "
+              f"unmount with: fusermount3 -u {where}", file=sys.stderr)  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--format", "-f", choices=format_names(), help="value format")
+    common.add_argument("--endpoint-url", help="S3 endpoint (or env PERSIDICT_ENDPOINT_URL)")
+    common.add_argument(
+        "-o", dest="option", action="append", metavar="KEY=VALUE", help="storage option"
+    )
+    parser = argparse.ArgumentParser(
+        prog="persidict", description=__doc__.split("\n\n")[0], parents=[]
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, func, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[common], help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    p = command("ls", cmd_ls, "list the keys of a store (as a/b/c), optionally under PREFIX")
+    p.add_argument("url")
+    p.add_argument("prefix", nargs="?")
+    p = command("get", cmd_get, "print the value of KEY")
+    p.add_argument("url")
+    p.add_argument("key")
+    p = command("set", cmd_set, "store VALUE (JSON if it parses, else text; stdin if omitted)")
+    p.add_argument("url")
+    p.add_argument("key")
+    p.add_argument("value", nargs="?")
+    p = command("rm", cmd_rm, "delete KEY")
+    p.add_argument("url")
+    p.add_argument("key")
+    p = command("cp", cmd_cp, "copy every key of SRC to DST (in --format if given), concurrently")
+    p.add_argument("src")
+    p.add_argument("dst")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress or summary")
+    p = command("info", cmd_info, "count, total size and format of a store")
+    p.add_argument("url")
+    p = command("mount", cmd_mount, "show a store as a folder of per-key files (FUSE)")
+    p.add_argument("url")
+    p.add_argument("mountpoint")
+    p.add_argument("--read-only", action="store_true", help="refuse every write (EROFS)")
+    p.add_argument("--foreground", action="store_true", help="serve until Ctrl-C or unmount")
+    p.add_argument(
+        "--cache-ttl", type=float, default=1.0, metavar="S", help="cache time in seconds (1)"
+    )
+    p.add_argument(
+        "--log", metavar="FILE", help="server log (default: stderr if --foreground, else in /tmp)"
+    )
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except UsageError as exc:
+        parser.exit(2, f"persidict: error: {exc}\n")
+    except KeyError as exc:
+        parser.exit(1, f"persidict: error: {exc.args[0] if exc.args else exc}\n")
+    except (FormatError, ValueError, TypeError, OSError, ImportError) as exc:
+        parser.exit(1, f"persidict: error: {exc}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, "persidict: interrupted\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

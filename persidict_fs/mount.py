@@ -1,0 +1,238 @@
+"""Mount a store with FUSE: ``persidict_fs.mount(store_or_url, mountpoint)``.
+
+The server runs in its own process (``persidict_fs.mount._main``), so the
+caller's signals, threads and GIL stay its own, and Ctrl-C, SIGTERM and
+``fusermount -u`` all end it cleanly: libfuse unmounts and the process exits.
+Every commit is done before the writer's ``close`` returns, so an unmount
+never loses one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+from persidict import PersiDict, open_dict
+from persidict.dicts.url import guess_format
+from persidict.storage.local import LocalStore
+from persidict_fs.filesystem import PersiDictFileSystem
+from persidict_fs.paths import ViewPaths
+
+if TYPE_CHECKING:
+    from persidict_fs.fuse import NameCheck
+
+log = logging.getLogger(__name__)
+
+
+class MountError(OSError):
+    """The mount could not be made or unmade; the message carries the server's log."""
+
+
+def open_store(
+    store_or_url: str | os.PathLike | PersiDict,
+    serialization_format: str | None = None,
+    **storage_options: Any,
+) -> PersiDict:
+    """The dict at a URL (format guessed from its files when not given), or the dict itself."""
+    if isinstance(store_or_url, PersiDict):
+        return store_or_url
+    url = os.fspath(store_or_url)
+    if serialization_format is None:
+        serialization_format = guess_format(url, **storage_options)
+    return open_dict(url, serialization_format, **storage_options)
+
+
+def view_of(d: PersiDict) -> tuple[PersiDictFileSystem, NameCheck]:
+    """The filesystem the mount serves for ``d``, and why a path could not be stored."""
+    paths = ViewPaths(d.layout, f"the mount of {d.store.url}")
+
+    def check_name(path: str, is_dir: bool) -> str | None:
+        try:
+            paths.parts(path) if is_dir else paths.key(path)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    return PersiDictFileSystem(dict=d), check_name
+
+
+def serve(
+    store_or_url: str | os.PathLike | PersiDict,
+    mountpoint: str | os.PathLike,
+    *,
+    read_only: bool = False,
+    cache_ttl: float = 1.0,
+    serialization_format: str | None = None,
+    multithreaded: bool | None = None,
+    **storage_options: Any,
+) -> None:
+    """Serve the store at ``mountpoint`` in this thread until unmounted (Ctrl-C, SIGTERM...)."""
+    from persidict_fs.fuse import StoreOperations  # imports mfusepy: only when serving
+
+    d = open_store(store_or_url, serialization_format, **storage_options)
+    # One thread serves a local folder 2-3x faster (no thread hand-offs, no
+    # per-callback Python thread states); a remote store needs several, so
+    # that one slow request does not stall every other.
+    threads = not isinstance(d.store, LocalStore) if multithreaded is None else multithreaded
+    fs, check = view_of(d)
+    ops = StoreOperations(fs, check_name=check, read_only=read_only, cache_ttl=cache_ttl)
+    log.info("serving %s (%s) at %s", d.store.url, d.serialization_format, mountpoint)
+    try:
+        _run_fuse(ops, mountpoint, read_only, cache_ttl, f"persidict:{d.store.url}", threads)
+    except RuntimeError as exc:
+        # libfuse 3 returns the number of the signal that stopped it (SIGINT, SIGTERM)
+        if not ops.started:
+            raise MountError(f"could not mount at {mountpoint}: libfuse error {exc}") from None
+    log.info("unmounted %s", mountpoint)
+
+
+def _run_fuse(
+    ops, mountpoint, read_only: bool, cache_ttl: float, source: str, multithreaded: bool
+) -> None:
+    import mfusepy
+
+    mfusepy.FUSE(
+        ops,
+        os.fspath(mountpoint),
+        raw_fi=True,
+        foreground=True,
+        fsname=source.replace(",", "%2C"),  # shown by `mount` and `df`; commas split options
+        subtype="persidict",
+        ro=read_only,
+        auto_cache=True,  # keep cached pages while size and mtime are unchanged
+        attr_timeout=cache_ttl,
+        entry_timeout=cache_ttl,
+        nothreads=not multithreaded,
+    )
+
+
+class Mount:
+    """A running mount; ``unmount()`` ends it. Also a context manager."""
+
+    def __init__(self, process: subprocess.Popen, mountpoint: str, log_file: str | None) -> None:
+        self.process = process
+        self.mountpoint = mountpoint
+        self.log_file = log_file
+
+    def __enter__(self) -> Mount:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.unmount()
+
+    @property
+    def mounted(self) -> bool:
+        return self.process.poll() is None and os.path.ismount(self.mountpoint)
+
+    def unmount(self, timeout: float = 30.0) -> None:
+        """Unmount (SIGTERM to the server, as Ctrl-C would) and wait for it to exit."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if os.path.ismount(self.mountpoint):  # the server died without unmounting
+            subprocess.run(["fusermount3", "-u", "-z", self.mountpoint], check=False)
+        if self.process.returncode not in (0, -signal.SIGTERM):
+            raise MountError(
+                f"mount server for {self.mountpoint} exited with {self.process.returncode}"
+                f"{_tail(self.log_file)}"
+            )
+
+    def __repr__(self) -> str:
+        return f"Mount({self.mountpoint!r}, pid={self.process.pid})"
+
+
+def mount(
+    store_or_url: str | os.PathLike | PersiDict,
+    mountpoint: str | os.PathLike,
+    *,
+    read_only: bool = False,
+    cache_ttl: float = 1.0,
+    foreground: bool = False,
+    serialization_format: str | None = None,
+    log_file: str | os.PathLike | None = None,
+    log_level: str = "INFO",
+    multithreaded: bool | None = None,
+    timeout: float = 30.0,
+    **storage_options: Any,
+) -> Mount | None:
+    """Show a store (a URL or a PersiDict) as a folder of per-key files at ``mountpoint``.
+
+    Returns a :class:`Mount` once the folder is mounted (None with
+    ``foreground=True``, which serves in this thread until unmounted).
+    ``log_file`` receives the server's log (refused names, failed commits);
+    by default it goes to this process's stderr. ``multithreaded`` defaults
+    to False for a local folder (faster) and True for remote stores. A ``memory://`` dict cannot
+    be mounted in the background: the server is another process.
+
+    >>> with mount("/data/store", "/mnt/store") as m:   # doctest: +SKIP
+    ...     print(os.listdir("/mnt/store"))
+    """
+    options = dict(
+        read_only=read_only,
+        cache_ttl=cache_ttl,
+        serialization_format=serialization_format,
+        multithreaded=multithreaded,
+        **storage_options,
+    )
+    mountpoint = os.fspath(mountpoint)
+    if foreground:
+        serve(store_or_url, mountpoint, **options)
+        return None
+    if not os.path.isdir(mountpoint):
+        raise MountError(f"mount point {mountpoint!r} is not a folder")
+    url = store_or_url.store.url if isinstance(store_or_url, PersiDict) else os.fspath(store_or_url)
+    if url.startswith("memory://"):
+        raise MountError(
+            f"cannot mount {url} in a server process: memory:// lives in this process only"
+        )
+    spec = pickle.dumps((store_or_url, mountpoint, options, log_level))
+    log_path = os.fspath(log_file) if log_file is not None else None
+    with open(log_path or os.devnull, "ab") as stream:
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from persidict_fs.mount import _main; _main()"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=stream if log_path else None,  # None: the server logs to our stderr
+            start_new_session=True,  # the terminal's Ctrl-C is for the caller, not the server
+        )
+    process.stdin.write(spec)
+    process.stdin.close()
+    deadline = time.monotonic() + timeout
+    while not os.path.ismount(mountpoint):
+        if process.poll() is not None:
+            raise MountError(f"could not mount at {mountpoint}{_tail(log_path)}")
+        if time.monotonic() > deadline:
+            Mount(process, mountpoint, log_path).unmount()
+            raise MountError(f"mount at {mountpoint} not ready after {timeout} s")
+        time.sleep(0.02)
+    return Mount(process, mountpoint, log_path)
+
+
+def _tail(log_path: str | None) -> str:
+    if not log_path or not os.path.exists(log_path):
+        return ""
+    with open(log_path, errors="replace") as f:
+        lines = f.read().strip().splitlines()[-5:]
+    return ": " + " | ".join(lines) if lines else ""
+
+
+def _main() -> None:
+    store_or_url, mountpoint, options, log_level = pickle.load(sys.stdin.buffer)
+    logging.basicConfig(
+        level=log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        serve(store_or_url, mountpoint, **options)
+    except Exception as exc:
+        log.error("cannot serve %s at %s: %s", store_or_url, mountpoint, exc)
+        sys.exit(1)

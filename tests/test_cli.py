@@ -1,0 +1,145 @@
+"""The persidict command line, run as a user would: a subprocess per command."""
+
+from __future__ import annotations
+
+import os
+import pty
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from persidict import open_dict
+
+PERSIDICT = str(Path(sys.executable).with_name("persidict"))  # the installed console script
+COMMANDS = ["ls", "get", "set", "rm", "cp", "info", "mount"]
+
+
+def run(*args: str, input: str | None = None, env: dict | None = None, check: bool = True):
+    done = subprocess.run(
+        [PERSIDICT, *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+    if check and done.returncode:
+        raise AssertionError(f"persidict {args} failed: {done.stderr}")
+    return done
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request, tmp_path):
+    """(url, extra args) for an empty store on each shared backend."""
+    if request.param == "local":
+        return str(tmp_path / "store"), []
+    options = request.getfixturevalue("s3_options")
+    url = f"s3://persidict-tests/cli-{uuid.uuid4().hex[:8]}"
+    return url, ["--endpoint-url", options["endpoint_url"]]
+
+
+def test_help_everywhere():
+    assert "usage: persidict" in run("--help").stdout
+    for command in COMMANDS:
+        assert f"usage: persidict {command}" in run(command, "--help").stdout
+
+
+def test_set_get_ls_rm_round_trip(store):
+    url, extra = store
+    run("set", url, "Eliza/year", "1965", "-f", "json", *extra)
+    run("set", url, "Eliza/authors", '["Joseph Weizenbaum"]', *extra)
+    run("set", url, "Shoebox", "IBM Shoebox", *extra, input=None)
+    assert run("ls", url, *extra).stdout.split() == ["Eliza/authors", "Eliza/year", "Shoebox"]
+    assert run("ls", url, "Eliza", *extra).stdout.split() == ["Eliza/authors", "Eliza/year"]
+    assert run("get", url, "Eliza/year", *extra).stdout == "1965\n"
+    assert run("get", url, "Shoebox", *extra).stdout == "IBM Shoebox\n"
+    run("rm", url, "Eliza/year", *extra)
+    assert run("ls", url, *extra).stdout.split() == ["Eliza/authors", "Shoebox"]
+
+
+def test_set_reads_the_value_from_stdin(tmp_path):
+    url = str(tmp_path / "store")
+    run("set", url, "doc", "-f", "txt", input="line one\nline two\n")
+    assert open_dict(url, "txt")["doc"] == "line one\nline two"
+    run("set", url, "raw", "-f", "txt", input="x")
+    assert run("get", url, "raw").stdout == "x\n"
+
+
+def test_info_gives_count_size_and_format(tmp_path):
+    d = open_dict(str(tmp_path / "store"), "json")
+    d.setitems({"a": 1, ("b", "c"): [1, 2]})
+    out = run("info", str(tmp_path / "store")).stdout
+    size = sum(os.path.getsize(p) for p in (tmp_path / "store").rglob("*.json"))
+    assert "format: json" in out and "keys:   2" in out and f"bytes:  {size}" in out
+
+
+def test_cp_copies_a_whole_store_to_s3_without_progress_off_a_terminal(tmp_path, s3_options):
+    src = open_dict(str(tmp_path / "src"), "json")
+    src.setitems({("k", str(i)): i for i in range(300)})  # more than one batch
+    dst = f"s3://persidict-tests/cp-{uuid.uuid4().hex[:8]}"
+    done = run("cp", str(tmp_path / "src"), dst, "--endpoint-url", s3_options["endpoint_url"])
+    assert "\r" not in done.stderr and "copied 300 keys" in done.stderr
+    copy = open_dict(dst, "json", **s3_options)
+    assert dict(copy.items()) == dict(src.items())
+
+
+def test_cp_shows_progress_on_a_terminal(tmp_path):
+    open_dict(str(tmp_path / "src"), "pkl").setitems({str(i): i for i in range(300)})
+    leader, follower = pty.openpty()
+    subprocess.run(
+        [PERSIDICT, "cp", str(tmp_path / "src"), str(tmp_path / "dst")],
+        stderr=follower,
+        check=True,
+        timeout=120,
+    )
+    os.close(follower)
+    shown = os.read(leader, 65536).decode()
+    os.close(leader)
+    assert "\rcopied 256/300 keys" in shown and "\rcopied 300/300 keys" in shown
+    assert len(open_dict(str(tmp_path / "dst"))) == 300
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["get", "{store}", "missing/key"], "no key 'missing/key'"),
+        (["rm", "{store}", "missing"], "no key 'missing'"),
+        (["set", "{store}", "bad key", "1"], "invalid key part 'bad key'"),
+        (["ls", "{tmp}/nowhere"], "no store at"),
+        (["ls", "{store}", "../etc"], "invalid key part '..'"),
+        (["info", "{store}", "-o", "novalue"], "-o takes key=value"),
+        (["set", "{store}", "k", "x", "-f", "nope"], "invalid choice: 'nope'"),
+        (["get", "{store}"], "the following arguments are required: key"),
+    ],
+)
+def test_user_mistakes_give_one_clear_line_and_a_nonzero_exit(tmp_path, args, message):
+    d = open_dict(str(tmp_path / "store"), "json")
+    d["present"] = 1
+    args = [a.format(store=tmp_path / "store", tmp=tmp_path) for a in args]
+    done = run(*args, check=False)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("persidict") and message in last
+
+
+def test_mount_command_serves_in_the_background_until_fusermount(tmp_path):
+    d = open_dict(str(tmp_path / "store"), "txt")
+    d["greeting"] = "hello"
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    run("mount", str(tmp_path / "store"), str(mnt), "--log", str(tmp_path / "log"))
+    try:
+        assert os.listdir(mnt) == ["greeting.txt"]
+        assert (mnt / "greeting.txt").read_text() == "hello"
+    finally:
+        subprocess.run(["fusermount3", "-u", str(mnt)], check=True)
+    deadline = time.monotonic() + 10
+    while "unmounted" not in (tmp_path / "log").read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert not os.path.ismount(mnt)

@@ -1,0 +1,226 @@
+"""A mounted json store behaves like a disk to shell tools, on a local folder and on S3.
+
+One mount per backend for the whole module; each test works in its own folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+from fuse_helpers import Mounted
+
+from persidict import open_dict
+from persidict_fs import mount
+
+TTL = 0.5
+
+
+@pytest.fixture(scope="module", params=["local", "s3"])
+def m(request, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("fuse")
+    if request.param == "local":
+        url, options = str(tmp / "store"), {}
+    else:
+        options = dict(request.getfixturevalue("s3_options"))
+        url = f"s3://persidict-tests/mount-{uuid.uuid4().hex[:8]}"
+    d = open_dict(url, "json", **options)
+    d["seed"] = 0  # the format is guessed from the files, as the CLI does
+    root = tmp / "mnt"
+    root.mkdir()
+    log = tmp / "mount.log"
+    with mount(url, root, cache_ttl=TTL, log_file=log, log_level="DEBUG", **options):
+        yield Mounted(d, root, log, TTL)
+
+
+@pytest.fixture
+def here(m):
+    """A fresh folder name for one test, and the dict key prefix it stands for."""
+    return f"t{uuid.uuid4().hex[:8]}"
+
+
+def test_ls_l_shows_sizes_and_mtimes(m, here):
+    m.d[here, "a"] = [1, 2, 3]
+    m.d[here, "b"] = "x" * 1000
+    out = m.sh(f"ls -l --time-style=+%s {here}").stdout.splitlines()[1:]
+    rows = {line.split()[-1]: line.split() for line in out}
+    assert set(rows) == {"a.json", "b.json"}
+    store = m.d.store
+    for name in rows:
+        entry = store.info(f"{here}/{name}")
+        assert int(rows[name][4]) == entry.size
+        assert abs(int(rows[name][5]) - entry.mtime) <= 1
+
+
+def test_read_with_cat_head_stat_find_grep_du(m, here):
+    m.d[here, "sub", "x"] = {"name": "Eliza", "year": 1965}
+    m.d[here, "y"] = "Shoebox"
+    path = f"{here}/sub/x.json"
+    data = m.d.store.read(path)
+    assert m.sh(f"cat {path}").stdout.encode() == data
+    assert m.sh(f"head -c 5 {path}").stdout.encode() == data[:5]
+    assert m.sh(f"tail -c +3 {path} | head -c 4").stdout.encode() == data[2:6]
+    assert m.sh(f"stat -c %s {path}").stdout.strip() == str(len(data))
+    assert m.sh(f"find {here} -type f | sort").stdout.split() == [path, f"{here}/y.json"]
+    assert m.sh(f"grep -rl Eliza {here}").stdout.split() == [path]
+    assert int(m.sh(f"du -s --apparent-size -B1 {here}").stdout.split()[0]) > len(data)
+
+
+def test_cp_r_out_of_the_mount(m, here, tmp_path):
+    m.d.setitems({(here, "a"): 1, (here, "d", "b"): [2]})
+    m.sh(f"cp -r {here} {tmp_path}/out")
+    assert (tmp_path / "out/a.json").read_bytes() == m.d.store.read(f"{here}/a.json")
+    assert (tmp_path / "out/d/b.json").read_bytes() == m.d.store.read(f"{here}/d/b.json")
+
+
+def test_echo_creates_replaces_and_appends(m, here):
+    m.sh(f"mkdir {here} && echo 12 > {here}/n.json")
+    assert m.d[here, "n"] == 12
+    m.sh(f"echo '[1, 2]' > {here}/n.json")
+    assert m.d[here, "n"] == [1, 2]
+    m.sh(f"printf 12 > {here}/k.json && printf 34 >> {here}/k.json && cat {here}/k.json")
+    assert m.d[here, "k"] == 1234
+
+
+def test_cp_file_and_cp_r_folder_into_the_mount(m, here, tmp_path):
+    src = tmp_path / "src"
+    (src / "deep").mkdir(parents=True)
+    (src / "one.json").write_text('{"v": 1}')
+    (src / "deep" / "two.json").write_text("[2]")
+    m.sh(f"mkdir {here} && cp {src}/one.json {here}/ && cp -r {src} {here}/tree")
+    assert m.d[here, "one"] == {"v": 1}
+    assert m.d[here, "tree", "one"] == {"v": 1}
+    assert m.d[here, "tree", "deep", "two"] == [2]
+
+
+def test_truncate_and_touch(m, here):
+    m.d[here, "n"] = 1234
+    m.sh(f"truncate -s 2 {here}/n.json")
+    assert m.d[here, "n"] == 12
+    m.sh(f"touch {here}/n.json")
+    assert m.d[here, "n"] == 12
+
+
+def test_rm_rm_r_mkdir_rmdir(m, here):
+    m.d.setitems({(here, "a"): 1, (here, "d", "b"): 2, (here, "d", "e", "c"): 3})
+    m.sh(f"rm {here}/a.json")
+    assert (here, "a") not in m.d
+    m.sh(f"rm -r {here}/d")
+    assert not [k for k in m.d if k[0] == here]
+    m.sh(f"mkdir {here}/new && test -d {here}/new && rmdir {here}/new && ! test -e {here}/new")
+    m.d[here, "full", "x"] = 1
+    done = m.sh(f"rmdir {here}/full", check=False)
+    assert done.returncode != 0 and "not empty" in done.stderr
+
+
+def test_mv_file_renames_the_key(m, here):
+    m.d[here, "old"] = "value"
+    m.sh(f"mv {here}/old.json {here}/new.json")
+    assert (here, "old") not in m.d
+    assert m.d[here, "new"] == "value"
+
+
+def test_mv_folder_moves_every_key_under_it(m, here):
+    m.d.setitems({(here, "a", "x"): 1, (here, "a", "y", "z"): 2})
+    m.sh(f"mv {here}/a {here}/b && ls -R {here}")
+    assert sorted(k for k in m.d if k[0] == here) == [(here, "b", "x"), (here, "b", "y", "z")]
+    assert m.d[here, "b", "y", "z"] == 2
+    assert m.sh(f"ls {here}").stdout.split() == ["b"]
+
+
+def test_sed_i_and_editor_style_save_through_temp_names(m, here):
+    m.d[here, "v"] = {"n": 1}
+    m.sh(f"sed -i 's/1/2/' {here}/v.json")
+    assert m.d[here, "v"] == {"n": 2}
+    # vim: probe file 4913, backup by rename to v.json~, write anew, drop the backup
+    script = f"""
+import logging
+import os
+os.chdir({str(m.root / here)!r})
+open("4913", "w").close(); os.unlink("4913")
+os.rename("v.json", "v.json~")
+with open("v.json", "w") as f:
+    f.write('{{"n": 3}}')
+os.unlink("v.json~")
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    assert m.d[here, "v"] == {"n": 3}
+    assert sorted(os.listdir(m.root / here)) == ["v.json"]
+
+
+def test_a_file_renamed_while_open_is_committed_whole_under_its_new_name(m, here):
+    m.d[here, "final"] = "old"
+    folder = m.root / here
+    with open(folder / "part.json", "w") as f:
+        f.write('"new"')
+        f.flush()
+        os.rename(folder / "part.json", folder / "final.json")
+        assert m.d[here, "final"] == "old"  # nothing half-done shows before the close
+    assert m.d[here, "final"] == "new"
+    assert sorted(os.listdir(folder)) == ["final.json"]
+
+
+def test_readers_see_the_old_value_until_the_writer_closes(m, here):
+    m.d[here, "v"] = "old"
+    path = m.root / here / "v.json"
+    with open(path, "w") as f:
+        f.write('"new"')
+        f.flush()  # Python's buffer only: the mount commits on close
+        assert m.d[here, "v"] == "old"
+        assert m.sh(f"cat {here}/v.json").stdout == '"old"'
+    assert m.d[here, "v"] == "new"
+
+
+def test_failed_commit_fails_close_with_eio_and_keeps_the_value(m, here):
+    m.d[here, "v"] = [1]
+    f = open(m.root / here / "v.json", "w")  # noqa: SIM115  (the close is what is tested)
+    f.write("not json")
+    with pytest.raises(OSError) as info:
+        f.close()
+    assert info.value.errno == 5  # EIO
+    assert m.d[here, "v"] == [1]
+    assert "could not store" in m.log_text() and f"{here}/v.json" in m.log_text()
+    done = m.sh(f"echo '{{oops' > {m.log.parent}/bad && cp {m.log.parent}/bad {here}/v.json", False)
+    assert done.returncode != 0 and "Input/output error" in done.stderr
+    assert m.d[here, "v"] == [1]
+
+
+def test_names_that_cannot_be_keys_are_refused_and_logged(m, here):
+    m.sh(f"mkdir {here}")
+    done = m.sh(f"echo 1 > '{here}/bad name.json'", check=False)
+    assert done.returncode != 0 and "Invalid argument" in done.stderr
+    done = m.sh(f"echo 1 > {here}/no_extension", check=False)
+    assert done.returncode != 0
+    refusals = [line for line in m.log_text().splitlines() if "WARNING" in line]
+    assert any(f"refused '/{here}/bad name.json'" in r and "' '" in r for r in refusals)
+    assert any(f"refused '/{here}/no_extension'" in r and "'.json'" in r for r in refusals)
+
+
+def test_changes_by_other_processes_show_after_the_cache_time(m, here):
+    m.d[here, "v"] = 1
+    assert m.sh(f"cat {here}/v.json").stdout == "1"
+    m.d[here, "v"] = 22
+    m.d[here, "w"] = 3
+    m.settle()
+    assert m.sh(f"cat {here}/v.json").stdout == "22"
+    assert m.sh(f"ls {here}").stdout.split() == ["v.json", "w.json"]
+
+
+def test_ls_l_of_a_big_folder_is_one_listing_not_a_request_per_file(m, here, caplog):
+    m.d.setitems({(here, f"k{i:04d}"): i for i in range(1100)})  # two S3 list pages
+    caplog.set_level(logging.INFO, logger="werkzeug")  # the moto server logs each request
+    caplog.clear()
+    rows = m.sh(f"ls -l {here}").stdout.splitlines()[1:]
+    assert len(rows) == 1100 and rows[7].split()[4] == "1"
+    # once, or again if the listing expired during the ls (TTL is short here)
+    assert 1 <= m.log_text().count(f"listed '{here}': 1100 entries") <= 2
+    assert f"info '{here}/" not in m.log_text()
+    if m.d.store.url.startswith("s3://"):
+        requests = [r.getMessage() for r in caplog.records if r.name == "werkzeug"]
+        per_file = [r for r in requests if f"/{here}/k" in r]
+        listings = [r for r in requests if "list-type=2" in r]
+        assert per_file == [] and 2 <= len(listings) <= 5, requests
