@@ -3,14 +3,13 @@ then that store copied to JSON with the persidict command and mounted: ls and ca
 
 from __future__ import annotations
 
-import logging
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 
 from persidict import FileDirDict, PersiDict, S3Dict
+from persidict.testing import moto_server
 
 
 def fill_and_show(d: PersiDict) -> None:
@@ -53,23 +52,12 @@ def main() -> None:
     fill_and_show(FileDirDict(dir_name=f"{folder}/my_folder"))
     print("keys in a fresh object:", len(FileDirDict(dir_name=f"{folder}/my_folder")))
 
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # it logs every request
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        options = {"endpoint_url": f"http://127.0.0.1:{port}", "key": "demo", "secret": "demo"}
-        print(f"== S3Dict on a moto server at {options['endpoint_url']}")
+    with moto_server() as endpoint:
+        options = {"endpoint_url": endpoint, "key": "demo", "secret": "demo"}
+        print(f"== S3Dict on a moto server at {endpoint}")
         fill_and_show(S3Dict("demo-bucket", "my_folder", create_bucket=True, **options))
         print("keys in a fresh object:", len(S3Dict("demo-bucket", "my_folder", **options)))
         mount_and_browse(folder, options)
-    finally:
-        server.stop()
 
 
 if __name__ == "__main__":

@@ -9,47 +9,19 @@ hook), through the dict and through the view. Usage:
 
 from __future__ import annotations
 
-import logging
 import os
-import socket
 import sys
-from collections import Counter
-from contextlib import contextmanager
-
-from fsspec.asyn import sync
 
 from persidict import open_dict
+from persidict.testing import count_s3_requests, moto_server
 from persidict_fs import PersiDictFileSystem
 
 
-@contextmanager
-def counted(store):
-    client = sync(store.fs.loop, store.fs.set_session)
-    sent: Counter = Counter()
-
-    def count(event_name: str, **kwargs) -> None:
-        sent[event_name.rsplit(".", 1)[-1]] += 1
-
-    client.meta.events.register("before-send.s3", count)
-    try:
-        yield sent
-    finally:
-        client.meta.events.unregister("before-send.s3", count)
-
-
 def main(n_keys: int) -> None:
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ.setdefault(var, "testing")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        options = {"endpoint_url": f"http://127.0.0.1:{port}", "key": "testing", "secret": "x"}
+    with moto_server() as endpoint:
+        options = {"endpoint_url": endpoint, "key": "testing", "secret": "x"}
         d = open_dict("s3://bench/store", "json", create_bucket=True, **options)
         d.setitems({(f"d{i % 10}", f"k{i}"): i for i in range(n_keys)})
         fs = PersiDictFileSystem(dict=d)
@@ -78,12 +50,10 @@ def main(n_keys: int) -> None:
                 if op is None:
                     cells.append("-")
                     continue
-                with counted(d.store) as sent:
+                with count_s3_requests(d.store) as sent:
                     op()
                 cells.append(", ".join(f"{n}={c}" for n, c in sorted(sent.items())))
             print(f"{name:28} {cells[0]:>24} {cells[1]:>24}")
-    finally:
-        server.stop()
 
 
 if __name__ == "__main__":

@@ -4,33 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
-from fsspec.asyn import sync
 
 from persidict import open_dict
+from persidict.testing import count_s3_requests as s3_requests
 from persidict_fs import PersiDictFileSystem
 from tests.conftest import BUCKET
 
 N_KEYS = 1010  # two pages of a 1000-key listing
-
-
-@contextmanager
-def s3_requests(store) -> Iterator[Counter]:
-    """Counts every HTTP request the store's S3 client sends, by operation."""
-    client = sync(store.fs.loop, store.fs.set_session)
-    sent: Counter = Counter()
-
-    def count(event_name: str, **kwargs) -> None:
-        sent[event_name.rsplit(".", 1)[-1]] += 1
-
-    client.meta.events.register("before-send.s3", count)
-    try:
-        yield sent
-    finally:
-        client.meta.events.unregister("before-send.s3", count)
 
 
 @pytest.fixture(scope="module")

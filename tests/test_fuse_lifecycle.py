@@ -10,10 +10,10 @@ import sys
 import time
 
 import pytest
-from conftest import free_port
 from fuse_helpers import Mounted
 
 from persidict import open_dict
+from persidict.testing import free_port
 from persidict_fs import MountError, mount
 
 

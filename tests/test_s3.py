@@ -5,32 +5,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections import Counter
-from contextlib import contextmanager
 
 import pytest
-from fsspec.asyn import sync
 
 from persidict import S3Dict, open_dict
 from persidict.storage import RootNotFoundError
-from tests.conftest import BUCKET, free_port
-
-
-@contextmanager
-def requests_of(d):
-    """Count the HTTP requests the dict's S3 client sends, by method."""
-    store = d.store
-    client = sync(store.fs.loop, store.fs.set_session)
-    seen: Counter = Counter()
-
-    def count(request, **kwargs):
-        seen[request.method] += 1
-
-    client.meta.events.register("before-send.s3", count)
-    try:
-        yield seen
-    finally:
-        client.meta.events.unregister("before-send.s3", count)
+from persidict.testing import count_s3_requests, free_port
+from tests.conftest import BUCKET
 
 
 @pytest.fixture
@@ -39,43 +20,43 @@ def s3d(s3_options, request):
 
 
 def test_get_set_contains_are_one_request_each(s3d):
-    with requests_of(s3d) as seen:
+    with count_s3_requests(s3d.store) as seen:
         s3d["k"] = 1
-    assert seen == {"PUT": 1}
-    with requests_of(s3d) as seen:
+    assert seen == {"PutObject": 1}
+    with count_s3_requests(s3d.store) as seen:
         assert s3d["k"] == 1
-    assert seen == {"GET": 1}
-    with requests_of(s3d) as seen:
+    assert seen == {"GetObject": 1}
+    with count_s3_requests(s3d.store) as seen:
         assert "k" in s3d
-    assert seen == {"HEAD": 1}
+    assert seen == {"HeadObject": 1}
 
 
 def test_delete_is_a_head_and_a_delete(s3d):
     # S3's DELETE succeeds for absent objects; the HEAD gives KeyError semantics.
     s3d["k"] = 1
-    with requests_of(s3d) as seen:
+    with count_s3_requests(s3d.store) as seen:
         del s3d["k"]
-    assert seen == {"HEAD": 1, "DELETE": 1}
+    assert seen == {"HeadObject": 1, "DeleteObject": 1}
 
 
 def test_listing_is_one_request_per_thousand_keys(s3d):
     s3d.setitems({("k", f"{i:04d}"): i for i in range(1500)})
-    with requests_of(s3d) as seen:
+    with count_s3_requests(s3d.store) as seen:
         assert len(s3d) == 1500
-    assert seen == {"GET": 2}
+    assert seen == {"ListObjectsV2": 2}
 
 
 def test_bool_reads_one_page(s3d):
     s3d["k"] = 1
-    with requests_of(s3d) as seen:
+    with count_s3_requests(s3d.store) as seen:
         assert s3d
-    assert seen == {"GET": 1}
+    assert seen == {"ListObjectsV2": 1}
 
 
 def test_setdefault_is_one_conditional_put_when_absent(s3d):
-    with requests_of(s3d) as seen:
+    with count_s3_requests(s3d.store) as seen:
         assert s3d.setdefault("k", 1) == 1
-    assert seen == {"PUT": 1}
+    assert seen == {"PutObject": 1}
 
 
 def test_missing_bucket_is_a_clear_error(s3_options):
