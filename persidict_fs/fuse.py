@@ -117,6 +117,13 @@ class StoreOperations(mfusepy.Operations):
                 return Stat(True)
         return self.tree.stat(rel)
 
+    def _require_dir(self, rel: str) -> None:
+        st = self._stat(rel)
+        if st is None:
+            raise _fail(errno.ENOENT)
+        if not st.is_dir:
+            raise _fail(errno.ENOTDIR)
+
     def _keep_dir(self, rel: str) -> None:
         """Keep folder ``rel`` (and its parents) visible though it may hold no key."""
         with self._lock:
@@ -189,11 +196,7 @@ class StoreOperations(mfusepy.Operations):
 
     def readdir(self, path: str, fh: int) -> list[str]:
         rel = path.strip("/")
-        st = self._stat(rel)
-        if st is None:
-            raise _fail(errno.ENOENT)
-        if not st.is_dir:
-            raise _fail(errno.ENOTDIR)
+        self._require_dir(rel)
         names = set(self.tree.list(rel))
         prefix = f"{rel}/" if rel else ""
         with self._lock:
@@ -373,11 +376,7 @@ class StoreOperations(mfusepy.Operations):
     def rmdir(self, path: str) -> int:
         self._writable()
         rel = path.strip("/")
-        st = self._stat(rel)
-        if st is None:
-            raise _fail(errno.ENOENT)
-        if not st.is_dir:
-            raise _fail(errno.ENOTDIR)
+        self._require_dir(rel)
         if self._children(rel):
             raise _fail(errno.ENOTEMPTY)
         with self._lock:
