@@ -315,10 +315,10 @@ class PersiDictFileSystem(AbstractFileSystem):
         data = bytes(value)
         stored = self._checked(path, data)
         if mode == "create":
-            if self.store.create(stored, data) is None:
+            if self.dict.write_stored(stored, data, exclusive=True) is None:
                 raise FileExistsError(errno.EEXIST, f"{self._where(path)} exists", path)
         elif mode == "overwrite":
-            self.store.write(stored, data)
+            self.dict.write_stored(stored, data)
         else:
             raise ValueError(f"pipe_file mode must be 'overwrite' or 'create', not {mode!r}")
 
@@ -357,7 +357,7 @@ class PersiDictFileSystem(AbstractFileSystem):
     def _append_commit(self, path: str, data: bytes, etag: str) -> None:
         stored = self._checked(path, data)
         try:
-            self.store.write_if(stored, data, etag)
+            self.dict.write_stored(stored, data, etag=etag)
         except PreconditionFailed:
             raise OSError(
                 errno.EAGAIN,
@@ -375,11 +375,13 @@ class PersiDictFileSystem(AbstractFileSystem):
         try:
             data, etag = self.store.read_with_etag(stored)
         except FileNotFoundError:
-            if self.store.create(self._checked(path, b""), b"") is None:
+            if self.dict.write_stored(self._checked(path, b""), b"", exclusive=True) is None:
                 logger.debug("touch: %s was created meanwhile", path)
             return
+        if self.dict.append_only:
+            return  # renewing the mtime would rewrite a value this dict never rewrites
         try:
-            self.store.write_if(stored, data, etag)
+            self.dict.write_stored(stored, data, etag=etag)
         except PreconditionFailed:
             logger.debug("touch: %s was rewritten meanwhile, so it is fresh", path)
 
@@ -393,7 +395,10 @@ class PersiDictFileSystem(AbstractFileSystem):
         self.pipe_file(path2, data)
 
     def rm_file(self, path: str) -> None:
-        self.store.delete(self._stored_file(self._strip_protocol(path)))
+        stored = self._stored_file(self._strip_protocol(path))
+        for result in self.dict.delete_stored([stored]):
+            if result is not None:
+                raise result
 
     _rm = rm_file
 
@@ -408,7 +413,7 @@ class PersiDictFileSystem(AbstractFileSystem):
                 candidates[p] = self._paths.file(p)
             except ValueError:
                 missing.append(p)  # no file can live there: a directory, or nothing
-        results = self.store.delete_many(candidates.values())
+        results = self.dict.delete_stored(list(candidates.values()))
         for p, result in zip(candidates, results, strict=True):
             if isinstance(result, (FileNotFoundError, IsADirectoryError)):
                 missing.append(p)

@@ -229,3 +229,19 @@ def test_pickles_as_address_not_contents(filled, backend):
     filled["new"] = 1
     assert clone["new"] == 1
     assert clone == filled
+
+
+def test_pop_of_a_value_it_cannot_decode_keeps_it(d):
+    d.store.write("broken.pkl", b"not a pickle")
+    with pytest.raises(FormatError):
+        d.pop("broken")
+    assert d.store.read("broken.pkl") == b"not a pickle"
+
+
+def test_setitems_applies_entries_in_order(d):
+    from persidict import DELETE_CURRENT, KEEP_CURRENT
+
+    d["gone"] = 0
+    d.setitems([("a", DELETE_CURRENT), ("a", 1), ("gone", 5), ("gone", DELETE_CURRENT)])
+    d.setitems([("b", 2), ("b", KEEP_CURRENT)])
+    assert dict(d) == {("a",): 1, ("b",): 2}

@@ -141,6 +141,35 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
                 "overwrites or deletes a stored value",
             )
 
+    # stored bytes, for views of the store as files (persidict_fs): the dict's rules still hold
+    def write_stored(
+        self, path: str, data: bytes, *, exclusive: bool = False, etag: str | None = None
+    ) -> str | None:
+        """Commit already-encoded ``data`` at store path ``path``, as ``d[k] = v`` would.
+
+        ``exclusive``: only if absent (None if something is there); ``etag``: only
+        if unchanged (PreconditionFailed otherwise). ``base_class_for_values`` is
+        checked; an append-only dict only ever creates (MutationPolicyError).
+        """
+        if self.base_class_for_values is not None:
+            self._decode(data, path)  # TypeError naming the path
+        if self.append_only and etag is not None:
+            self._check_mutable(path, "overwrite")
+        if exclusive or self.append_only:
+            created = self.store.create(path, data)
+            if created is None and not exclusive:
+                self._check_mutable(path, "overwrite")
+            return created
+        if etag is not None:
+            return self.store.write_if(path, data, etag)
+        return self.store.write(path, data)
+
+    def delete_stored(self, paths: list[str]) -> list[BaseException | None]:
+        """Delete store paths concurrently, as ``del d[k]`` would; per-path results."""
+        if paths:
+            self._check_mutable(paths[0], "delete")
+        return self.store.delete_many(paths)
+
     # the Mapping contract
     def __getitem__(self, key: KeyLike) -> Any:
         path = self._path(key)
@@ -294,12 +323,13 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         for _ in range(_POP_ATTEMPTS):
             try:
                 data, etag = self.store.read_with_etag(path)
+                value = self._decode(data, path)  # a value we cannot return stays stored
                 self.store.delete_if(path, etag)
             except (FileNotFoundError, IsADirectoryError):
                 break
             except PreconditionFailed:
                 continue  # changed or removed by another writer since we read it
-            return self._decode(data, path)
+            return value
         else:
             raise RuntimeError(f"pop({key!r}) kept losing races with other writers")
         if default is _MISSING:
@@ -346,14 +376,17 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         Jokers work as in ``d[k] = v``; on an append-only dict each write is
         an exclusive create (MutationPolicyError if any key existed).
         """
-        pairs = list(items.items() if isinstance(items, Mapping) else items)
-        doomed = [k for k, v in pairs if v is DELETE_CURRENT]
+        last: dict[str, tuple[KeyLike, Any]] = {}  # per path the effective entry, as in a loop
+        for k, v in items.items() if isinstance(items, Mapping) else items:
+            path = self._path(k)  # validates KEEP_CURRENT keys too
+            if v is not KEEP_CURRENT:
+                last[path] = (k, v)
+        doomed = [k for k, v in last.values() if v is DELETE_CURRENT]
         encoded = {
-            self._path(k): (k, self._encode(v, k)) for k, v in pairs if not isinstance(v, Joker)
+            path: (k, self._encode(v, k))
+            for path, (k, v) in last.items()
+            if not isinstance(v, Joker)
         }
-        for k, v in pairs:
-            if v is KEEP_CURRENT:
-                self._path(k)
         if doomed:
             self._check_mutable(doomed[0], "delete")
         if self.append_only:
