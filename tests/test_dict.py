@@ -245,3 +245,21 @@ def test_setitems_applies_entries_in_order(d):
     d.setitems([("a", DELETE_CURRENT), ("a", 1), ("gone", 5), ("gone", DELETE_CURRENT)])
     d.setitems([("b", 2), ("b", KEEP_CURRENT)])
     assert dict(d) == {("a",): 1, ("b",): 2}
+
+
+def test_setdefault_is_atomic_across_dict_objects(backend):
+    winners = []
+    dicts = [backend.open() for _ in range(6)]
+    barrier = threading.Barrier(len(dicts))
+
+    def race(i):
+        barrier.wait()
+        if dicts[i].setdefault("one", i) == i:
+            winners.append(i)
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(len(dicts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(winners) == 1

@@ -1,17 +1,20 @@
 """FsspecStore: bytes under one root folder of any fsspec filesystem.
 
 Used for ``memory://`` and for backends without a dedicated store (gcs,
-azure, ...). A single upload is atomic on object stores; conditional
-writes are checked and committed under a per-process lock, which makes
-them exact for ``memory://`` (which lives in one process) and only
-best-effort elsewhere. Local folders and S3 have their own stores with
-OS- and server-level guarantees.
+azure, ...). A single upload is atomic on object stores. Conditional
+writes are checked and committed under a lock shared by every store on
+the same filesystem object in this process: exact for ``memory://``
+(which lives in one process), best-effort across processes elsewhere.
+An ETag is the MD5 of the content, the same whatever the backend reports.
+Local folders and S3 have their own stores with OS- and server-level
+guarantees.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
+import weakref
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -31,6 +34,15 @@ def _mtime(info: dict[str, Any]) -> float:
     return 0.0
 
 
+_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # filesystem -> its lock
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_of(fs: fsspec.AbstractFileSystem) -> threading.RLock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(fs, threading.RLock())
+
+
 def _content_etag(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
@@ -42,7 +54,7 @@ class FsspecStore(ByteStore):
         self.fs = fs
         self.root = fs._strip_protocol(root).rstrip("/")
         self.url = fs.unstrip_protocol(self.root)
-        self._lock = threading.RLock()
+        self._lock = _lock_of(fs)
         fs.makedirs(self.root, exist_ok=True)
 
     def __reduce__(self):
@@ -71,10 +83,8 @@ class FsspecStore(ByteStore):
         info = self.fs.info(full)
         if info.get("type") != "file":
             raise FileNotFoundError(f"{full} is not a stored file")
-        etag = info.get("ETag") or info.get("etag") or info.get("md5")
-        if etag is None:
-            etag = _content_etag(self.read(path))
-        return Entry(path, int(info.get("size") or 0), _mtime(info), str(etag).strip('"'))
+        etag = _content_etag(self.read(path))
+        return Entry(path, int(info.get("size") or 0), _mtime(info), etag)
 
     def write(self, path: str, data: bytes) -> str:
         self.fs.pipe_file(self.full_path(path), bytes(data))
@@ -130,8 +140,7 @@ class FsspecStore(ByteStore):
                 and rel.startswith(inside)
                 and rel
             ):
-                etag = info.get("ETag") or info.get("etag") or info.get("md5")
-                yield Entry(rel, int(info.get("size") or 0), _mtime(info), etag)
+                yield Entry(rel, int(info.get("size") or 0), _mtime(info))
 
     def listdir(self, prefix: str = "") -> tuple[list[Entry], list[str]]:
         base = self.full_path(prefix)
