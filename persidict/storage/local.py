@@ -148,7 +148,7 @@ class LocalStore(ByteStore):
     def info(self, path: str) -> Entry:
         full = self.full_path(path)
         st = os.stat(full)
-        if not os.path.isfile(full):
+        if not stat.S_ISREG(st.st_mode):
             raise FileNotFoundError(errno.ENOENT, "not a stored file", full)
         return _entry(path, st)
 
@@ -269,6 +269,7 @@ class LocalStore(ByteStore):
             if os.path.lexists(full):
                 return None
             os.replace(tmp, full)
+        self._sync_folder(full)
         return etag
 
     def delete(self, path: str) -> None:
@@ -281,11 +282,15 @@ class LocalStore(ByteStore):
 
     def delete_if(self, path: str, etag: str) -> None:
         full = self.full_path(path)
-        if not os.path.isdir(full.rpartition("/")[0]):
-            raise PreconditionFailed(f"{full} is absent")
-        with self._locked(full):
+        try:
+            lock = self._lock(full)
+        except FileNotFoundError:  # no folder, so no file
+            raise PreconditionFailed(f"{full} is absent") from None
+        try:
             self._check_etag(full, etag)
             os.unlink(full)
+        finally:
+            os.close(lock)  # closing releases the flock
 
     # listing
     def iter_folders(self, prefix: str = "") -> Iterator[tuple[str, list[str]]]:
