@@ -95,13 +95,9 @@ def keys_under(d: PersiDict, prefix: str | None) -> Iterator[tuple[str, ...]]:
         yield from d
         return
     parts = parse_key(prefix)
-    folder = d.layout.to_dir(parts)
-    for path in d.store.iter_paths(folder):
-        key = d.layout.from_path(path)
-        if key is not None:
-            yield key
-    key_file = d.layout.to_path(parts)  # the prefix may itself be a key
-    if d.store.exists(key_file):
+    for key in d.get_subdict(parts):
+        yield (*parts, *key)
+    if parts in d:  # the prefix may itself be a key
         yield parts
 
 
@@ -159,7 +155,7 @@ def cmd_rm(args: argparse.Namespace) -> None:
 def cmd_cp(args: argparse.Namespace) -> None:
     src = open_source(args, args.src)
     dst = open_url(args, args.dst, args.format or src.serialization_format, create=True)
-    keys = list(src)
+    keys = [k for k in src]  # list(src) would list the store twice: len() first
     progress = sys.stderr.isatty() and not args.quiet
     done, started = 0, time.monotonic()
     it = iter(keys)

@@ -45,7 +45,6 @@ from persidict.dicts.base import PersiDict
 from persidict.dicts.url import open_dict
 from persidict.formats import Format, format_names, get_format
 from persidict.storage.base import Entry, PreconditionFailed
-from persidict.storage.local import LocalStore
 from persidict_fs import listing
 from persidict_fs.files import StagedFile, StoredFile
 from persidict_fs.paths import ViewPaths
@@ -107,7 +106,7 @@ class PersiDictFileSystem(AbstractFileSystem):
         self.store = self.dict.store
         self._infer_format = dict is None and serialization_format is None
         # A local folder outlives its last file; elsewhere a folder is only a prefix.
-        self._folders_outlive_files = isinstance(self.store, LocalStore)
+        self._folders_outlive_files = self.store.is_local
         self._paths = ViewPaths(self.dict.layout, f"persidict view of {self.store.url}")
 
     @classmethod

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from persidict import PersiDict, open_dict
 from persidict.dicts.url import guess_format
-from persidict.storage.local import LocalStore
 from persidict_fs.filesystem import PersiDictFileSystem
 from persidict_fs.paths import ViewPaths
 
@@ -79,7 +78,7 @@ def serve(
     # One thread serves a local folder 2-3x faster (no thread hand-offs, no
     # per-callback Python thread states); a remote store needs several, so
     # that one slow request does not stall every other.
-    threads = not isinstance(d.store, LocalStore) if multithreaded is None else multithreaded
+    threads = not d.store.is_local if multithreaded is None else multithreaded
     fs, check = view_of(d)
     ops = StoreOperations(fs, check_name=check, read_only=read_only, cache_ttl=cache_ttl)
     log.info("serving %s (%s) at %s", d.store.url, d.serialization_format, mountpoint)

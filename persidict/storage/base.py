@@ -48,6 +48,8 @@ class ByteStore(ABC):
 
     url: str
     max_workers: int = 16
+    is_local: bool = False
+    """True for folders on this machine's filesystem, where a folder outlives its last file."""
 
     @abstractmethod
     def read(self, path: str) -> bytes:

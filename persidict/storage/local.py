@@ -80,6 +80,8 @@ class LocalStore(ByteStore):
     commit survives a power cut, at a large cost in speed.
     """
 
+    is_local = True
+
     def __init__(self, root: str, *, durable: bool = False) -> None:
         self.root = os.path.abspath(os.path.expanduser(os.fspath(root)))
         self.url = self.root
