@@ -468,6 +468,9 @@ class StoreOperations(mfusepy.Operations):
             for table in (self._mem, self._writers):
                 for p in [p for p in table if p.startswith(src + "/")]:
                     table[dst + p[len(src) :]] = table.pop(p)
+            for h in self._handles.values():  # open files follow, to commit under the new name
+                if h.path.startswith(src + "/"):
+                    h.path = dst + h.path[len(src) :]
             moved = {p for p in self._dirs if p == src or p.startswith(src + "/")}
             self._dirs -= moved
             self._dirs |= {dst + p[len(src) :] for p in moved}
