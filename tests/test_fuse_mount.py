@@ -257,3 +257,16 @@ def test_a_file_open_for_writing_follows_its_folder_when_the_folder_is_moved(m, 
     assert sorted(k for k in m.d if k[0] == here) == [(here, "b", "new"), (here, "b", "old")]
     assert m.d[here, "b", "new"] == 2
     assert m.sh(f"ls {here}").stdout.split() == ["b"]
+
+
+def test_rm_of_files_held_open_removes_them_for_good(m, here):
+    m.d.setitems({(here, "r"): 1, (here, "w"): 2})
+    reader = hold_open(m.root / here / "r.json", "r")
+    writer = hold_open(m.root / here / "w.json", "w", "3")
+    fresh = hold_open(m.root / here / "n.json", "w", "4")  # not stored until its close
+    m.sh(f"rm {here}/r.json {here}/w.json {here}/n.json")
+    close(reader)
+    close(writer)  # the bytes of an unlinked file vanish with its last close
+    close(fresh)
+    assert not [k for k in m.d if k[0] == here]
+    assert m.sh(f"ls {here}").stdout == ""
