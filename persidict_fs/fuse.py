@@ -59,6 +59,7 @@ class Handle:
     block_start: int = -1
     block: bytes = b""
     opener: int = 0  # the pid that opened it: flushes from others are forked copies closing
+    unlinked: bool = False  # its name was removed while open: its bytes are never stored
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -323,7 +324,7 @@ class StoreOperations(mfusepy.Operations):
         # write commits; release (the last close) commits whatever is left.
         if h is not None and h.writable and mfusepy.fuse_get_context()[2] == h.opener:
             with h.lock:
-                if h.dirty and h.written:
+                if h.dirty and h.written and not h.unlinked:
                     h.dirty = h.written = False  # a failure is reported once, not on release
                     self._commit(h.path, bytes(h.data))
         return 0
@@ -333,7 +334,7 @@ class StoreOperations(mfusepy.Operations):
             h = self._handles.pop(fi.fh, None)
             if h is not None and self._writers.get(h.path) is h:
                 del self._writers[h.path]
-        if h is not None and h.dirty:
+        if h is not None and h.dirty and not h.unlinked:
             # logged by _commit; release has no caller to tell
             with contextlib.suppress(mfusepy.FuseOSError):
                 self._commit(h.path, bytes(h.data))
@@ -346,11 +347,18 @@ class StoreOperations(mfusepy.Operations):
         with self._lock:
             if self._mem.pop(rel, None) is not None:
                 return 0
+            # POSIX: an unlinked file's data goes with its last close, so whoever
+            # still has it open must not store it again then
+            for h in self._handles.values():
+                if h.path == rel:
+                    h.unlinked = True
+            writer = self._writers.pop(rel, None)
         try:
             with store_io("delete", rel):
                 self.fs.rm_file(self._full(rel))
         except FileNotFoundError:
-            raise _fail(errno.ENOENT) from None
+            if writer is None:  # else it was created but not yet committed
+                raise _fail(errno.ENOENT) from None
         self.tree.remember(rel, None)
         self._keep_dir(self._split(rel)[0])
         return 0
@@ -468,6 +476,9 @@ class StoreOperations(mfusepy.Operations):
             for table in (self._mem, self._writers):
                 for p in [p for p in table if p.startswith(src + "/")]:
                     table[dst + p[len(src) :]] = table.pop(p)
+            for h in self._handles.values():  # open files follow, to commit under the new name
+                if h.path.startswith(src + "/"):
+                    h.path = dst + h.path[len(src) :]
             moved = {p for p in self._dirs if p == src or p.startswith(src + "/")}
             self._dirs -= moved
             self._dirs |= {dst + p[len(src) :] for p in moved}

@@ -108,6 +108,9 @@ def _run_fuse(
         attr_timeout=cache_ttl,
         entry_timeout=cache_ttl,
         nothreads=not multithreaded,
+        # remove an open file's name at once: libfuse would otherwise rename it to
+        # .fuse_hidden..., which is no key, and rm of a file anyone has open would fail
+        hard_remove=True,
     )
 
 

@@ -224,3 +224,49 @@ def test_ls_l_of_a_big_folder_is_one_listing_not_a_request_per_file(m, here, cap
         per_file = [r for r in requests if f"/{here}/k" in r]
         listings = [r for r in requests if "list-type=2" in r]
         assert per_file == [] and 2 <= len(listings) <= 5, requests
+
+
+def hold_open(path, mode: str, text: str = "") -> subprocess.Popen:
+    """Another process with ``path`` open (having written ``text``); it closes on ``close``."""
+    script = f"""
+import sys
+f = open({str(path)!r}, {mode!r})
+if {text!r}:
+    f.write({text!r}); f.flush()
+print("open", flush=True)
+sys.stdin.read()
+f.close()
+"""
+    p = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert p.stdout.readline() == "open\n"
+    return p
+
+
+def close(p: subprocess.Popen) -> None:
+    p.communicate(timeout=60)
+    assert p.returncode == 0
+
+
+def test_a_file_open_for_writing_follows_its_folder_when_the_folder_is_moved(m, here):
+    m.d[here, "a", "old"] = 1
+    writer = hold_open(m.root / here / "a" / "new.json", "w", "2")
+    m.sh(f"mv {here}/a {here}/b")
+    close(writer)
+    assert sorted(k for k in m.d if k[0] == here) == [(here, "b", "new"), (here, "b", "old")]
+    assert m.d[here, "b", "new"] == 2
+    assert m.sh(f"ls {here}").stdout.split() == ["b"]
+
+
+def test_rm_of_files_held_open_removes_them_for_good(m, here):
+    m.d.setitems({(here, "r"): 1, (here, "w"): 2})
+    reader = hold_open(m.root / here / "r.json", "r")
+    writer = hold_open(m.root / here / "w.json", "w", "3")
+    fresh = hold_open(m.root / here / "n.json", "w", "4")  # not stored until its close
+    m.sh(f"rm {here}/r.json {here}/w.json {here}/n.json")
+    close(reader)
+    close(writer)  # the bytes of an unlinked file vanish with its last close
+    close(fresh)
+    assert not [k for k in m.d if k[0] == here]
+    assert m.sh(f"ls {here}").stdout == ""
