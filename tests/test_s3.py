@@ -46,6 +46,14 @@ def test_listing_is_one_request_per_thousand_keys(s3d):
     assert seen == {"ListObjectsV2": 2}
 
 
+def test_clear_is_one_delete_request_per_thousand_keys(s3d):
+    s3d.setitems({("k", f"{i:04d}"): i for i in range(1500)})
+    with count_s3_requests(s3d.store) as seen:
+        s3d.clear()
+    assert seen == {"ListObjectsV2": 2, "DeleteObjects": 2}
+    assert len(s3d) == 0
+
+
 def test_bool_reads_one_page(s3d):
     s3d["k"] = 1
     with count_s3_requests(s3d.store) as seen:

@@ -347,7 +347,7 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
 
     def clear(self) -> None:
         self._check_mutable(None, "clear")
-        self.delitems(list(self), missing_ok=True)
+        self.delitems([k for k in self], missing_ok=True)  # list(self) would list twice
 
     def update(self, other: Any = (), /, **kwargs: Any) -> None:
         """Like ``dict.update``; all values are encoded first, then written concurrently."""
@@ -410,7 +410,7 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         keys = list(keys)
         if keys:
             self._check_mutable(keys[0], "delete")
-        results = self.store.delete_many([self._path(k) for k in keys])
+        results = self.store.delete_many([self._path(k) for k in keys], missing_ok=missing_ok)
         for key, result in zip(keys, results, strict=True):
             if isinstance(result, (FileNotFoundError, IsADirectoryError)):
                 if not missing_ok:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from itertools import groupby, islice
 
@@ -140,8 +141,18 @@ class ByteStore(ABC):
     def write_many(self, items: Mapping[str, bytes]) -> list[str | BaseException]:
         return self._map(lambda kv: self.write(*kv), list(items.items()))
 
-    def delete_many(self, paths: Iterable[str]) -> list[BaseException | None]:
-        return self._map(self.delete, list(paths))
+    def delete_many(
+        self, paths: Iterable[str], *, missing_ok: bool = False
+    ) -> list[BaseException | None]:
+        """Delete each path; FileNotFoundError per absent path unless ``missing_ok``."""
+        if not missing_ok:
+            return self._map(self.delete, list(paths))
+
+        def delete_if_there(path: str) -> None:
+            with suppress(FileNotFoundError):
+                self.delete(path)
+
+        return self._map(delete_if_there, list(paths))
 
     def _map(self, func, args: list) -> list:
         def call(arg):

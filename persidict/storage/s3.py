@@ -47,6 +47,7 @@ _DENIED = {
     "InvalidToken",
 }
 _CONFLICT_RETRIES = 5
+_DELETE_BATCH = 1000  # S3's limit for one DeleteObjects
 
 
 class NotModified(Exception):
@@ -332,12 +333,37 @@ class S3Store(ByteStore):
     def write_many(self, items: Mapping[str, bytes]) -> list[str | BaseException]:
         return self._gather(lambda kv: self._put(*kv), list(items.items()))
 
-    def delete_many(self, paths: Iterable[str]) -> list[BaseException | None]:
+    def delete_many(
+        self, paths: Iterable[str], *, missing_ok: bool = False
+    ) -> list[BaseException | None]:
+        paths = list(paths)
+        if missing_ok:  # no existence to report: one DeleteObjects per 1000 keys
+            chunks = [paths[i : i + _DELETE_BATCH] for i in range(0, len(paths), _DELETE_BATCH)]
+            results: list[BaseException | None] = []
+            for chunk, outcome in zip(
+                chunks, self._gather(self._delete_objects, chunks), strict=True
+            ):
+                results.extend(outcome if isinstance(outcome, list) else [outcome] * len(chunk))
+            return results
+
         async def delete_one(path):
             await self._call("head_object", path, Key=self._key(path))
             await self._call("delete_object", path, Key=self._key(path))
 
-        return self._gather(delete_one, list(paths))
+        return self._gather(delete_one, paths)
+
+    async def _delete_objects(self, paths: list[str]) -> list[BaseException | None]:
+        objects = [{"Key": self._key(p)} for p in paths]
+        resp = await self._call("delete_objects", Delete={"Objects": objects, "Quiet": True})
+        failed = {e["Key"]: e for e in resp.get("Errors", ())}
+        return [
+            OSError(
+                f"S3 could not delete {self._where(p)}: {failed[k]['Code']} {failed[k]['Message']}"
+            )
+            if (k := self._key(p)) in failed
+            else None
+            for p in paths
+        ]
 
 
 def _rebuild(bucket: str, prefix: str, storage_options: dict) -> S3Store:
