@@ -295,6 +295,16 @@ class PersiDictFileSystem(AbstractFileSystem):
             end = max(0, size + end) if end is not None and end < 0 else end
         return self.store.read_range(stored, start, end)
 
+    def local_path(self, path: str) -> str | None:
+        """Where the file at ``path`` is on this machine's disk, or None if the store is remote.
+
+        A committed file there is never changed in place (each write is a new
+        inode), so one opened descriptor reads one version to its end.
+        """
+        if not self.store.is_local:
+            return None
+        return self.store.full_path(self._stored_file(self._strip_protocol(path)))
+
     def head(self, path: str, size: int = 1024) -> bytes:
         return self.cat_file(path, 0, size)
 

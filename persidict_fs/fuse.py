@@ -58,6 +58,8 @@ class Handle:
     written: bool = False  # since the last commit: a flush with nothing new is a dup'd fd closing
     block_start: int = -1
     block: bytes = b""
+    ranged: bool = False  # a large value: read in blocks, not loaded whole
+    fd: int = -1  # ... from a local store: its file, open for all this handle's reads
     opener: int = 0  # the pid that opened it: flushes from others are forked copies closing
     unlinked: bool = False  # its name was removed while open: its bytes are never stored
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -258,8 +260,10 @@ class StoreOperations(mfusepy.Operations):
             if mem is not None:
                 return bytes(mem.data[offset : offset + size])
             if h.data is None:
-                st = self._stat(h.path)
-                if st is not None and st.size > WHOLE_READ_LIMIT:
+                if not h.ranged:  # the first read decides, so a new size cannot switch it
+                    st = self._stat(h.path)
+                    h.ranged = st is not None and st.size > WHOLE_READ_LIMIT
+                if h.ranged:
                     return self._read_block(h, size, offset)
                 self._load(h)
             return bytes(h.data[offset : offset + size])
@@ -267,10 +271,20 @@ class StoreOperations(mfusepy.Operations):
     def _read_block(self, h: Handle, size: int, offset: int) -> bytes:
         end = offset + size
         if not (h.block_start <= offset and end <= h.block_start + len(h.block)):
+            full, want = self._full(h.path), max(size, READ_BLOCK)
             with store_io("read", h.path):
-                h.block = self.fs.cat_file(
-                    self._full(h.path), start=offset, end=offset + max(size, READ_BLOCK)
-                )
+                if h.fd < 0 and h.block_start < 0:
+                    # A local file stays open for all the handle's reads: a value replaced
+                    # meanwhile is a new inode, so this reader still sees one version (and
+                    # skips an open per block). Elsewhere blocks are separate requests.
+                    local_path = getattr(self.fs, "local_path", None)
+                    disk = local_path(full) if local_path is not None else None
+                    if disk is not None:
+                        h.fd = os.open(disk, os.O_RDONLY)
+                if h.fd >= 0:
+                    h.block = os.pread(h.fd, want, offset)
+                else:
+                    h.block = self.fs.cat_file(full, start=offset, end=offset + want)
             h.block_start = offset
         return h.block[offset - h.block_start : end - h.block_start]
 
@@ -334,6 +348,10 @@ class StoreOperations(mfusepy.Operations):
             h = self._handles.pop(fi.fh, None)
             if h is not None and self._writers.get(h.path) is h:
                 del self._writers[h.path]
+        if h is not None and h.fd >= 0:
+            with h.lock:
+                os.close(h.fd)
+                h.fd = -1
         if h is not None and h.dirty and not h.unlinked:
             # logged by _commit; release has no caller to tell
             with contextlib.suppress(mfusepy.FuseOSError):
