@@ -155,14 +155,20 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
             self._decode(data, path)  # TypeError naming the path
         if self.append_only and etag is not None:
             self._check_mutable(path, "overwrite")
-        if exclusive or self.append_only:
-            created = self.store.create(path, data)
-            if created is None and not exclusive:
-                self._check_mutable(path, "overwrite")
-            return created
+        if exclusive:
+            return self.store.create(path, data)
         if etag is not None:
             return self.store.write_if(path, data, etag)
-        return self.store.write(path, data)
+        return self._store_value(path, data, path)
+
+    def _store_value(self, path: str, data: bytes, key: Any) -> str:
+        """Store ``data`` at ``path``: a plain write, or on an append-only dict a create."""
+        if not self.append_only:
+            return self.store.write(path, data)
+        etag = self.store.create(path, data)
+        if etag is None:
+            self._check_mutable(key, "overwrite")
+        return etag
 
     def delete_stored(self, paths: list[str]) -> list[BaseException | None]:
         """Delete store paths concurrently, as ``del d[k]`` would; per-path results."""
@@ -188,11 +194,7 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
             self.discard(key)
             return
         path = self._path(key)
-        data = self._encode(value, key)
-        if not self.append_only:
-            self.store.write(path, data)
-        elif self.store.create(path, data) is None:
-            self._check_mutable(key, "overwrite")
+        self._store_value(path, self._encode(value, key), key)
 
     def __delitem__(self, key: KeyLike) -> None:
         self._check_mutable(key, "delete")
@@ -389,16 +391,15 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         }
         if doomed:
             self._check_mutable(doomed[0], "delete")
+        data = {path: blob for path, (_, blob) in encoded.items()}
         if self.append_only:
-            jobs = list(encoded.items())
-            results = self.store._map(lambda job: self.store.create(job[0], job[1][1]), jobs)
-            for (_, (key, _)), result in zip(jobs, results, strict=True):
+            results = self.store.create_many(data)
+            for (key, _), result in zip(encoded.values(), results, strict=True):
                 if isinstance(result, BaseException):
                     raise result
                 if result is None:
                     self._check_mutable(key, "overwrite")
         else:
-            data = {path: blob for path, (_, blob) in encoded.items()}
             for result in self.store.write_many(data):
                 if isinstance(result, BaseException):
                     raise result

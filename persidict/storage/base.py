@@ -141,6 +141,10 @@ class ByteStore(ABC):
     def write_many(self, items: Mapping[str, bytes]) -> list[str | BaseException]:
         return self._map(lambda kv: self.write(*kv), list(items.items()))
 
+    def create_many(self, items: Mapping[str, bytes]) -> list[str | BaseException | None]:
+        """``create`` for each item: the new ETag, None where something was there."""
+        return self._map(lambda kv: self.create(*kv), list(items.items()))
+
     def delete_many(
         self, paths: Iterable[str], *, missing_ok: bool = False
     ) -> list[BaseException | None]:

@@ -333,6 +333,15 @@ class S3Store(ByteStore):
     def write_many(self, items: Mapping[str, bytes]) -> list[str | BaseException]:
         return self._gather(lambda kv: self._put(*kv), list(items.items()))
 
+    def create_many(self, items: Mapping[str, bytes]) -> list[str | BaseException | None]:
+        async def create_one(kv):
+            try:
+                return await self._put(*kv, IfNoneMatch="*")
+            except PreconditionFailed:
+                return None
+
+        return self._gather(create_one, list(items.items()))
+
     def delete_many(
         self, paths: Iterable[str], *, missing_ok: bool = False
     ) -> list[BaseException | None]:
