@@ -59,6 +59,7 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         base_class_for_values: if given, every value written and read must be
             an instance of it (TypeError naming the key otherwise).
 
+    >>> from persidict import open_dict
     >>> d = open_dict("memory://demo/doc")
     >>> d["Eliza", "year"] = 1965
     >>> d["Eliza", "year"]
