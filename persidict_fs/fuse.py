@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import logging
 import os
 import re
@@ -158,7 +159,7 @@ class StoreOperations(mfusepy.Operations):
         try:
             self.fs.pipe_file(self._full(rel), spool.payload())
             if mtime is not None:
-                self.fs.set_mtime(self._full(rel), mtime)
+                self._set_mtime(rel, mtime)
         except Exception as exc:
             # the stored value is unchanged; the writer's close() reports EIO
             log.error("could not store %r: %s", "/" + rel, exc)
@@ -593,9 +594,15 @@ class StoreOperations(mfusepy.Operations):
             return 0  # folders have no time of their own in a store
         self._writable()
         with store_io("set the time of", rel):
-            self.fs.set_mtime(self._full(rel), mtime)
+            self._set_mtime(rel, mtime)
         self.tree.remember(rel, Stat(False, st.size, mtime))
         return 0
+
+    def _set_mtime(self, rel: str, mtime: float) -> None:
+        try:
+            self.fs.set_mtime(self._full(rel), mtime)
+        except io.UnsupportedOperation as exc:  # a store without times: as on FAT
+            log.debug("time of %r not kept: %s", "/" + rel, exc)
 
     # metadata the stores do not keep: accepted and ignored, as on FAT or S3 mounts
     def chmod(self, path: str | None, mode: int) -> int:
