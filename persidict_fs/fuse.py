@@ -25,6 +25,7 @@ import logging
 import os
 import re
 import stat
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -35,7 +36,16 @@ import mfusepy
 from fsspec.spec import AbstractFileSystem
 
 from persidict_fs.fuse_cache import Stat, TreeCache, store_io
-from persidict_fs.fuse_files import SPILL_THRESHOLD, MemFile, Reader, Spool, Writer, copy_stream
+from persidict_fs.fuse_files import (
+    SPILL_THRESHOLD,
+    Journal,
+    MemFile,
+    Reader,
+    Spool,
+    Writer,
+    copy_stream,
+    killed_by_signal,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +59,7 @@ READ_AHEAD = 1 << 20  # the kernel's read size for page-cached reads (it caps it
 # libfuse passes "now" and "leave as is" in the nanoseconds of a zero time (utimensat's values)
 UTIME_NOW, UTIME_OMIT = (1 << 30) - 1, (1 << 30) - 2
 ATOMIC_O_TRUNC = 1 << 3  # FUSE_CAP_ATOMIC_O_TRUNC: O_TRUNC comes with open, not as a truncate
+JOURNALS = "persidict-mount-journals"  # in the temp folder: see fuse_files.Journal
 
 
 def _fail(code: int) -> mfusepy.FuseOSError:
@@ -82,6 +93,7 @@ class StoreOperations(mfusepy.Operations):
         local: bool = False,
         spill_threshold: int = SPILL_THRESHOLD,
         spill_dir: str | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.fs = fs
         self.tree = TreeCache(fs, root, cache_ttl)
@@ -90,6 +102,7 @@ class StoreOperations(mfusepy.Operations):
         self.local = local  # the store is a folder here: open files hold their version
         self.spill_threshold = spill_threshold
         self.spill_dir = spill_dir
+        self.journal = journal or Journal(os.path.join(tempfile.gettempdir(), JOURNALS))
         self.started = False  # set once the kernel has the mount
         self._lock = threading.RLock()
         self._mem: dict[str, MemFile] = {}
@@ -156,14 +169,23 @@ class StoreOperations(mfusepy.Operations):
 
     def _commit(self, rel: str, spool: Spool, mtime: float | None = None) -> None:
         """Store the spool's bytes at ``rel`` atomically (and then ``mtime`` if given)."""
+        targets: list[str] = []
+
+        def note(path: str) -> None:  # the store's temp file, if a crash should leave it
+            targets.append(path)
+            self.journal.add(path)
+
         try:
-            self.fs.pipe_file(self._full(rel), spool.payload())
+            self.fs.pipe_file(self._full(rel), spool.payload(note))
             if mtime is not None:
                 self._set_mtime(rel, mtime)
         except Exception as exc:
             # the stored value is unchanged; the writer's close() reports EIO
             log.error("could not store %r: %s", "/" + rel, exc)
             raise _fail(errno.EIO) from exc
+        finally:
+            if targets:
+                self.journal.remove(targets)
         self.tree.remember(rel, Stat(False, spool.size, mtime or time.time()))
 
     def _load(self, w: Writer, upto: int | None = None) -> None:
@@ -279,7 +301,6 @@ class StoreOperations(mfusepy.Operations):
             self._writable()
         with self._lock:
             mem = self._mem.get(rel)
-            pending = rel in self._writers
         if mem is not None:
             if writable and flags & os.O_TRUNC:
                 mem.data.clear()
@@ -289,11 +310,7 @@ class StoreOperations(mfusepy.Operations):
             if self.local:
                 self._activate(r)  # an open file costs nothing here, and outlives an rm
             self._open(r, fi)
-            if pending:
-                # the kernel took the writer's size for the file's: past it, read the
-                # stored value itself (the old one, until the writer closes)
-                fi.direct_io = 1
-            elif hasattr(fi, "noflush"):
+            if hasattr(fi, "noflush"):
                 fi.noflush = 1  # a reader's close has nothing to commit: spare the round trip
             return 0
         w = Writer(rel, self._spool(), append=bool(flags & os.O_APPEND))
@@ -378,9 +395,16 @@ class StoreOperations(mfusepy.Operations):
         # the shell's open-dup2-close before `echo` writes. Committing then would
         # show a half-written or empty value, so only the opener's close after a
         # write commits; release (the last close) commits whatever is left.
-        if isinstance(h, Writer) and mfusepy.fuse_get_context()[2] == h.opener:
+        if not isinstance(h, Writer):
+            return 0
+        pid = mfusepy.fuse_get_context()[2]
+        signal = killed_by_signal(pid)
+        if signal:  # a crash, not a close: the old value stays whole
+            log.warning("writer of %r killed by signal %d: its bytes are dropped", h.path, signal)
+            h.killed = True
+        elif pid == h.opener:
             with h.lock:
-                if h.dirty and h.written and not h.unlinked:
+                if h.dirty and h.written and not h.unlinked and not h.killed:
                     h.dirty = h.written = False  # a failure is reported once, not on release
                     self._commit(h.path, h.spool, h.mtime)
         return 0
@@ -394,7 +418,7 @@ class StoreOperations(mfusepy.Operations):
             return 0
         with h.lock:
             try:
-                if isinstance(h, Writer) and h.dirty and not h.unlinked:
+                if isinstance(h, Writer) and h.dirty and not h.unlinked and not h.killed:
                     # logged by _commit; release has no caller to tell
                     with contextlib.suppress(mfusepy.FuseOSError):
                         self._commit(h.path, h.spool, h.mtime)

@@ -11,6 +11,7 @@ by the mount when the writer closes.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tempfile
@@ -74,12 +75,18 @@ class Spool:
             return bytes(self._mem[offset : offset + size])
         return os.pread(self._file.fileno(), size, offset)
 
-    def payload(self) -> bytes | Callable[[BinaryIO], None]:
-        """The bytes to store: themselves if small, else a callable copying the temp file."""
+    def payload(self, note: Callable[[str], None]) -> bytes | Callable[[BinaryIO], None]:
+        """The bytes to store: themselves if small, else a callable copying the temp file.
+
+        ``note`` is told the path of the file the store hands the callable, if it has one.
+        """
         if self._mem is not None:
             return bytes(self._mem)
 
         def copy_into(out: BinaryIO) -> None:
+            fileno = _fileno(out)
+            if fileno is not None:
+                note(os.readlink(f"/proc/self/fd/{fileno}"))
             offset = 0
             while offset < self.size:
                 block = os.pread(self._file.fileno(), min(COPY_BLOCK, self.size - offset), offset)
@@ -144,6 +151,7 @@ class Writer:
     written: bool = False
     opener: int = 0  # the pid that opened it: flushes from others are forked copies closing
     unlinked: bool = False  # its name was removed while open: its bytes are never stored
+    killed: bool = False  # its writer died by a signal: what it wrote is dropped
     mtime: float | None = None  # set by utimens while open: applied after the commit
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -176,3 +184,85 @@ def copy_stream(src: BinaryIO, spool: Spool, upto: int | None = None) -> None:
             break
         spool.write(offset, block)
         offset += len(block)
+
+
+class Journal:
+    """The store's temp files this server is filling, so that after a crash they are removed.
+
+    One file per server (``<pid>.journal`` in ``folder``), one path a line;
+    :meth:`clean` (at the next mount) removes what dead servers left.
+    """
+
+    def __init__(self, folder: str) -> None:
+        os.makedirs(folder, exist_ok=True)
+        self.path = os.path.join(folder, f"{os.getpid()}.journal")
+        self._open: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, path: str) -> None:
+        with self._lock:
+            self._open.add(path)
+            self._save()
+
+    def remove(self, paths: list[str]) -> None:
+        with self._lock:
+            self._open.difference_update(paths)
+            self._save()
+
+    def _save(self) -> None:
+        if not self._open:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            return
+        with open(self.path, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.write("".join(f"{p}\n" for p in sorted(self._open)))
+
+    @staticmethod
+    def clean(folder: str, is_temp: Callable[[str], bool]) -> list[str]:
+        """Remove the temp files listed by servers that are gone; the paths removed."""
+        removed = []
+        with contextlib.suppress(FileNotFoundError):
+            for name in os.listdir(folder):
+                pid = name.removesuffix(".journal")
+                if not pid.isdigit() or _alive(int(pid)):
+                    continue
+                journal = os.path.join(folder, name)
+                with open(journal, encoding="utf-8", errors="surrogateescape") as f:
+                    paths = f.read().splitlines()
+                for path in paths:
+                    if is_temp(os.path.basename(path)):
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(path)
+                            removed.append(path)
+                os.unlink(journal)
+        return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+PF_EXITING = 0x4  # the task is in exit: its files are being closed for it
+
+
+def killed_by_signal(pid: int) -> int:
+    """The signal that is ending process ``pid`` (0 if it lives, or exits by itself).
+
+    A killed writer's files are closed during its exit, when ``/proc/PID/stat``
+    shows the exiting flag and the wait status (a signal number, where a
+    normal exit shows a status shifted left by 8).
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rpartition(b")")[2].split()
+    except OSError:
+        return 0
+    if len(fields) < 50 or not int(fields[6]) & PF_EXITING:  # fields 9 (flags), 52 (exit code)
+        return 0
+    return int(fields[49]) & 0x7F

@@ -20,12 +20,15 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from typing import TYPE_CHECKING, Any
 
 from persidict import PersiDict, open_dict
 from persidict.dicts.url import guess_format
+from persidict.storage.base import is_temp_name
 from persidict_fs.filesystem import PersiDictFileSystem
+from persidict_fs.fuse_files import Journal
 from persidict_fs.paths import ViewPaths
 
 if TYPE_CHECKING:
@@ -84,8 +87,11 @@ def serve(
     it moves to an anonymous temp file in ``spill_dir`` (default: the
     system's temp folder), so memory stays bounded whatever the file size.
     """
-    from persidict_fs.fuse import StoreOperations  # imports mfusepy: only when serving
+    from persidict_fs.fuse import JOURNALS, StoreOperations  # imports mfusepy: only when serving
 
+    journals = os.path.join(tempfile.gettempdir(), JOURNALS)
+    for path in Journal.clean(journals, is_temp_name):
+        log.warning("removed %s: a mount server died while committing it", path)
     d = open_store(store_or_url, serialization_format, **storage_options)
     # One thread serves a local folder 2-3x faster (no thread hand-offs, no
     # per-callback Python thread states); a remote store needs several, so
@@ -100,6 +106,7 @@ def serve(
         cache_ttl=cache_ttl,
         local=d.store.is_local,
         spill_dir=spill_dir,
+        journal=Journal(journals),
         **spill,
     )
     log.info("serving %s (%s) at %s", d.store.url, d.serialization_format, mountpoint)
