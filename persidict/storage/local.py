@@ -140,9 +140,26 @@ class LocalStore(ByteStore):
             return open_beneath(self._real, path, flags, mode)
         except OSError as exc:
             full = self.full_path(path)
-            if exc.errno == errno.ELOOP:
-                raise _symlink_error(full) from None
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):  # rare: find out which part
+                link = self._first_symlink(path)
+                if link is not None:
+                    raise _symlink_error(self.full_path(link)) from None
             raise _named(exc, full, exc.strerror) from None
+
+    def _first_symlink(self, path: str) -> str | None:
+        """The first part of ``path`` that is a symlink, if any (named in errors)."""
+        done = ""
+        for part in path.split("/"):
+            done = f"{done}/{part}" if done else part
+            try:
+                mode = os.lstat(f"{self._real}/{done}").st_mode
+            except OSError:
+                return None
+            if stat.S_ISLNK(mode):
+                return done
+            if not stat.S_ISDIR(mode):
+                return None
+        return None
 
     # reading: one path, one buffer sized by fstat
     def _open_file(self, path: str) -> tuple[int, os.stat_result]:
@@ -218,9 +235,14 @@ class LocalStore(ByteStore):
         return _entry(path, st)
 
     def exists(self, path: str) -> bool:
+        """True if a stored file is at ``path`` (never one behind a symlink)."""
         try:
             self.info(path)
         except FileNotFoundError:
+            return False
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
             return False
         return True
 
