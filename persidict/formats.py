@@ -13,7 +13,7 @@ import io
 import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 
 class FormatError(ValueError):
@@ -26,6 +26,8 @@ class Format:
 
     ``check_bytes`` validates bytes written directly (by the filesystem
     view) without building the value where a cheaper check exists.
+    ``dump_to``/``load_from`` write a value into, and read it from, a binary
+    file without an intermediate copy of the bytes (big values).
     """
 
     name: str
@@ -33,6 +35,13 @@ class Format:
     dumps: Callable[[Any], bytes]
     loads: Callable[[bytes], Any]
     check_bytes: Callable[[bytes], None] | None = None
+    dump_to: Callable[[Any, BinaryIO], None] | None = None
+    load_from: Callable[[BinaryIO], Any] | None = None
+
+    @property
+    def streams(self) -> bool:
+        """True where :meth:`dump`/:meth:`load` beat :meth:`encode`/:meth:`decode`."""
+        return self.dump_to is not None
 
     def encode(self, value: Any) -> bytes:
         """Bytes for ``value``; raises :class:`FormatError` naming the problem."""
@@ -49,6 +58,37 @@ class Format:
         """Value of ``data``; raises :class:`FormatError` naming ``where``."""
         try:
             return self.loads(data)
+        except Exception as exc:
+            place = f" in {where}" if where else ""
+            raise FormatError(
+                f"corrupt {self.name!r} data{place}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def dump(self, value: Any, f: BinaryIO) -> None:
+        """Write the encoding of ``value`` into the binary file ``f``.
+
+        FormatError if the value cannot be stored; the file's own OSError as is.
+        """
+        if self.dump_to is None:
+            f.write(self.encode(value))
+            return
+        try:
+            self.dump_to(value, f)
+        except (FormatError, OSError, MemoryError):
+            raise
+        except Exception as exc:
+            raise FormatError(
+                f"format {self.name!r} cannot store a value of type {type(value).__name__}: {exc}"
+            ) from exc
+
+    def load(self, f: BinaryIO, where: str = "") -> Any:
+        """The value stored in the binary file ``f``; FormatError naming ``where``."""
+        if self.load_from is None:
+            return self.decode(f.read(), where)
+        try:
+            return self.load_from(f)
+        except (OSError, MemoryError):
+            raise
         except Exception as exc:
             place = f" in {where}" if where else ""
             raise FormatError(
@@ -101,6 +141,11 @@ def format_names() -> list[str]:
 
 def _pickle_dumps(value: Any) -> bytes:
     return pickle.dumps(value, protocol=5)
+
+
+def _pickle_dump(value: Any, f: BinaryIO) -> None:
+    # Protocol 5 hands big buffers (numpy arrays) to f.write without copying them.
+    pickle.dump(value, f, protocol=5)
 
 
 def _pickle_check(data: bytes) -> None:
@@ -183,6 +228,21 @@ def _npy_dumps(value: Any) -> bytes:
     return buf.getvalue()
 
 
+def _npy_dump(value: Any, f: BinaryIO) -> None:
+    import numpy as np
+
+    if not isinstance(value, np.ndarray):
+        raise FormatError(f"format 'npy' stores numpy arrays only, not {type(value).__name__}")
+    np.save(f, value, allow_pickle=False)
+
+
+def _npy_load(f: BinaryIO) -> Any:
+    import numpy as np
+
+    # From a real file numpy reads the data straight into the array (np.fromfile).
+    return np.load(f, allow_pickle=False)
+
+
 def _npy_loads(data: bytes) -> Any:
     import numpy as np
 
@@ -201,6 +261,22 @@ def _parquet_dumps(value: Any) -> bytes:
     return buf.getvalue()
 
 
+def _parquet_dump(value: Any, f: BinaryIO) -> None:
+    import pandas as pd
+
+    if not isinstance(value, pd.DataFrame):
+        raise FormatError(
+            f"format 'parquet' stores pandas DataFrames only, not {type(value).__name__}"
+        )
+    value.to_parquet(f)
+
+
+def _parquet_load(f: BinaryIO) -> Any:
+    import pandas as pd
+
+    return pd.read_parquet(f)
+
+
 def _parquet_loads(data: bytes) -> Any:
     import pandas as pd
 
@@ -214,14 +290,26 @@ def _load_optional(name: str) -> None:
     if name == "npy":
         import numpy  # noqa: F401  (fails clearly when the extra is missing)
 
-        register_format(Format("npy", ".npy", _npy_dumps, _npy_loads))
+        register_format(Format("npy", ".npy", _npy_dumps, _npy_loads, None, _npy_dump, _npy_load))
     elif name == "parquet":
         import pandas  # noqa: F401
 
-        register_format(Format("parquet", ".parquet", _parquet_dumps, _parquet_loads))
+        register_format(
+            Format(
+                "parquet",
+                ".parquet",
+                _parquet_dumps,
+                _parquet_loads,
+                None,
+                _parquet_dump,
+                _parquet_load,
+            )
+        )
 
 
-register_format(Format("pkl", ".pkl", _pickle_dumps, pickle.loads, _pickle_check))
+register_format(
+    Format("pkl", ".pkl", _pickle_dumps, pickle.loads, _pickle_check, _pickle_dump, pickle.load)
+)
 register_format(Format("json", ".json", _json_dumps, _json_loads, _json_check))
 register_format(
     Format("txt", ".txt", _txt_dumps, lambda b: b.decode("utf-8"), lambda b: b.decode("utf-8"))
