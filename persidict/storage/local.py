@@ -6,7 +6,8 @@ Mechanism (the same on one machine and on NFS):
 - ``create`` hard-links a finished temp file to the target; ``link`` fails
   if the target exists, so exactly one of racing creators wins.
 - ``write_if``/``delete_if``/``write``/``delete`` commit while holding an
-  exclusive ``flock`` on the lock file ``.#lock`` of the key's own folder,
+  exclusive ``flock`` on the descriptor of the key's own folder (a lock
+  file ``.#lock`` only where a folder cannot be locked, as on NFS),
   so a compare-and-swap can never interleave with another commit, whatever
   root each writer opened the store at (``data`` or ``data/users``). Reads
   take no lock. The lock is held only for the check and the rename.
@@ -23,11 +24,21 @@ import secrets
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from typing import BinaryIO
 
-from persidict.storage.base import TEMP_MARK, ByteStore, Entry, PreconditionFailed
+from persidict.storage.base import (
+    TEMP_PREFIX,
+    ByteStore,
+    Entry,
+    Payload,
+    PreconditionFailed,
+    is_temp_name,
+)
 
-LOCK_NAME = ".#lock"  # one per folder; "#" never occurs in a key
+LOCK_NAME = ".#lock"  # only where a folder cannot be locked (NFS)
 _LOCK_FLAGS = os.O_RDWR | os.O_CREAT
+_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_NO_FOLDER_LOCK = (errno.EBADF, errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL)
 _READ_CHUNK = 1 << 16  # most values fit in one read
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL
 _NAMES_CHUNK = 4096
@@ -142,10 +153,19 @@ class LocalStore(ByteStore):
             current = _etag(os.fstat(f.fileno()))
             return (None, etag) if current == etag else (f.read(), current)
 
-    def read_range(self, path: str, start: int, end: int | None) -> bytes:
+    def read_range(
+        self, path: str, start: int, end: int | None, etag: str | None = None
+    ) -> bytes:
         with open(self.full_path(path), "rb") as f:
+            if etag is not None:
+                current = _etag(os.fstat(f.fileno()))
+                if current != etag:
+                    raise PreconditionFailed(f"{f.name} has ETag {current}, not {etag}")
             f.seek(start)
             return f.read() if end is None else f.read(max(0, end - start))
+
+    def open_read(self, path: str) -> BinaryIO:
+        return open(self.full_path(path), "rb")  # one inode: a later commit is a new one
 
     def info(self, path: str) -> Entry:
         full = self.full_path(path)
@@ -158,10 +178,10 @@ class LocalStore(ByteStore):
         return os.path.isfile(self.full_path(path))
 
     # writing
-    def _write_temp(self, full: str, data: bytes) -> tuple[str, str]:
+    def _write_temp(self, full: str, data: Payload) -> tuple[str, str]:
         folder, _, name = full.rpartition("/")
         for attempt in range(3):
-            tmp = f"{folder}/.{TEMP_MARK}{name[:100]}.{_temp_token}-{next(_temp_counter)}"
+            tmp = f"{folder}/{TEMP_PREFIX}{name[:100]}.{_temp_token}-{next(_temp_counter)}"
             try:
                 fd = os.open(tmp, _TEMP_FLAGS, 0o644)
                 break
@@ -173,9 +193,13 @@ class LocalStore(ByteStore):
                 if attempt == 2:  # O_EXCL refused a name that repeated: take the next
                     raise
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            if callable(data):
+                with open(fd, "wb", closefd=False) as f:
+                    data(f)
+            else:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
             if self.durable:
                 os.fsync(fd)
             etag = _etag(os.fstat(fd))
@@ -197,9 +221,29 @@ class LocalStore(ByteStore):
     def _lock(self, full: str) -> int:
         """An fd holding the exclusive flock of ``full``'s folder; close it to unlock.
 
+        The folder's own descriptor is locked, so the store holds no lock
+        files. Where a folder cannot be locked (NFS emulates flock with
+        byte-range locks, which need a file open for writing) a lock file
+        ``.#lock`` in the folder stands in.
         FileNotFoundError if the folder does not exist (then neither does ``full``).
         """
-        fd = os.open(f"{full.rpartition('/')[0]}/{LOCK_NAME}", _LOCK_FLAGS, 0o644)
+        folder = full.rpartition("/")[0]
+        fd = os.open(folder, _FOLDER_FLAGS)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno not in _NO_FOLDER_LOCK:
+                raise
+            return self._lock_file(folder)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    @staticmethod
+    def _lock_file(folder: str) -> int:
+        fd = os.open(f"{folder}/{LOCK_NAME}", _LOCK_FLAGS, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
         except BaseException:
@@ -237,19 +281,19 @@ class LocalStore(ByteStore):
         if current != expected:
             raise PreconditionFailed(f"{full} has ETag {current}, not {expected}")
 
-    def write(self, path: str, data: bytes) -> str:
+    def write(self, path: str, data: Payload) -> str:
         full = self.full_path(path)
         tmp, etag = self._write_temp(full, data)
         self._commit(tmp, full)
         return etag
 
-    def write_if(self, path: str, data: bytes, etag: str) -> str:
+    def write_if(self, path: str, data: Payload, etag: str) -> str:
         full = self.full_path(path)
         tmp, new_etag = self._write_temp(full, data)
         self._commit(tmp, full, expected_etag=etag)
         return new_etag
 
-    def create(self, path: str, data: bytes) -> str | None:
+    def create(self, path: str, data: Payload) -> str | None:
         full = self.full_path(path)
         tmp, etag = self._write_temp(full, data)
         try:
@@ -294,6 +338,15 @@ class LocalStore(ByteStore):
         finally:
             os.close(lock)  # closing releases the flock
 
+    def set_mtime(self, path: str, mtime: float) -> None:
+        os.utime(self.full_path(path), (mtime, mtime))
+
+    def make_folder(self, path: str) -> None:
+        os.makedirs(self.full_path(path), exist_ok=True)
+
+    def remove_folder(self, path: str) -> None:
+        os.rmdir(self.full_path(path))
+
     # listing
     def iter_folders(self, prefix: str = "") -> Iterator[tuple[str, list[str]]]:
         """Stored file names folder by folder, from bare scandir calls (no stat)."""
@@ -308,7 +361,7 @@ class LocalStore(ByteStore):
             with it:
                 for e in it:
                     name = e.name
-                    if TEMP_MARK in name:
+                    if is_temp_name(name):
                         continue
                     if e.is_dir(follow_symlinks=False):
                         stack.append(f"{rel}/{name}" if rel else name)
@@ -340,7 +393,7 @@ class LocalStore(ByteStore):
             return files, dirs
         with it:
             for e in it:
-                if TEMP_MARK in e.name:
+                if is_temp_name(e.name):
                     continue
                 if e.is_dir(follow_symlinks=False):
                     dirs.append(e.name)
