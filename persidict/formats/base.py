@@ -7,7 +7,7 @@ file objects handed in.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any, BinaryIO
@@ -21,16 +21,18 @@ _PRESENT: set[str] = set()  # modules already found importable
 
 
 def require(modules: tuple[str, ...], extra: str, what: str) -> None:
-    """ImportError naming the extra to install if one of ``modules`` is missing."""
+    """ImportError naming the extra to install if one of ``modules`` cannot be imported."""
     for module in modules:
         if module in _PRESENT:
             continue
-        if importlib.util.find_spec(module) is None:
+        try:
+            importlib.import_module(module)  # the format imports it next anyway
+        except ImportError as exc:
             raise ImportError(
                 f"{what} needs {module}, which is not installed; it is part of the "
                 f'{extra!r} extra: pip install "persidict[{extra}]" '
                 f'(from a clone: pip install -e ".[{extra}]")'
-            )
+            ) from exc
         _PRESENT.add(module)
 
 

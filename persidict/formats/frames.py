@@ -342,9 +342,7 @@ def _upstream_text(data: dict) -> tuple[str, dict]:
 
 
 def _upstream_frame(ctx: Any, data: dict) -> Any:
-    import numpy as np
     import pandas as pd
-    from jsonpickle.tags_pd import REVERSE_TYPE_MAP
 
     text, meta = _upstream_text(data)
     if "dtypes_rle" not in meta:
@@ -354,17 +352,14 @@ def _upstream_frame(ctx: Any, data: dict) -> Any:
     columns = _decode_text(ctx, meta["columns"])
     if meta.get("is_multicolumns", False):
         columns = pd.MultiIndex.from_tuples(columns, names=meta.get("column_names"))
-    frame, dtypes = {}, {}
+    # jsonpickle's dtype codes (pd/i, pd/f64, ...) are generated from a set's
+    # order, so they differ between processes: dtypes come from the values.
+    frame = {}
     for col, code in zip(columns, codes, strict=False):  # as jsonpickle reads it
-        if code == "py/jp":
-            frame[col] = [_decode_text(ctx, item) for item in data_columns[col]]
-        else:
-            frame[col] = data_columns[col]
-            dtypes[col] = REVERSE_TYPE_MAP.get(code, "object")
+        items = data_columns[col]
+        frame[col] = [_decode_text(ctx, i) for i in items] if code == "py/jp" else items
     df = pd.DataFrame(frame)
     df.columns = columns
-    for col in df.columns:
-        df[col] = df[col].astype(np.dtype(dtypes.get(col, "object")))
     index = _decode_text(ctx, meta["index"])
     if meta.get("is_multiindex", False):
         df.index = pd.MultiIndex.from_tuples(index, names=meta.get("index_names"))
