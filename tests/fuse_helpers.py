@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from persidict import PersiDict
+from tests.waiting import wait_for
 
 
 @dataclass
@@ -32,19 +32,6 @@ class Mounted:
 
     def log_text(self) -> str:
         return self.log.read_text()
-
-    def settle(self) -> None:
-        """Wait out the mount's caches (and the kernel's)."""
-        time.sleep(self.ttl + 0.2)
-
-
-def wait_for(condition, timeout: float = 30.0, what: str = "the condition") -> None:
-    """Poll ``condition`` until it holds (an event another process makes happen)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def fd_position(pid: int, fd: int, path: Path) -> int | None:

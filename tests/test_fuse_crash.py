@@ -122,7 +122,7 @@ def test_a_store_temp_file_left_by_a_server_killed_mid_commit_goes_at_the_next_m
     with mount(d, tmp_path / "mnt", log_file=tmp_path / "log"):
         assert not temp.exists()
         assert not os.path.exists(os.path.join(journals, f"{dead.pid}.journal"))
-    assert f"removed {temp}: a mount server died while committing it" in (
-        tmp_path / "log"
-    ).read_text()
+    assert (
+        f"removed {temp}: a mount server died while committing it" in (tmp_path / "log").read_text()
+    )
     assert sorted(os.listdir(tmp_path / "store")) == ["k.json"]

@@ -12,7 +12,9 @@ import subprocess
 import sys
 
 import pytest
-from fuse_helpers import fd_position, mount_fixture, wait_for, wait_written
+from fuse_helpers import fd_position, mount_fixture, wait_written
+
+from tests.waiting import wait_for
 
 SPILL = 256 << 10  # a small threshold, so a few MB prove the spilling
 
