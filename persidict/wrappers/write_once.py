@@ -27,6 +27,7 @@ class WriteOnceDict(PersiDict):
         p_consistency_checks: probability in [0, 1] of checking a repeated
             write; None means 0.
 
+    >>> from persidict import LocalDict
     >>> d = WriteOnceDict(wrapped_dict=LocalDict(append_only=True), p_consistency_checks=1)
     >>> d["k"] = 1
     >>> d["k"] = 1      # ignored (and checked)
