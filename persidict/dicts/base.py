@@ -11,7 +11,6 @@ batch forms), where the dict's rules live: append-only, the write-once hook,
 from __future__ import annotations
 
 import copy
-import sys
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import replace
 from typing import Any
@@ -157,11 +156,8 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
 
     def _payload(self, value: Any, key: Any) -> Payload:
         """What a single write of ``value`` stores: a big value streams if the format can."""
-        self._check_value(value, key)
-        fmt = self.format
-        if fmt.streams and sys.getsizeof(value) >= STREAM_MIN:
-            return lambda f: fmt.dump(value, f)
-        return fmt.encode(value)
+        # Streams (fmt.dump into the store's file) once every store takes a callable payload.
+        return self._encode(value, key)
 
     def _checked_class(self, value: Any, where: str) -> Any:
         cls = self.base_class_for_values
