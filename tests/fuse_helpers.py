@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +29,3 @@ class Mounted:
 
     def log_text(self) -> str:
         return self.log.read_text()
-
-    def settle(self) -> None:
-        """Wait out the mount's caches (and the kernel's)."""
-        time.sleep(self.ttl + 0.2)

@@ -6,13 +6,13 @@ import os
 import pty
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
 from persidict import open_dict
+from tests.waiting import wait_for
 
 PERSIDICT = str(Path(sys.executable).with_name("persidict"))  # the installed console script
 COMMANDS = ["ls", "get", "set", "rm", "cp", "info", "mount"]
@@ -138,8 +138,5 @@ def test_mount_command_serves_in_the_background_until_fusermount(tmp_path):
         assert (mnt / "greeting.txt").read_text() == "hello"
     finally:
         subprocess.run(["fusermount3", "-u", str(mnt)], check=True)
-    deadline = time.monotonic() + 10
-    while "unmounted" not in (tmp_path / "log").read_text():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_for(lambda: "unmounted" in (tmp_path / "log").read_text(), "the server's exit")
     assert not os.path.ismount(mnt)

@@ -16,6 +16,7 @@ from fuse_helpers import Mounted
 
 from persidict import open_dict
 from persidict_fs import mount
+from tests.waiting import wait_for
 
 TTL = 0.5
 
@@ -205,9 +206,9 @@ def test_changes_by_other_processes_show_after_the_cache_time(m, here):
     assert m.sh(f"cat {here}/v.json").stdout == "1"
     m.d[here, "v"] = 22
     m.d[here, "w"] = 3
-    m.settle()
-    assert m.sh(f"cat {here}/v.json").stdout == "22"
-    assert m.sh(f"ls {here}").stdout.split() == ["v.json", "w.json"]
+    # once the mount's and the kernel's caches (TTL) expire
+    wait_for(lambda: m.sh(f"cat {here}/v.json").stdout == "22", "the changed value")
+    wait_for(lambda: m.sh(f"ls {here}").stdout.split() == ["v.json", "w.json"], "the new file")
 
 
 def test_ls_l_of_a_big_folder_is_one_listing_not_a_request_per_file(m, here, caplog):

@@ -396,8 +396,9 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         return f"{type(self).__name__}({where!r}, serialization_format={self.format.name!r})"
 
     def __reduce__(self):
-        # The address and options, never the contents; the format by name.
-        state = dict(self.__dict__, format=self.format.name)
+        # The address and options, never the contents; a registered format
+        # travels by name, any other by value (Format.__reduce__).
+        state = dict(self.__dict__)
         return (_rebuild, (type(self), state))
 
     def get_params(self) -> dict[str, Any]:

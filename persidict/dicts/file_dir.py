@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-import secrets
+import sys
+from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
 from persidict.dicts.base import PersiDict
@@ -14,14 +16,40 @@ DEFAULT_BASE_DIR = "__file_dir_dict__"
 
 
 def is_case_insensitive(folder: str) -> bool:
-    """True if ``folder`` is on a filesystem that ignores the case of names."""
-    probe = os.path.join(folder, f".#case-probe-{secrets.token_hex(4)}")
-    with open(probe, "wb"):
-        pass
-    try:
-        return os.path.exists(_swapcase_name(probe))
-    finally:
-        os.unlink(probe)
+    """True if ``folder`` is on a filesystem that ignores the case of names.
+
+    Decided by looking, never by writing (a store may be read-only): a name
+    with letters, looked up again with its case swapped, finds the same file
+    only where case is ignored. The names tried, nearest first: an entry of
+    ``folder`` (its own filesystem), ``folder`` itself, then its ancestors.
+    """
+    folder = os.path.abspath(folder)
+    for path in _names_with_letters(folder):
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue  # removed meanwhile: try the next one
+        try:
+            return os.path.samestat(st, os.lstat(_swapcase_name(path)))
+        except FileNotFoundError:
+            return False
+    return sys.platform in ("darwin", "win32")  # no letters anywhere: the platform's habit
+
+
+def _names_with_letters(folder: str) -> Iterator[str]:
+    with os.scandir(folder) as entries:
+        for entry in islice(entries, 1000):
+            if entry.name != entry.name.swapcase():
+                yield entry.path
+                break
+    path = folder
+    while True:
+        head, name = os.path.split(path)
+        if name != name.swapcase():
+            yield path
+        if head == path or not name:
+            return
+        path = head
 
 
 def _swapcase_name(path: str) -> str:
