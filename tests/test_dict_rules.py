@@ -121,7 +121,6 @@ def test_get_of_a_key_that_cannot_exist_gives_the_default(d):
     assert too_long not in d
     with pytest.raises(KeyError):
         d[too_long]
-    assert d.discard(too_long) is False
 
 
 def test_a_file_key_and_a_folder_key_of_one_name_clash_naming_both(tmp_path):
