@@ -249,6 +249,15 @@ class LocalStore(ByteStore):
         fd, _ = self._open_file(path)  # one inode: a later commit is a new one
         return open(fd, "rb")  # the caller closes it
 
+    def read_or_open(self, path: str, limit: int) -> bytes | BinaryIO:
+        fd, st = self._open_file(path)
+        if st.st_size > limit:
+            return open(fd, "rb")  # the caller closes it
+        try:
+            return _read_exactly(fd, st.st_size)
+        finally:
+            os.close(fd)
+
     def info(self, path: str) -> Entry:
         try:
             fd = self._open(path, O_PATH)
