@@ -44,6 +44,7 @@ from fsspec.utils import isfilelike
 from persidict.dicts.base import PersiDict
 from persidict.dicts.url import open_dict
 from persidict.formats import Format, format_names, get_format
+from persidict.keys import Key
 from persidict.storage.base import Entry, PreconditionFailed, payload_bytes
 from persidict_fs import listing
 from persidict_fs.files import StagedFile, StoredFile
@@ -137,13 +138,13 @@ class PersiDictFileSystem(AbstractFileSystem):
         except ValueError as exc:
             raise FileNotFoundError(errno.ENOENT, str(exc), path) from None
 
-    def _checked(self, path: str, data: bytes) -> str:
-        """Stored path for writing ``data`` at ``path``, after every check passed."""
-        stored = self._paths.file(path)
+    def _checked(self, path: str, data: bytes) -> Key:
+        """The key for writing ``data`` at ``path``, after the format's check passed."""
+        key = self._paths.key(path)
         fmt = self._format_for(path)
         if fmt is not None:
             fmt.validate(data, self._where(path))
-        return stored
+        return key
 
     def _file_info(self, path: str, entry: Entry) -> dict[str, Any]:
         return {
@@ -332,15 +333,15 @@ class PersiDictFileSystem(AbstractFileSystem):
         path = self._strip_protocol(path)
         if callable(value) and self._streams_unchecked(path):
             data: Any = value  # a callable writing the bytes: streamed, nothing to check
-            stored = self._paths.file(path)
+            key = self._paths.key(path)
         else:
             data = bytes(payload_bytes(value))
-            stored = self._checked(path, data)
+            key = self._checked(path, data)
         if mode == "create":
-            if self.dict.write_stored(stored, data, exclusive=True) is None:
+            if self.dict.write_bytes(key, data, if_absent=True) is None:
                 raise FileExistsError(errno.EEXIST, f"{self._where(path)} exists", path)
         elif mode == "overwrite":
-            self.dict.write_stored(stored, data)
+            self.dict.write_bytes(key, data)
         else:
             raise ValueError(f"pipe_file mode must be 'overwrite' or 'create', not {mode!r}")
 
@@ -377,9 +378,9 @@ class PersiDictFileSystem(AbstractFileSystem):
         return StagedFile(self, path, mode, commit, initial, autocommit)
 
     def _append_commit(self, path: str, data: bytes, etag: str) -> None:
-        stored = self._checked(path, data)
+        key = self._checked(path, data)
         try:
-            self.dict.write_stored(stored, data, etag=etag)
+            self.dict.write_bytes(key, data, etag=etag)
         except PreconditionFailed:
             raise OSError(
                 errno.EAGAIN,
@@ -397,13 +398,13 @@ class PersiDictFileSystem(AbstractFileSystem):
         try:
             data, etag = self.store.read_with_etag(stored)
         except FileNotFoundError:
-            if self.dict.write_stored(self._checked(path, b""), b"", exclusive=True) is None:
+            if self.dict.write_bytes(self._checked(path, b""), b"", if_absent=True) is None:
                 logger.debug("touch: %s was created meanwhile", path)
             return
         if self.dict.append_only:
             return  # renewing the mtime would rewrite a value this dict never rewrites
         try:
-            self.dict.write_stored(stored, data, etag=etag)
+            self.dict.write_bytes(self._paths.key(path), data, etag=etag)
         except PreconditionFailed:
             logger.debug("touch: %s was rewritten meanwhile, so it is fresh", path)
 
@@ -417,10 +418,13 @@ class PersiDictFileSystem(AbstractFileSystem):
         self.pipe_file(path2, data)
 
     def rm_file(self, path: str) -> None:
-        stored = self._stored_file(self._strip_protocol(path))
-        for result in self.dict.delete_stored([stored]):
-            if result is not None:
-                raise result
+        path = self._strip_protocol(path)
+        try:
+            key = self._paths.key(path)
+        except ValueError as exc:
+            raise FileNotFoundError(errno.ENOENT, str(exc), path) from None
+        if not self.dict.discard(key):
+            raise FileNotFoundError(errno.ENOENT, f"no file {self._where(path)}", path)
 
     _rm = rm_file
 
@@ -432,15 +436,11 @@ class PersiDictFileSystem(AbstractFileSystem):
         candidates, missing = {}, []
         for p in sorted(paths - dirs):
             try:
-                candidates[p] = self._paths.file(p)
+                candidates[p] = self._paths.key(p)
             except ValueError:
                 missing.append(p)  # no file can live there: a directory, or nothing
-        results = self.dict.delete_stored(list(candidates.values()))
-        for p, result in zip(candidates, results, strict=True):
-            if isinstance(result, (FileNotFoundError, IsADirectoryError)):
-                missing.append(p)
-            elif isinstance(result, BaseException):
-                raise result
+        found = self.dict.discard_many(list(candidates.values()))
+        missing += [p for p, there in zip(candidates, found, strict=True) if not there]
         for p in missing:
             if not self.isdir(p):
                 raise FileNotFoundError(errno.ENOENT, f"no file {self._where(p)}", p)
