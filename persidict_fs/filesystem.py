@@ -393,6 +393,15 @@ class PersiDictFileSystem(AbstractFileSystem, metaclass=_ViewCache):
         """
         return self.store.open_read(self._stored_file(self._strip_protocol(path)))
 
+    def local_path(self, path: str) -> str | None:
+        """Where the file at ``path`` is on this machine's disk, or None if the store is remote.
+
+        Superseded by :meth:`open_stored`; kept while the mount still asks for it.
+        """
+        if not self.store.is_local:
+            return None
+        return self.store.full_path(self._stored_file(self._strip_protocol(path)))
+
     def head(self, path: str, size: int = 1024) -> bytes:
         return self.cat_file(path, 0, size)
 
