@@ -46,6 +46,7 @@ from fsspec.utils import isfilelike, tokenize
 from persidict.dicts.base import PersiDict
 from persidict.dicts.url import open_dict
 from persidict.formats import Format
+from persidict.keys import Key
 from persidict.storage.base import MISSING, Entry, Payload, PreconditionFailed, payload_bytes
 from persidict_fs import listing
 from persidict_fs.files import StagedFile
@@ -126,10 +127,10 @@ class PersiDictFileSystem(AbstractFileSystem, metaclass=_ViewCache):
                 store_options.setdefault("digest_len", 0)  # the raw view shows names as stored
             self.dict = open_dict(url, serialization_format or "bytes", **store_options)
         self.store = self.dict.store
-        self._paths = ViewPaths(self.dict.layout, f"persidict view of {self.store.url}")
-        fmt = self.dict.format
-        # bytes of a key need a look before they are stored, unless any bytes will do
-        self._checks_keys = fmt.name != "bytes" or self.dict.base_class_for_values is not None
+        where = f"persidict view of {self.store.url}"
+        self._paths = ViewPaths(self.dict.layout, where, self.dict.prefix_path)
+        # a key's bytes must be valid for the format; raw bytes stream unread
+        self._checks_keys = self.dict.format.name != "bytes"
 
     @classmethod
     def _strip_protocol(cls, path: Any) -> Any:
@@ -423,18 +424,18 @@ class PersiDictFileSystem(AbstractFileSystem, metaclass=_ViewCache):
         self.dict.format.validate(data, self._where(path))
         return data
 
-    def _target(self, path: str, data: Payload) -> tuple[str, bool, Payload]:
-        """(stored path, is a key, data to store): every check done, nothing written."""
-        is_key = self._paths.key(path) is not None  # ValueError naming a bad name
+    def _target(self, path: str, data: Payload) -> tuple[str, Key | None, Payload]:
+        """(stored path, key or None, data to store): every check done, nothing written."""
+        key = self._paths.key(path)  # ValueError naming a bad name
         stored = self._paths.file(path)
-        return stored, is_key, self._checked(path, data) if is_key else data
+        return stored, key, data if key is None else self._checked(path, data)
 
     def _store_one(
-        self, stored: str, is_key: bool, data: Payload, exclusive: bool = False, etag: Any = None
+        self, stored: str, key: Key | None, data: Payload, exclusive: bool = False, etag: Any = None
     ) -> str | None:
         """Commit checked ``data``: a key through the dict (its rules), a plain file as is."""
-        if is_key:
-            return self.dict.write_stored(stored, data, exclusive=exclusive, etag=etag)
+        if key is not None:
+            return self.dict.write_bytes(key, data, if_absent=exclusive, etag=etag)
         if exclusive:
             return self.store.create(stored, data)
         if etag is not None:
@@ -444,8 +445,8 @@ class PersiDictFileSystem(AbstractFileSystem, metaclass=_ViewCache):
     def _commit(self, path: str, data: Payload, mode: str = "overwrite", etag: Any = None) -> None:
         if mode not in ("overwrite", "create"):
             raise ValueError(f"mode must be 'overwrite' or 'create', not {mode!r}")
-        stored, is_key, data = self._target(path, data)
-        created = self._store_one(stored, is_key, data, mode == "create", etag)
+        stored, key, data = self._target(path, data)
+        created = self._store_one(stored, key, data, mode == "create", etag)
         if created is None and mode == "create":
             raise FileExistsError(errno.EEXIST, f"{self._where(path)} exists", path)
 
@@ -473,21 +474,18 @@ class PersiDictFileSystem(AbstractFileSystem, metaclass=_ViewCache):
         exclusive = mode == "create"
         targets = {self._strip_protocol(p): v for p, v in path.items()}
         targets = {p: self._target(p, v) for p, v in targets.items()}
-        plain = {s: d for s, is_key, d in targets.values() if not is_key}
-        keys = [(s, d) for s, is_key, d in targets.values() if is_key]
+        plain = {s: d for s, key, d in targets.values() if key is None}
+        keys = [(s, key, d) for s, key, d in targets.values() if key is not None]
         batch = self.store.create_many if exclusive else self.store.write_many
         results = dict(zip(plain, batch(plain), strict=True)) if plain else {}
-        written = self._map(self._write_key(exclusive), keys)
-        results.update(zip((s for s, _ in keys), written, strict=True))
+        written = self._map(lambda t: self.dict.write_bytes(t[1], t[2], if_absent=exclusive), keys)
+        results.update(zip((s for s, _, _ in keys), written, strict=True))
         for p, (stored, _, _) in targets.items():
             result = results[stored]
             if isinstance(result, BaseException):
                 raise result
             if result is None and exclusive:
                 raise FileExistsError(errno.EEXIST, f"{self._where(p)} exists", p)
-
-    def _write_key(self, exclusive: bool) -> Callable[[tuple[str, Payload]], Any]:
-        return lambda item: self.dict.write_stored(item[0], item[1], exclusive=exclusive)
 
     def _map(self, func: Callable[[Any], Any], items: list) -> list:
         """``func`` of each item concurrently; an item's exception is its result."""
@@ -575,20 +573,20 @@ class PersiDictFileSystem(AbstractFileSystem, metaclass=_ViewCache):
         try:
             self.set_mtime(path, time.time())
         except FileNotFoundError:
-            stored, is_key, data = self._target(path, b"")
-            if self._store_one(stored, is_key, data, exclusive=True) is None:
+            stored, key, data = self._target(path, b"")
+            if self._store_one(stored, key, data, exclusive=True) is None:
                 logger.debug("touch: %s was created meanwhile", path)
         except io.UnsupportedOperation:
             self._renew(path)
 
     def _renew(self, path: str) -> None:
         """Rewrite a file as it is, for a new mtime, where the store cannot set times."""
-        stored, is_key, _ = self._target(path, b"")
-        if is_key and self.dict.append_only:
+        stored, key, _ = self._target(path, b"")
+        if key is not None and self.dict.append_only:
             return  # renewing the mtime would rewrite a value this dict never rewrites
         data, etag = self.store.read_with_etag(stored)
         try:
-            self._store_one(stored, is_key, data, etag=etag)
+            self._store_one(stored, key, data, etag=etag)
         except PreconditionFailed:
             logger.debug("touch: %s was rewritten meanwhile, so it is fresh", path)
 
@@ -606,15 +604,22 @@ class PersiDictFileSystem(AbstractFileSystem, metaclass=_ViewCache):
 
     def _delete(self, paths: list[str]) -> dict[str, BaseException | None]:
         """Delete files concurrently (keys through the dict); per path None or the error."""
-        keys, plain, results = {}, {}, {}
+        keys: dict[str, Key] = {}
+        plain: dict[str, str] = {}
+        results: dict[str, BaseException | None] = {}
         for p in paths:
             try:
-                is_key = self._paths.key(p) is not None
-                (keys if is_key else plain)[p] = self._paths.file(p)
+                key = self._paths.key(p)
+                if key is None:
+                    plain[p] = self._paths.file(p)
+                else:
+                    keys[p] = key
             except ValueError as exc:  # no file can live there
                 results[p] = FileNotFoundError(errno.ENOENT, str(exc), p)
         if keys:
-            results.update(zip(keys, self.dict.delete_stored(list(keys.values())), strict=True))
+            found = self.dict.discard_many(list(keys.values()))
+            for p, there in zip(keys, found, strict=True):
+                results[p] = None if there else FileNotFoundError(errno.ENOENT, "no file", p)
         results.update(zip(plain, self.store.delete_many(list(plain.values())), strict=True))
         return results
 

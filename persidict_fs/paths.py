@@ -6,23 +6,16 @@ part plus the format's extension (``Eliza/year.json``) is the file of a
 key; every other path (``New York/notes.txt``) is a plain file that the
 dict skips. The two differ only when the dict adds digest suffixes
 (case-insensitive filesystems): a key part's folder carries its digest,
-which never shows in the view. Pure: no I/O.
+which never shows in the view. A view of a sub-dict sees the store from
+the sub-dict's folder (``root``). Pure: no I/O.
 """
 
 from __future__ import annotations
 
-from persidict.keys import Key, KeyLayout, check_part
+from persidict.keys import Key, KeyLayout, is_valid_part
 from persidict.storage.base import is_temp_name
 
 MAX_NAME_BYTES = 255  # NAME_MAX of Linux filesystems
-
-
-def is_valid_part(name: str) -> bool:
-    try:
-        check_part(name)
-    except ValueError:
-        return False
-    return True
 
 
 def name_problem(name: str) -> str | None:
@@ -45,10 +38,17 @@ def name_problem(name: str) -> str | None:
 class ViewPaths:
     """Maps view paths to stored paths of one dict layout, and back."""
 
-    def __init__(self, layout: KeyLayout, where: str) -> None:
+    def __init__(self, layout: KeyLayout, where: str, root: str = "") -> None:
         self.layout = layout
         self.extension = layout.extension
         self.where = where  # names the store in error messages
+        self.root = root  # the stored folder the view's '' stands for
+        self._cut = len(root) + 1 if root else 0
+
+    def _under_root(self, stored: str) -> str:
+        if not self.root:
+            return stored
+        return f"{self.root}/{stored}" if stored else self.root
 
     def _invalid(self, path: str, reason: object) -> ValueError:
         return ValueError(f"invalid path {path!r} in {self.where}: {reason}")
@@ -92,17 +92,17 @@ class ViewPaths:
             raise self._invalid(path, "the store root is a directory, not a file")
         key = self._key_of(parts)
         if key is not None:
-            return self.layout.to_path(key)
+            return self._under_root(self.layout.to_path(key))
         if not self.layout.digest_len:
-            return path
-        return "/".join([*map(self._stored_dir_part, parts[:-1]), parts[-1]])
+            return self._under_root(path)
+        return self._under_root("/".join([*map(self._stored_dir_part, parts[:-1]), parts[-1]]))
 
     def folder(self, path: str) -> str:
         """Stored folder of the directory at view path ``path``."""
         parts = self.parts(path)
         if not self.layout.digest_len:
-            return path
-        return "/".join(map(self._stored_dir_part, parts))
+            return self._under_root(path)
+        return self._under_root("/".join(map(self._stored_dir_part, parts)))
 
     def _view_dir_part(self, name: str) -> str | None:
         part = self.layout.from_dir_name(name)
@@ -112,7 +112,8 @@ class ViewPaths:
         return None if is_valid_part(name) else name
 
     def view_file(self, stored: str) -> str | None:
-        """View path of a stored file, or None if the view cannot show it."""
+        """View path of a stored file (below the root), or None if the view cannot show it."""
+        full, stored = stored, stored[self._cut :]
         key = self.layout.from_path(stored)
         if key is not None:
             return "/".join(key) + self.extension
@@ -126,7 +127,7 @@ class ViewPaths:
             shown = "/".join([*parts, name])  # type: ignore[list-item]
         try:
             # a name of key shape that is not where its key would be is hidden, as before
-            return shown if self.file(shown) == stored else None
+            return shown if self.file(shown) == full else None
         except ValueError:
             return None  # a name no Linux disk could hold (not UTF-8, say)
 

@@ -149,3 +149,18 @@ def test_dask_partition_on_with_spaces_and_colons(inner):
     )
     back = dd.read_parquet(target, storage_options=options).compute()
     pd.testing.assert_frame_equal(_sorted(back), _sorted(CITIES))
+
+
+def test_a_view_of_a_sub_dict_sees_the_store_from_its_folder(tmp_path):
+    d = FileDirDict(tmp_path, "json")
+    d["users", "ada"] = 1
+    d["other"] = 2
+    fs = PersiDictFileSystem(dict=d.get_subdict("users"))
+    assert fs.find("") == ["ada.json"]
+    fs.pipe_file("eliza.json", b"3")
+    fs.pipe_file("read me.txt", b"plain")
+    assert d["users", "eliza"] == 3
+    assert (tmp_path / "users" / "read me.txt").read_bytes() == b"plain"
+    assert fs.find("") == ["ada.json", "eliza.json", "read me.txt"]
+    fs.rm(["ada.json", "read me.txt"])
+    assert sorted(d) == [("other",), ("users", "eliza")]
