@@ -297,4 +297,6 @@ def json_format(*, trusted: bool = False, allow: Iterable[type | str] = ()) -> F
     'json'
     """
     codec = JsonCodec(bool(trusted), frozenset(_class_name(c) for c in allow))
-    return Format("json", ".json", codec.dumps, codec.loads, codec.check_bytes)
+    return Format(
+        "json", ".json", codec.dumps, codec.loads, codec.check_bytes, runs_stored_code=codec.trusted
+    )
