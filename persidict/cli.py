@@ -191,7 +191,7 @@ def _decoding_source(args: argparse.Namespace, src: PersiDict) -> PersiDict:
     return src
 
 
-def _copy_bytes(src: PersiDict, dst: PersiDict, keys: list[tuple[str, ...]]) -> None:
+def _copy_bytes(src: PersiDict, dst: PersiDict, keys: Sequence[tuple[str, ...]]) -> None:
     """Same format: the stored bytes as they are, never decoded."""
     results = src.store.read_many([src.layout.path_of(k) for k in keys])
     items = {}
@@ -204,7 +204,7 @@ def _copy_bytes(src: PersiDict, dst: PersiDict, keys: list[tuple[str, ...]]) -> 
             raise result
 
 
-def _copy_values(src: PersiDict, dst: PersiDict, keys: list[tuple[str, ...]]) -> None:
+def _copy_values(src: PersiDict, dst: PersiDict, keys: Sequence[tuple[str, ...]]) -> None:
     dst.setitems(zip(keys, src.getitems(keys), strict=True))
 
 

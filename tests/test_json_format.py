@@ -106,6 +106,7 @@ def test_user_classes_need_to_be_allowed(tmp_path):
     "value",
     [
         {"a": (1, 2), 3: {4}, (5, 6): None, "b": b"\x00"},
+        {3: np.int64(1), "a": __import__("datetime").date(2024, 1, 1)},  # read back in other order
         __import__("datetime").datetime(2024, 1, 2, tzinfo=__import__("zoneinfo").ZoneInfo("UTC")),
         __import__("decimal").Decimal("1.10"),
         __import__("uuid").UUID(int=7),

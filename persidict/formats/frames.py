@@ -19,6 +19,7 @@ the same trust rules.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import zlib
@@ -392,7 +393,7 @@ def _upstream_index(constructor: Callable) -> Restore:
     return restore
 
 
-def _upstream_scalar(ctx: Any, data: dict, cls: type) -> Any:
+def _upstream_scalar(ctx: Any, data: dict, *, cls: type) -> Any:
     import pandas as pd
 
     _, meta = _upstream_text(data)
@@ -419,7 +420,7 @@ def _restore_upstream_pandas(cls: Any) -> Restore | None:
             return _upstream_index(ctor)
     for scalar in (pd.Timestamp, pd.Period, pd.Interval):
         if issubclass(cls, scalar):
-            return lambda ctx, data, scalar=scalar: _upstream_scalar(ctx, data, scalar)
+            return functools.partial(_upstream_scalar, cls=scalar)
     return None
 
 
