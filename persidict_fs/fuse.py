@@ -331,10 +331,9 @@ class StoreOperations(mfusepy.Operations):
                 mem.data.clear()
             return self._open(TempHandle(rel), fi)
         if not writable:
-            r = Reader(rel)
-            if self.local:
-                self._activate(r)  # an open file costs nothing here, and outlives an rm
-            self._open(r, fi)
+            # its source is opened at the first read (or at an rm): a reopen that the
+            # kernel's page cache serves costs no store call
+            self._open(Reader(rel), fi)
             if hasattr(fi, "noflush"):
                 fi.noflush = 1  # a reader's close has nothing to commit: spare the round trip
             return 0
