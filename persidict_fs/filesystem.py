@@ -33,6 +33,7 @@ import errno
 import io
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -168,8 +169,11 @@ class PersiDictFileSystem(AbstractFileSystem, metaclass=_ViewCache):
         """True if a folder is stored at ``folder``: it holds files, or persists empty."""
         if not folder:
             return True
-        if self.store.is_local:  # a local folder outlives its last file
-            return os.path.isdir(self.store.full_path(folder))
+        if self.store.is_local:  # a local folder outlives its last file; a symlink is none
+            try:
+                return stat.S_ISDIR(os.lstat(self.store.full_path(folder)).st_mode)
+            except (FileNotFoundError, NotADirectoryError):
+                return False  # absent, or below a file
         if not self.store.is_empty(folder):
             return True
         if type(self.store).make_folder is ByteStore.make_folder:
@@ -556,26 +560,21 @@ class PersiDictFileSystem(AbstractFileSystem, metaclass=_ViewCache):
             ) from None
 
     def set_mtime(self, path: str, mtime: float) -> None:
-        """Set the modification time (seconds since the epoch) of the file or folder at ``path``.
+        """Set the modification time (seconds since the epoch) of the file at ``path``.
 
         The store keeps it (local: the file's own time; S3: the object's
         metadata) and ``info()["mtime"]`` reports it. io.UnsupportedOperation
-        where a store keeps no times (memory://). Folders keep times on local
-        stores only; elsewhere setting one does nothing.
+        where a store keeps no times (memory://). Folders keep no times of
+        their own: setting one does nothing.
         """
         path = self._strip_protocol(path)
-        if path:
-            try:
-                self.store.set_mtime(self._stored_file(path), mtime)
-                return
-            except MISSING:
-                if not self.isdir(path):
-                    raise FileNotFoundError(
-                        errno.ENOENT, f"no file or directory {self._where(path)}", path
-                    ) from None
-        if self.store.is_local:  # the folder's own time, as on any disk
-            full = self.store.full_path(self._paths.folder(path))
-            os.utime(full, (mtime, mtime), follow_symlinks=False)
+        try:
+            self.store.set_mtime(self._stored_file(path), mtime)
+        except MISSING:
+            if not self.isdir(path):
+                raise FileNotFoundError(
+                    errno.ENOENT, f"no file or directory {self._where(path)}", path
+                ) from None
 
     def touch(self, path: str, truncate: bool = True, **kwargs: Any) -> None:
         """Make ``path`` an empty file, or (``truncate=False``) set its mtime to now."""
