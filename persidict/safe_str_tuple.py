@@ -49,7 +49,7 @@ class SafeStrTuple(tuple):
         return super().__new__(cls, _flatten(args, args))
 
     @classmethod
-    def _trusted(cls, parts: tuple[str, ...]):
+    def from_valid_parts(cls, parts: tuple[str, ...]):
         """Wrap parts already validated (e.g. read back from a store) without checks."""
         return tuple.__new__(cls, parts)
 

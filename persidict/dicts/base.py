@@ -132,7 +132,7 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
                 return None
             path = path[len(root) + 1 :]
         key = self.layout.from_path(path)
-        return None if key is None else NonEmptySafeStrTuple._trusted(key)
+        return None if key is None else NonEmptySafeStrTuple.from_valid_parts(key)
 
     def _where(self, path: str) -> str:
         return f"{self.store.url.rstrip('/')}/{path}"
@@ -351,7 +351,8 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         return self.store.exists(path)
 
     def __iter__(self) -> Iterator[NonEmptySafeStrTuple]:
-        keys_in, wrap, cut = self.layout.keys_in, NonEmptySafeStrTuple._trusted, len(self._prefix)
+        keys_in, cut = self.layout.keys_in, len(self._prefix)
+        wrap = NonEmptySafeStrTuple.from_valid_parts
         for folder, names in self.store.iter_folders(self.prefix_path):
             for key in keys_in(folder, names):
                 yield wrap(key[cut:])
@@ -370,7 +371,7 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
             return True
         if (
             type(self) is type(other)
-            and self._prefix == other._prefix  # type: ignore[attr-defined]
+            and self.prefix == other.prefix  # type: ignore[attr-defined]
             and self.get_params() == other.get_params()  # type: ignore[attr-defined]
         ):
             return True  # the same store seen twice
@@ -552,7 +553,7 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
                 raise result
 
 
-def _rebuild(cls: type, state: dict[str, Any]) -> PersiDict:
+def _rebuild(cls: type[PersiDict], state: dict[str, Any]) -> PersiDict:
     obj = cls.__new__(cls)
     fmt = resolve_format(state["format"], state.get("base_class_for_values"))
     obj.__dict__.update(state, format=fmt)
