@@ -197,7 +197,9 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         if self.format.name == "pkl":
             try:
                 value = safe_loads(raw, allowed=(cls,))
-            except Exception as exc:
+            except MemoryError:
+                raise
+            except Exception as exc:  # any malformed pickle: say which check failed
                 raise FormatError(f"cannot check {where} against {cls.__name__}: {exc}") from exc
         else:
             value = self.format.decode(bytes(raw), where)
@@ -219,12 +221,12 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
     ) -> str | None:
         """Store ``data`` as the value of ``key`` at ``path``; the new ETag.
 
-        ``expected`` None: whatever is stored (an append-only dict only
-        creates; a stored value goes to :meth:`_keep_existing`, which may
-        return None: nothing written). ``ITEM_NOT_AVAILABLE``: only if absent
-        (None if something is stored). An ETag: only if still stored
-        (PreconditionFailed otherwise). ``value`` is what ``data`` encodes,
-        when the caller has it.
+        ``expected`` None: over whatever is stored; an append-only dict only
+        creates, and if ``key`` is stored :meth:`_keep_existing` refuses or
+        keeps it (None: nothing written). ``ITEM_NOT_AVAILABLE``: only if
+        absent (None if something is stored). An ETag: only if that version
+        is still stored (PreconditionFailed otherwise; never on an
+        append-only dict). ``value`` is what ``data`` encodes, if known.
         """
         try:
             if expected is None and not self.append_only:
