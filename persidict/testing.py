@@ -40,8 +40,13 @@ def moto_server() -> Iterator[str]:
 
 @contextmanager
 def count_s3_requests(store: S3Store) -> Iterator[Counter]:
-    """Count the HTTP requests ``store`` sends, by S3 operation (``GetObject``, ...)."""
-    client = sync(store.fs.loop, store.fs.set_session)
+    """Count the HTTP requests ``store`` sends, by S3 operation (``GetObject``, ...).
+
+    The once-per-process probe of the server's conditional writes is made
+    first, so that the counts are those of the operations themselves.
+    """
+    store.check_conditional_writes()
+    client = sync(store.fs.loop, store._client)
     sent: Counter = Counter()
 
     def count(event_name: str, **kwargs: object) -> None:
