@@ -165,6 +165,7 @@ class S3Store(ByteStore):
         client = await self.fs.set_session()
         if not getattr(client, "_persidict_hooks", False):
             client.meta.events.register("before-send.s3.PutObject", _one_round_trip)
+            _no_blind_resend(client._endpoint.http_session)
             client._persidict_hooks = True
         return client
 
@@ -642,6 +643,23 @@ class S3Store(ByteStore):
 
 def _md5(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def _no_blind_resend(http_session: Any) -> None:
+    """Stop aiohttp from resending a PUT/DELETE whose connection broke (RFC 9112 9.3.1).
+
+    aiohttp resends "idempotent" methods once on a broken keep-alive
+    connection; a conditional PUT or DELETE is not idempotent, and a resend
+    of one that was applied reports the wrong outcome. The store decides.
+    """
+    get_session = http_session._get_session
+
+    async def without_resend(*args: Any, **kwargs: Any) -> Any:
+        session = await get_session(*args, **kwargs)
+        session._retry_connection = False
+        return session
+
+    http_session._get_session = without_resend
 
 
 def _one_round_trip(request, **kwargs: Any) -> None:
