@@ -6,7 +6,10 @@ Needs the ``dev`` extra (moto[server]).
 from __future__ import annotations
 
 import logging
+import shutil
 import socket
+import subprocess
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +39,44 @@ def moto_server() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+_S3RVER_FLAGS = ("--allow-mismatched-signatures", "--no-vhost-buckets")
+
+
+@contextmanager
+def s3rver_server(folder: str) -> Iterator[str]:
+    """npm's s3rver (another S3 implementation; it ignores conditional headers) on 127.0.0.1.
+
+    Yields its endpoint URL; its data lives in ``folder``. Credentials: any
+    (``--allow-mismatched-signatures``). FileNotFoundError if s3rver is not
+    installed (``npm install -g s3rver``, done by scripts/setup-venv).
+    """
+    exe = shutil.which("s3rver")
+    if exe is None:
+        raise FileNotFoundError("s3rver is not installed: npm install -g s3rver")
+    port = free_port()
+    server = subprocess.Popen(
+        [exe, "-d", folder, "-a", "127.0.0.1", "-p", str(port), "--silent", *_S3RVER_FLAGS],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_port(port, server)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _wait_for_port(port: int, server: subprocess.Popen, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and server.poll() is None:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)  # polling a port that has no event to wait on
+    raise RuntimeError(f"s3rver did not start on port {port} (exit code {server.poll()})")
 
 
 @contextmanager

@@ -12,14 +12,19 @@ that talks to moto directly.
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import socket
+import traceback
 import uuid
+from collections import Counter
 
 import pytest
 
 from persidict import S3Dict
 from persidict.conditions import ETAG_IS_THE_SAME, ITEM_NOT_AVAILABLE
-from persidict.errors import OutcomeUnknownError
+from persidict.errors import BackendError, OutcomeUnknownError
 from persidict.fault_proxy import FAULTS, FaultProxy
+from persidict.storage.s3 import S3Error
 from persidict_fs import PersiDictFileSystem
 from tests.conftest import BUCKET
 
@@ -274,3 +279,126 @@ def test_one_fault_gives_the_true_outcome_or_a_typed_error(name, fault, proxy, p
             assert result.value == 10  # the value removed is handed back, not lost
         return
     op.check(result, direct)
+
+
+# Many writers, many faults
+CONTEXT = mp.get_context("spawn")
+
+
+def count_up(d, ready, go, results, times: int) -> None:
+    try:
+        d.store.check_conditional_writes()  # probed before the faults start
+        ready.wait(timeout=120)
+        go.wait(timeout=120)
+        for _ in range(times):
+            d.transform_item("counter", transformer=lambda v: v + 1, n_retries=None)
+        results.put(times)
+    except BaseException as exc:
+        results.put(f"{exc!r}\n{traceback.format_exc()}")
+
+
+def test_racing_transforms_at_a_20_percent_fault_rate_count_exactly(proxy, pair):
+    faulty, direct = pair
+    faulty = S3Dict(**{**faulty.get_params(), "request_timeout": 2.0}, create_bucket=False)
+    direct["counter"] = 0
+    workers, times = 4, 50
+    ready, go, results = CONTEXT.Barrier(workers + 1), CONTEXT.Event(), CONTEXT.Queue()
+    procs = [
+        CONTEXT.Process(target=count_up, args=(faulty, ready, go, results, times))
+        for _ in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    ready.wait(timeout=120)
+    proxy.set_rate(0.2, seed=8)
+    go.set()
+    outcomes = [results.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    broken = Counter(r.fault for r in proxy.seen if r.fault)
+    proxy.clear()
+    assert outcomes == [times] * workers
+    assert direct["counter"] == workers * times
+    assert set(broken) == set(FAULTS), broken  # every kind of fault was met
+
+
+# Bounded, typed failures
+def test_a_body_truncated_every_time_is_a_backend_error_naming_the_path(proxy, pair):
+    faulty, direct = pair
+    direct["k"] = "x" * 1000
+    proxy.inject("truncate", when=a_get, times=5)
+    with pytest.raises(BackendError, match=r"s3://.*k\.pkl") as caught:
+        faulty["k"]
+    assert proxy.pending() == 0  # retried five times (max_attempts), then gave up
+    assert not isinstance(caught.value.__cause__, BackendError)
+
+
+def test_slowdown_every_time_keeps_the_s3_error_code(proxy, pair):
+    faulty, _ = pair
+    proxy.inject("slowdown", when=commit_request, times=5)
+    with pytest.raises(S3Error, match=r"s3://.*k\.pkl") as caught:
+        faulty["k"] = 1
+    assert caught.value.code == "SlowDown"
+
+
+@pytest.fixture
+def silent_endpoint():
+    """A TCP port that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    server.close()
+
+
+@pytest.mark.parametrize("operation", ["get", "set", "setdefault"])
+def test_a_silent_endpoint_fails_within_the_configured_timeout(silent_endpoint, operation):
+    d = S3Dict(
+        BUCKET,
+        "silent",
+        create_bucket=False,
+        endpoint_url=silent_endpoint,
+        key="testing",
+        secret="testing",
+        request_timeout=0.5,
+    )
+    with pytest.raises(OSError, match=r"s3://persidict-tests/.*request_timeout") as caught:
+        if operation == "get":
+            d["k"]
+        elif operation == "set":
+            d["k"] = 1
+        else:
+            d.setdefault("k", 1)
+    assert isinstance(caught.value, TimeoutError)
+
+
+# One funnel for the user's options; one round trip for small PUTs
+def test_every_request_carries_the_users_s3_options(proxy, s3_options):
+    options = dict(s3_options, endpoint_url=proxy.url)
+    options["s3_additional_kwargs"] = {"ServerSideEncryption": "AES256"}
+    d = S3Dict(BUCKET, f"sse-{uuid.uuid4().hex[:8]}", create_bucket=False, **options)
+    d.store.check_conditional_writes()
+    proxy.clear()
+    d["plain"] = 1
+    d.setdefault("created", 2)
+    d.transform_item("plain", transformer=lambda v: v + 1)
+    d.setitems({"a": 1, "b": 2})
+    view = PersiDictFileSystem(dict=d, skip_instance_cache=True)
+    view.pipe_file("viewed.pkl", d.format.encode(3))
+    puts = [r for r in proxy.seen if r.method == "PUT"]
+    assert len(puts) == 6
+    assert all(r.headers.get("x-amz-server-side-encryption") == "AES256" for r in puts)
+    head = d.store._run(lambda: d.store._request("head_object", Key=f"{d.root_prefix}/a.pkl"))
+    assert head["ServerSideEncryption"] == "AES256"
+
+
+def test_a_small_put_is_one_round_trip_and_a_big_one_asks_first(proxy, pair):
+    faulty, _ = pair
+    faulty["small"] = b"x" * 1000
+    faulty["big"] = b"x" * (2 << 20)
+    expects = {
+        r.target.rsplit("/", 1)[-1]: r.headers.get("expect")
+        for r in proxy.seen
+        if r.method == "PUT"
+    }
+    assert expects == {"small.pkl": None, "big.pkl": "100-continue"}

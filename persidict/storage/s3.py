@@ -27,6 +27,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from fsspec.asyn import sync
+from fsspec.exceptions import FSTimeoutError
 
 from persidict.errors import OutcomeUnknownError
 from persidict.storage import s3_faults as faults
@@ -49,11 +50,13 @@ from persidict.storage.s3_workers import reduce_store, remember
 
 logger = logging.getLogger(__name__)
 
-REQUEST_TIMEOUT = 10.0
+REQUEST_TIMEOUT = 8.0
 """Default ``request_timeout``: seconds one request may wait for the server.
 
-An operation starts no new attempt once 1.5 times this has passed, so against
-a silent endpoint ``get``/``set`` fail within about 2 x 10 = 20 seconds."""
+An operation starts no new attempt once 1.5 times this has passed (2.5 times
+for the read-back that settles a conditional write's lost reply), so against a
+silent endpoint ``get``/``set`` fail within 2 x 8 = 16 s, conditional
+operations within 3 x 8 = 24 s."""
 MAX_ATTEMPTS = 5
 EXPECT_CONTINUE_ABOVE = 1 << 20
 """PUT bodies up to this size go without ``Expect: 100-continue``: one round trip."""
@@ -87,9 +90,10 @@ class S3Store(ByteStore):
     ``key``, ``secret``, ``client_kwargs``, ``s3_additional_kwargs``, ...),
     except these, which are the store's own:
 
-    - ``request_timeout`` (seconds, default 10): how long one request waits
+    - ``request_timeout`` (seconds, default 8): how long one request waits
       to connect and for an answer; an operation retries for at most 1.5 times
-      this, so a silent endpoint fails an operation within about 20 s.
+      this, so a silent endpoint fails an operation within 16 s (24 s for a
+      conditional one, which also reads back what it may have written).
     - ``max_attempts`` (default 5): tries of a transiently failing request.
     - ``ship_credentials`` (default False): put ``key``/``secret``/``token``
       into pickles of this store (workers otherwise take credentials from
@@ -159,7 +163,12 @@ class S3Store(ByteStore):
 
     # plumbing: one attempt, retries, errors
     def _run(self, coro_fn, *args):
-        return sync(self.fs.loop, coro_fn, *args)
+        try:
+            return sync(self.fs.loop, coro_fn, *args)
+        except FSTimeoutError as exc:  # fsspec renames every TimeoutError; ours names the path
+            if isinstance(exc.__cause__, S3TimeoutError):
+                raise exc.__cause__ from exc.__cause__.__cause__
+            raise
 
     async def _client(self):
         client = await self.fs.set_session()
@@ -185,14 +194,23 @@ class S3Store(ByteStore):
                 body.close()
         return resp
 
-    async def _request(self, method: str, path: str | None = None, **kwargs: Any) -> dict:
-        """An idempotent request, retried on transient failures within the bounds."""
-        start = time.monotonic()
-        for attempt in range(self.max_attempts):
+    async def _request(
+        self, method: str, path: str | None = None, *, until: float | None = None, **kwargs: Any
+    ) -> dict:
+        """An idempotent request, retried on transient failures within the bounds.
+
+        No attempt starts after ``until`` (monotonic; default 1.5 request
+        timeouts from now), so a silent endpoint fails within two timeouts.
+        """
+        attempts = self.max_attempts if until is None else 2 * self.max_attempts
+        until = until or time.monotonic() + 1.5 * self.request_timeout
+        for attempt in range(attempts):
             try:
                 return await self._attempt(method, **kwargs)
             except Exception as exc:
-                if not self._retry(exc, attempt, start):
+                if not (faults.transient(exc) and attempt + 1 < attempts):
+                    raise self._error(exc, path, method) from exc
+                if time.monotonic() + faults.pause(attempt) >= until:
                     raise self._error(exc, path, method) from exc
                 await asyncio.sleep(faults.pause(attempt, exc))
         raise AssertionError("unreachable")
@@ -284,9 +302,9 @@ class S3Store(ByteStore):
         seen[(path, version.etag)] = version
         return version
 
-    async def _head(self, path: str) -> Version | None:
+    async def _head(self, path: str, until: float | None = None) -> Version | None:
         try:
-            resp = await self._request("head_object", path, Key=self._key(path))
+            resp = await self._request("head_object", path, until=until, Key=self._key(path))
         except FileNotFoundError:
             return None
         return self._remember(path, Version.of(resp))
@@ -369,7 +387,8 @@ class S3Store(ByteStore):
                 if time.monotonic() - start > 1.5 * self.request_timeout:
                     raise self._unknown(path, method, exc) from exc
             try:
-                return await resolve(await self._head(path))
+                # Finding out is worth more tries than a plain request gets.
+                return await resolve(await self._head(path, start + 2.5 * self.request_timeout))
             except _Resend:
                 await asyncio.sleep(faults.pause(attempt))
             except (OutcomeUnknownError, PreconditionFailed):
@@ -575,9 +594,7 @@ class S3Store(ByteStore):
 
     def is_empty(self, prefix: str = "") -> bool:
         page = self._run(
-            lambda: self._request(
-                "list_objects_v2", prefix, Prefix=self._folder(prefix), MaxKeys=1
-            )
+            lambda: self._request("list_objects_v2", prefix, Prefix=self._folder(prefix), MaxKeys=1)
         )
         return not page.get("KeyCount")
 

@@ -27,7 +27,11 @@ WRITE_ID = "persidict-write-id"
 """User-metadata name of the id that tags every write (``x-amz-meta-persidict-write-id``)."""
 AFTER = "persidict-after"
 """User-metadata name of the ids of the versions this one replaced, newest first."""
-CHAIN = 8  # ids of replaced versions kept in each object's metadata
+CHAIN = 128
+"""Ids of replaced versions kept in each object's metadata (11 bytes each; S3 allows 2 KB).
+
+A lost reply is resolved exactly while fewer than this many writes landed on
+the key between the lost one and the read-back; beyond, OutcomeUnknownError."""
 
 _SLOW_DOWN = {"SlowDown", "503"}
 _TRANSIENT_CODES = {"InternalError", "ServiceUnavailable", "RequestTimeout", "500", "502", "504"}
@@ -57,7 +61,8 @@ def _rebuild_s3_error(cls, message, code, operation, key):
 
 
 def new_write_id() -> str:
-    return secrets.token_hex(8)
+    """40 random bits: a chain of 128 ids holds a stranger's id once in 8 billion resolutions."""
+    return secrets.token_hex(5)
 
 
 @dataclass(frozen=True)
