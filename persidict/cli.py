@@ -23,7 +23,7 @@ from fsspec.core import split_protocol
 
 from persidict.dicts.base import PersiDict
 from persidict.dicts.url import guess_format, open_dict
-from persidict.formats import FormatError, format_names
+from persidict.formats import Format, FormatError, format_names, get_format, json_format
 from persidict.keys import normalize_key
 
 BATCH = 256
@@ -57,7 +57,7 @@ def storage_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def open_url(
-    args: argparse.Namespace, url: str, fmt: str | None = None, *, create: bool = False
+    args: argparse.Namespace, url: str, fmt: str | Format | None = None, *, create: bool = False
 ) -> PersiDict:
     """The dict at ``url`` in format ``fmt`` (default: --format, else guessed).
 
@@ -154,13 +154,18 @@ def cmd_rm(args: argparse.Namespace) -> None:
 
 def cmd_cp(args: argparse.Namespace) -> None:
     src = open_source(args, args.src)
-    dst = open_url(args, args.dst, args.format or src.serialization_format, create=True)
+    fmt = get_format(args.format or src.serialization_format)
+    same = fmt.name == src.serialization_format
+    if not same:
+        src = _decoding_source(args, src)
+    dst = open_url(args, args.dst, fmt.name, create=True)
+    copy = _copy_bytes if same else _copy_values
     keys = [k for k in src]  # list(src) would list the store twice: len() first
     progress = sys.stderr.isatty() and not args.quiet
     done, started = 0, time.monotonic()
     it = iter(keys)
     while batch := list(islice(it, BATCH)):
-        dst.setitems(zip(batch, src.getitems(batch), strict=True))
+        copy(src, dst, batch)
         done += len(batch)
         if progress:
             rate = done / max(time.monotonic() - started, 1e-9)
@@ -169,6 +174,38 @@ def cmd_cp(args: argparse.Namespace) -> None:
         print(file=sys.stderr)
     if not args.quiet:
         print(f"copied {done} keys from {args.src} to {args.dst}", file=sys.stderr)
+
+
+def _decoding_source(args: argparse.Namespace, src: PersiDict) -> PersiDict:
+    """The source for a conversion: values are decoded, so code-running formats need --trust."""
+    if not args.trust:
+        if src.format.runs_stored_code:
+            raise UsageError(
+                f"converting {src.serialization_format} values decodes them, which runs code "
+                f"stored in {args.src}; add --trust if you trust every writer of it "
+                f"(a copy in the same format only moves bytes)"
+            )
+        return src  # json decodes data only; a value naming code is refused
+    if src.serialization_format == "json":
+        return open_url(args, args.src, json_format(trusted=True))
+    return src
+
+
+def _copy_bytes(src: PersiDict, dst: PersiDict, keys: list[tuple[str, ...]]) -> None:
+    """Same format: the stored bytes as they are, never decoded."""
+    results = src.store.read_many([src.layout.path_of(k) for k in keys])
+    items = {}
+    for key, data in zip(keys, results, strict=True):
+        if isinstance(data, BaseException):
+            raise data
+        items[dst.layout.path_of(key)] = data
+    for result in dst.store.write_many(items):
+        if isinstance(result, BaseException):
+            raise result
+
+
+def _copy_values(src: PersiDict, dst: PersiDict, keys: list[tuple[str, ...]]) -> None:
+    dst.setitems(zip(keys, src.getitems(keys), strict=True))
 
 
 def cmd_info(args: argparse.Namespace) -> None:
@@ -246,6 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("cp", cmd_cp, "copy every key of SRC to DST (in --format if given), concurrently")
     p.add_argument("src")
     p.add_argument("dst")
+    p.add_argument(
+        "--trust",
+        action="store_true",
+        help="allow converting a format whose decoding runs stored code (pkl, json objects)",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress or summary")
     p = command("info", cmd_info, "count, total size and format of a store")
     p.add_argument("url")

@@ -1,7 +1,8 @@
 """SafeStrTuple and NonEmptySafeStrTuple: validated keys that are plain tuples.
 
 Both are ``tuple`` subclasses, so they compare equal to and hash like the
-plain tuple of the same strings (``SafeStrTuple("a", "b") == ("a", "b")``).
+plain tuple of the same strings (``SafeStrTuple("a", "b") == ("a", "b")``);
+a 1-part one also equals its str (``SafeStrTuple("a") == "a"``).
 Arguments are flattened left to right: strings, sequences of strings and
 other SafeStrTuples. Parts are checked by :func:`persidict.keys.check_part`.
 This module is pure: no I/O.
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from persidict.keys import SAFE_CHARS, check_part
+from persidict.keys import SAFE_CHARS, SAFE_CHARS_SET, check_part
 
 
 def _flatten(args: Iterable[Any], whole: Any) -> Iterator[str]:
@@ -65,6 +66,23 @@ class SafeStrTuple(tuple):
     def __radd__(self, other: Any) -> SafeStrTuple:
         return SafeStrTuple(other, self)
 
+    def __eq__(self, other: object) -> bool:
+        # A 1-part key also equals its str (random_key() == "k"), as in persidict 0.309.0.
+        if isinstance(other, str):
+            return len(self) == 1 and self[0] == other
+        if isinstance(other, SafeStrTuple) and type(other).__eq__ is not type(self).__eq__:
+            return other.__eq__(self)  # a subclass that redefines equality decides
+        return tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    # Hash of the plain tuple: a key is found by the tuple of its parts. A str
+    # equal to a 1-part key hashes differently, so "k" does not find ("k",) in
+    # a set or dict (as in persidict 0.309.0): look keys up as tuples.
+    __hash__ = tuple.__hash__
+
     def __reversed__(self) -> Iterator[str]:
         return reversed(tuple(self))
 
@@ -85,20 +103,18 @@ class NonEmptySafeStrTuple(SafeStrTuple):
 
 
 def get_safe_chars() -> set[str]:
-    """The characters allowed in key parts."""
-    import string
-
-    return set(string.ascii_letters + string.digits + "()_-~.=")
+    """The characters allowed in key parts (a new set each call)."""
+    return set(SAFE_CHARS_SET)
 
 
 def replace_unsafe_chars(a_str: str, replace_with: str) -> str:
     """``a_str`` with every character outside the safe set replaced by ``replace_with``."""
-    safe = get_safe_chars()
-    return "".join(c if c in safe else replace_with for c in a_str)
+    return "".join(c if c in SAFE_CHARS_SET else replace_with for c in a_str)
 
 
 __all__ = [
     "SAFE_CHARS",
+    "SAFE_CHARS_SET",
     "NonEmptySafeStrTuple",
     "SafeStrTuple",
     "get_safe_chars",

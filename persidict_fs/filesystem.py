@@ -35,7 +35,7 @@ import logging
 import os
 import posixpath
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, BinaryIO
 
 from fsspec.callbacks import DEFAULT_CALLBACK
 from fsspec.spec import AbstractFileSystem
@@ -44,7 +44,8 @@ from fsspec.utils import isfilelike
 from persidict.dicts.base import PersiDict
 from persidict.dicts.url import open_dict
 from persidict.formats import Format, format_names, get_format
-from persidict.storage.base import Entry, PreconditionFailed
+from persidict.keys import Key
+from persidict.storage.base import Entry, PreconditionFailed, payload_bytes
 from persidict_fs import listing
 from persidict_fs.files import StagedFile, StoredFile
 from persidict_fs.paths import ViewPaths
@@ -121,6 +122,12 @@ class PersiDictFileSystem(AbstractFileSystem):
             return self.dict.format
         return _cheap_formats().get(posixpath.splitext(path)[1])
 
+    def _streams_unchecked(self, path: str) -> bool:
+        """True if bytes written at ``path`` are stored unchecked (raw bytes, no base class)."""
+        fmt = self._format_for(path)
+        raw = fmt is None or fmt.name == "bytes"
+        return raw and self.dict.base_class_for_values is None
+
     def _where(self, path: str) -> str:
         return f"{path!r} in {self.store.url}"
 
@@ -131,13 +138,13 @@ class PersiDictFileSystem(AbstractFileSystem):
         except ValueError as exc:
             raise FileNotFoundError(errno.ENOENT, str(exc), path) from None
 
-    def _checked(self, path: str, data: bytes) -> str:
-        """Stored path for writing ``data`` at ``path``, after every check passed."""
-        stored = self._paths.file(path)
+    def _checked(self, path: str, data: bytes) -> Key:
+        """The key for writing ``data`` at ``path``, after the format's check passed."""
+        key = self._paths.key(path)
         fmt = self._format_for(path)
         if fmt is not None:
             fmt.validate(data, self._where(path))
-        return stored
+        return key
 
     def _file_info(self, path: str, entry: Entry) -> dict[str, Any]:
         return {
@@ -295,15 +302,18 @@ class PersiDictFileSystem(AbstractFileSystem):
             end = max(0, size + end) if end is not None and end < 0 else end
         return self.store.read_range(stored, start, end)
 
-    def local_path(self, path: str) -> str | None:
-        """Where the file at ``path`` is on this machine's disk, or None if the store is remote.
+    def open_stored(self, path: str) -> BinaryIO:
+        """A readable, seekable file of one version of the stored bytes at ``path``.
 
-        A committed file there is never changed in place (each write is a new
-        inode), so one opened descriptor reads one version to its end.
+        The caller closes it. Local: the stored file itself, open (a write
+        makes a new file, so it reads one version to its end); S3: ranged
+        reads pinned to the version's ETag. The FUSE mount reads through it.
         """
-        if not self.store.is_local:
-            return None
-        return self.store.full_path(self._stored_file(self._strip_protocol(path)))
+        return self.store.open_read(self._stored_file(self._strip_protocol(path)))
+
+    def set_mtime(self, path: str, mtime: float) -> None:
+        """Set the modification time (seconds since the epoch) of the file at ``path``."""
+        self.store.set_mtime(self._stored_file(self._strip_protocol(path)), mtime)
 
     def head(self, path: str, size: int = 1024) -> bytes:
         return self.cat_file(path, 0, size)
@@ -318,16 +328,20 @@ class PersiDictFileSystem(AbstractFileSystem):
         return self.info(path).get("ETag") or super().ukey(path)
 
     # writing
-    def pipe_file(self, path: str, value: bytes, mode: str = "overwrite", **kwargs: Any) -> None:
+    def pipe_file(self, path: str, value: Any, mode: str = "overwrite", **kwargs: Any) -> None:
         """Store ``value`` at ``path`` atomically; ``mode="create"`` only if absent."""
         path = self._strip_protocol(path)
-        data = bytes(value)
-        stored = self._checked(path, data)
+        if callable(value) and self._streams_unchecked(path):
+            data: Any = value  # a callable writing the bytes: streamed, nothing to check
+            key = self._paths.key(path)
+        else:
+            data = bytes(payload_bytes(value))
+            key = self._checked(path, data)
         if mode == "create":
-            if self.dict.write_stored(stored, data, exclusive=True) is None:
+            if self.dict.write_bytes(key, data, if_absent=True) is None:
                 raise FileExistsError(errno.EEXIST, f"{self._where(path)} exists", path)
         elif mode == "overwrite":
-            self.dict.write_stored(stored, data)
+            self.dict.write_bytes(key, data)
         else:
             raise ValueError(f"pipe_file mode must be 'overwrite' or 'create', not {mode!r}")
 
@@ -364,9 +378,9 @@ class PersiDictFileSystem(AbstractFileSystem):
         return StagedFile(self, path, mode, commit, initial, autocommit)
 
     def _append_commit(self, path: str, data: bytes, etag: str) -> None:
-        stored = self._checked(path, data)
+        key = self._checked(path, data)
         try:
-            self.dict.write_stored(stored, data, etag=etag)
+            self.dict.write_bytes(key, data, etag=etag)
         except PreconditionFailed:
             raise OSError(
                 errno.EAGAIN,
@@ -384,13 +398,13 @@ class PersiDictFileSystem(AbstractFileSystem):
         try:
             data, etag = self.store.read_with_etag(stored)
         except FileNotFoundError:
-            if self.dict.write_stored(self._checked(path, b""), b"", exclusive=True) is None:
+            if self.dict.write_bytes(self._checked(path, b""), b"", if_absent=True) is None:
                 logger.debug("touch: %s was created meanwhile", path)
             return
         if self.dict.append_only:
             return  # renewing the mtime would rewrite a value this dict never rewrites
         try:
-            self.dict.write_stored(stored, data, etag=etag)
+            self.dict.write_bytes(self._paths.key(path), data, etag=etag)
         except PreconditionFailed:
             logger.debug("touch: %s was rewritten meanwhile, so it is fresh", path)
 
@@ -404,10 +418,13 @@ class PersiDictFileSystem(AbstractFileSystem):
         self.pipe_file(path2, data)
 
     def rm_file(self, path: str) -> None:
-        stored = self._stored_file(self._strip_protocol(path))
-        for result in self.dict.delete_stored([stored]):
-            if result is not None:
-                raise result
+        path = self._strip_protocol(path)
+        try:
+            key = self._paths.key(path)
+        except ValueError as exc:
+            raise FileNotFoundError(errno.ENOENT, str(exc), path) from None
+        if not self.dict.discard(key):
+            raise FileNotFoundError(errno.ENOENT, f"no file {self._where(path)}", path)
 
     _rm = rm_file
 
@@ -419,15 +436,11 @@ class PersiDictFileSystem(AbstractFileSystem):
         candidates, missing = {}, []
         for p in sorted(paths - dirs):
             try:
-                candidates[p] = self._paths.file(p)
+                candidates[p] = self._paths.key(p)
             except ValueError:
                 missing.append(p)  # no file can live there: a directory, or nothing
-        results = self.dict.delete_stored(list(candidates.values()))
-        for p, result in zip(candidates, results, strict=True):
-            if isinstance(result, (FileNotFoundError, IsADirectoryError)):
-                missing.append(p)
-            elif isinstance(result, BaseException):
-                raise result
+        found = self.dict.discard_many(list(candidates.values()))
+        missing += [p for p, there in zip(candidates, found, strict=True) if not there]
         for p in missing:
             if not self.isdir(p):
                 raise FileNotFoundError(errno.ENOENT, f"no file {self._where(p)}", p)

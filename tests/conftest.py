@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from persidict import PersiDict, open_dict
-from persidict.testing import moto_server
+from persidict.testing import moto_server, shared_s3_session
 
 BUCKET = "persidict-tests"
 
@@ -36,6 +36,8 @@ def s3_options(moto_endpoint: str) -> dict[str, Any]:
         "key": "testing",
         "secret": "testing",
         "client_kwargs": {"region_name": "us-east-1"},
+        # One botocore session for every store of the run: a fresh one costs 0.3-1 s.
+        "session": shared_s3_session(),
     }
     # s3fs's mkdir sends a LocationConstraint for us-east-1, which S3 (and moto) reject.
     S3Store(BUCKET, create_bucket=True, **options)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
+import pickle
 import pty
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
 from persidict import open_dict
+from tests.waiting import wait_for
 
 PERSIDICT = str(Path(sys.executable).with_name("persidict"))  # the installed console script
 COMMANDS = ["ls", "get", "set", "rm", "cp", "info", "mount"]
@@ -138,8 +140,56 @@ def test_mount_command_serves_in_the_background_until_fusermount(tmp_path):
         assert (mnt / "greeting.txt").read_text() == "hello"
     finally:
         subprocess.run(["fusermount3", "-u", str(mnt)], check=True)
-    deadline = time.monotonic() + 10
-    while "unmounted" not in (tmp_path / "log").read_text():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_for(lambda: "unmounted" in (tmp_path / "log").read_text(), "the server's exit")
     assert not os.path.ismount(mnt)
+
+
+class _Planted:
+    """Unpickling this runs ``touch marker``: what a hostile writer plants in a pkl store."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _store_with_a_planted_pickle(tmp_path: Path) -> tuple[Path, Path, bytes]:
+    marker = tmp_path / "marker"
+    src = tmp_path / "src"
+    open_dict(str(src), "pkl").setitems({"ok": 1, ("a", "b"): [2]})
+    planted = pickle.dumps(_Planted(marker))
+    (src / "planted.pkl").write_bytes(planted)
+    return src, marker, planted
+
+
+def test_cp_in_the_same_format_copies_bytes_and_runs_nothing(tmp_path):
+    src, marker, planted = _store_with_a_planted_pickle(tmp_path)
+    run("cp", str(src), str(tmp_path / "dst"))
+    assert (tmp_path / "dst" / "planted.pkl").read_bytes() == planted
+    assert (tmp_path / "dst" / "a" / "b.pkl").read_bytes() == (src / "a" / "b.pkl").read_bytes()
+    assert not marker.exists()
+
+
+def test_cp_converting_pickles_needs_trust(tmp_path):
+    src, marker, _ = _store_with_a_planted_pickle(tmp_path)
+    done = run("cp", str(src), str(tmp_path / "dst"), "--format", "json", check=False)
+    assert done.returncode == 2 and "add --trust" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not marker.exists() and not list((tmp_path / "dst").rglob("*.json"))
+    run("cp", str(src), str(tmp_path / "dst"), "--format", "json", "--trust")
+    assert marker.exists()  # --trust is the user saying the code may run
+
+
+def test_cp_converting_json_decodes_data_only(tmp_path):
+    marker = tmp_path / "marker"
+    src = tmp_path / "src"
+    open_dict(str(src), "json")["ok"] = {"a": 1}
+    attack = {"py/reduce": [{"py/function": "os.system"}, {"py/tuple": [f"touch {marker}"]}]}
+    (src / "planted.json").write_text(json.dumps(attack))
+    done = run("cp", str(src), str(tmp_path / "dst"), "--format", "pkl", check=False)
+    assert done.returncode == 1 and "refused to decode py/function 'os.system'" in done.stderr
+    assert "planted.json" in done.stderr and not marker.exists()
+    run("cp", str(src), str(tmp_path / "same"))  # same format: bytes, nothing decoded
+    assert (tmp_path / "same" / "planted.json").read_text() == json.dumps(attack)
+    assert not marker.exists()

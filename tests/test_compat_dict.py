@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-import time
 
 import pytest
 
@@ -21,6 +20,7 @@ from persidict import (
     MutationPolicyError,
     NonEmptySafeStrTuple,
 )
+from tests.waiting import wait_for
 
 
 def test_keys_come_back_as_non_empty_safe_str_tuples_equal_to_tuples(d):
@@ -87,8 +87,13 @@ def test_base_class_for_values_is_checked_on_read(backend):
 def test_timestamps_follow_writes(backend):
     d = backend.open()
     d["old"] = 1
-    time.sleep(1.1 if backend.name == "s3" else 0.05)  # S3 LastModified has 1 s resolution
-    d["new"] = 2
+
+    def stamped_later() -> bool:
+        d["new"] = 2
+        return d.timestamp("new") > d.timestamp("old")
+
+    # S3's LastModified has 1 s resolution: write until the store's clock has moved on
+    wait_for(stamped_later, "a later timestamp")
     assert d.timestamp("new") > d.timestamp("old")
     assert d.oldest_keys() == [("old",), ("new",)]
     assert d.newest_keys(max_n=1) == [("new",)]

@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from fuse_helpers import Mounted
@@ -15,13 +14,7 @@ from fuse_helpers import Mounted
 from persidict import open_dict
 from persidict.testing import free_port
 from persidict_fs import MountError, mount
-
-
-def wait_for(condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
+from tests.waiting import wait_for
 
 
 def test_mounting_what_cannot_be_served_is_a_clear_error(tmp_path):
@@ -66,11 +59,13 @@ def test_a_big_local_value_replaced_while_read_is_read_whole_as_it_was(tmp_path)
         m = Mounted(d, tmp_path / "mnt", tmp_path / "log", 1.0)
         with open(m.root / "v.json", "rb") as f:
             head = f.read(1 << 20)
+            before = os.stat(m.root / "v.json").st_mtime_ns
             d["v"] = new
-            m.settle()
+            # once the mount's caches let it see the new file ...
+            wait_for(lambda: os.stat(m.root / "v.json").st_mtime_ns != before, "the new mtime")
             rest = f.read()
-        assert head + rest == f'"{old}"'.encode()
-        assert m.sh("tail -c 2 v.json").stdout == 'b"'  # a new open reads the new value
+        assert head + rest == f'"{old}"'.encode()  # ... the open file still reads the old one
+        assert m.sh("tail -c 2 v.json").stdout == 'b"'  # and a new open reads the new one
 
 
 @pytest.mark.parametrize("how", ["SIGINT", "SIGTERM", "fusermount -u"])
@@ -82,7 +77,7 @@ def test_foreground_mount_ends_cleanly_and_keeps_every_commit(tmp_path, how):
     cmd = [sys.executable, "-m", "persidict.cli", "mount", str(store), str(mnt), "--foreground"]
     server = subprocess.Popen([*cmd, "--log-level", "INFO"], stderr=open(log, "wb"))  # noqa: SIM115
     try:
-        wait_for(lambda: os.path.ismount(mnt))
+        wait_for(lambda: os.path.ismount(mnt), "the mount")
         Mounted(d, mnt, log, 1.0).sh("echo 5 > k.json && mkdir f && cp k.json f/k2.json")
         if how == "fusermount -u":
             subprocess.run(["fusermount3", "-u", str(mnt)], check=True)

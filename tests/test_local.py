@@ -1,5 +1,7 @@
 """Local-folder specifics: file layout, temp files, durability, case-insensitive digests."""
 
+import contextlib
+import io
 import os
 import threading
 
@@ -40,7 +42,7 @@ def test_a_write_leaves_no_temp_file(tmp_path):
     d = FileDirDict(tmp_path)
     for i in range(20):
         d["k"] = i
-    names = [n for n in os.listdir(tmp_path) if n != ".#lock"]
+    names = os.listdir(tmp_path)
     assert names == ["k.pkl"]
 
 
@@ -95,3 +97,13 @@ def test_dicts_at_nested_roots_share_the_commit_lock(tmp_path):
     for t in threads:
         t.join()
     assert inner["counter"] == outer["users", "counter"] == 200
+
+
+def test_the_readme_seed_example_leaves_exactly_its_six_files(tmp_path, monkeypatch):
+    from test_readme import quick_start_code
+
+    monkeypatch.chdir(tmp_path)
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(compile(quick_start_code(), "README.md", "exec"), {})
+    found = [os.path.join(f, n) for f, _, names in os.walk(tmp_path / "my_folder") for n in names]
+    assert len(found) == 6 and all(p.endswith(".pkl") for p in found), found

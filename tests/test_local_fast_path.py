@@ -11,7 +11,7 @@ import pytest
 from persidict import FileDirDict
 from persidict.keys import KeyLayout
 from persidict.storage.base import PreconditionFailed
-from persidict.storage.local import LOCK_NAME, LocalStore
+from persidict.storage.local import LocalStore
 
 
 def test_round_trip_of_every_dict_operation(tmp_path):
@@ -118,7 +118,7 @@ def test_two_process_overwrite_race_leaves_only_whole_values(tmp_path):
     d = FileDirDict(base_dir=root)
     assert {d["shared", f"k{i}"][0] for i in range(5)} <= {1, 2}
     leftovers = os.listdir(os.path.join(root, "shared"))
-    assert not [n for n in leftovers if "#" in n and n != LOCK_NAME]
+    assert not [n for n in leftovers if "#" in n]
 
 
 def test_compare_and_swap_is_exact_across_processes(tmp_path):

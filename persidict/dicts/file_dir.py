@@ -3,25 +3,54 @@
 from __future__ import annotations
 
 import os
-import secrets
+import sys
+from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
-from persidict.dicts.base import PersiDict
+from persidict.dicts.base import PersiDict, resolve_format
 from persidict.formats import Format
 from persidict.storage.local import LocalStore
+from persidict.upstream_layout import upstream_digest_len
 
 DEFAULT_BASE_DIR = "__file_dir_dict__"
 
 
 def is_case_insensitive(folder: str) -> bool:
-    """True if ``folder`` is on a filesystem that ignores the case of names."""
-    probe = os.path.join(folder, f".#case-probe-{secrets.token_hex(4)}")
-    with open(probe, "wb"):
-        pass
-    try:
-        return os.path.exists(_swapcase_name(probe))
-    finally:
-        os.unlink(probe)
+    """True if ``folder`` is on a filesystem that ignores the case of names.
+
+    Decided by looking, never by writing (a store may be read-only): a name
+    with letters, looked up again with its case swapped, finds the same file
+    only where case is ignored. The names tried, nearest first: an entry of
+    ``folder`` (its own filesystem), ``folder`` itself, then its ancestors.
+    """
+    folder = os.path.abspath(folder)
+    for path in _names_with_letters(folder):
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            continue  # removed meanwhile: try the next one
+        try:
+            return os.path.samestat(st, os.lstat(_swapcase_name(path)))
+        except FileNotFoundError:
+            return False
+    return sys.platform in ("darwin", "win32")  # no letters anywhere: the platform's habit
+
+
+def _names_with_letters(folder: str) -> Iterator[str]:
+    with os.scandir(folder) as entries:
+        for entry in islice(entries, 1000):
+            if entry.name != entry.name.swapcase():
+                yield entry.path
+                break
+    path = folder
+    while True:
+        head, name = os.path.split(path)
+        if name != name.swapcase():
+            yield path
+        if head == path or not name:
+            return
+        path = head
 
 
 def _swapcase_name(path: str) -> str:
@@ -37,8 +66,9 @@ class FileDirDict(PersiDict):
         serialization_format: ``pkl`` (default), ``json``, ``txt``, ``bytes``, ...;
             ``file_type`` is an alias.
         digest_len: suffix length that keeps case-only-different keys apart.
-            ``None`` (default) means 0 on case-sensitive filesystems and 8
-            on case-insensitive ones (macOS, Windows).
+            ``None`` (default) means 4 in a folder persidict 0.309.0 wrote with
+            its defaults, else 0 on case-sensitive filesystems and 8 on
+            case-insensitive ones (macOS, Windows).
         durable: fsync every write (file and folder).
         append_only, base_class_for_values: see :class:`PersiDict`.
 
@@ -64,7 +94,10 @@ class FileDirDict(PersiDict):
         fmt = _one_format(serialization_format, file_type)
         store = LocalStore(folder if folder is not None else DEFAULT_BASE_DIR, durable=durable)
         if digest_len is None:
-            digest_len = 8 if is_case_insensitive(store.root) else 0
+            ext = resolve_format(fmt, base_class_for_values).extension
+            digest_len = upstream_digest_len(store.root, ext) or (
+                8 if is_case_insensitive(store.root) else 0
+            )
         super().__init__(
             store,
             fmt,
@@ -76,7 +109,7 @@ class FileDirDict(PersiDict):
     @property
     def base_dir(self) -> str:
         """The folder of this dict (of its prefix, for a sub-dict)."""
-        root = self._root_dir
+        root = self.prefix_path
         return os.path.join(self.store.root, *root.split("/")) if root else self.store.root
 
     def _address_params(self) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from itertools import islice
 from typing import Any
 
 from persidict.safe_str_tuple import NonEmptySafeStrTuple
-from persidict.storage.base import Entry
+from persidict.storage.base import MISSING, Entry
 
 _BATCH = 64
 
@@ -27,11 +27,11 @@ class TimestampsMixin:
         path = self._path(key)
         try:
             return self.store.info(path).mtime
-        except (FileNotFoundError, IsADirectoryError):
+        except MISSING:
             raise KeyError(key) from None
 
     def _entries(self) -> Iterator[tuple[NonEmptySafeStrTuple, Entry]]:
-        for entry in self.store.walk(self._root_dir):
+        for entry in self.store.walk(self.prefix_path):
             key = self._key_of(entry.path)
             if key is not None:
                 yield key, entry
@@ -47,7 +47,7 @@ class TimestampsMixin:
         while batch := list(islice(entries, _BATCH)):
             results = self.store.read_many([e.path for _, e in batch])
             for (key, entry), result in zip(batch, results, strict=True):
-                if isinstance(result, (FileNotFoundError, IsADirectoryError)):
+                if isinstance(result, MISSING):
                     continue  # deleted since it was listed
                 if isinstance(result, BaseException):
                     raise result

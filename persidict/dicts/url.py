@@ -31,8 +31,8 @@ def open_dict(
 
     >>> d = open_dict("memory://scratch")
     >>> d["a"] = 1
-    >>> list(d)
-    [('a',)]
+    >>> list(d) == [("a",)]
+    True
     """
     protocol, path = split_protocol(url)
     policy = {"append_only": append_only, "base_class_for_values": base_class_for_values}

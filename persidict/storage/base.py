@@ -4,19 +4,56 @@ A store knows nothing of keys or values. Every write is atomic (a reader
 sees the old bytes or the new ones); ``create`` is an atomic exclusive
 create; ``write_if``/``delete_if`` are atomic compare-and-swap on ETags.
 Paths are relative, ``/``-separated, and already validated by the caller.
+Writes take a :data:`Payload`: bytes, or a callable that writes the bytes
+into a binary file (so a big value streams into place without a copy).
 """
 
 from __future__ import annotations
 
+import io
+import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from itertools import groupby, islice
+from typing import BinaryIO
 
 TEMP_MARK = "#"
 """Temp and lock files carry this mark; it never occurs in a key path."""
+
+TEMP_PREFIX = "." + TEMP_MARK
+"""Every name a store makes for itself (temp and lock files) starts with this."""
+
+Payload = bytes | bytearray | memoryview | Callable[[BinaryIO], None]
+"""What a write stores: the bytes, or a callable writing them into a binary file.
+
+A callable is called once; if it raises, nothing is stored.
+"""
+
+MISSING = (FileNotFoundError, IsADirectoryError)
+"""What a read of an absent path raises (a folder at the path is no stored file)."""
+
+SPOOL_MAX = 8 << 20
+"""A spooled payload moves from memory to a temp file beyond this many bytes."""
+
+
+def is_temp_name(name: str) -> bool:
+    """True for a store's own temp and lock file names (never listed as stored files).
+
+    Only names starting with ``.#``: a user file with ``#`` elsewhere is ordinary.
+    """
+    return name.startswith(TEMP_PREFIX)
+
+
+def payload_bytes(data: Payload) -> bytes | bytearray | memoryview:
+    """The payload as bytes-like, calling a callable into an in-memory buffer."""
+    if not callable(data):
+        return data
+    buffer = io.BytesIO()
+    data(buffer)
+    return buffer.getvalue()
 
 
 @dataclass(frozen=True)
@@ -65,23 +102,83 @@ class ByteStore(ABC):
         data, new_etag = self.read_with_etag(path)
         return (None, etag) if new_etag == etag else (data, new_etag)
 
-    def read_range(self, path: str, start: int, end: int | None) -> bytes:
-        """Bytes ``[start:end]`` at ``path``."""
-        return self.read(path)[start:end]
+    def read_range(
+        self, path: str, start: int, end: int | None, etag: str | None = None
+    ) -> bytes:
+        """Bytes ``[start:end]`` at ``path``.
+
+        With ``etag``, PreconditionFailed if the stored version has another ETag.
+        """
+        if etag is None:
+            return self.read(path)[start:end]
+        data, current = self.read_with_etag(path)
+        if current != etag:
+            raise PreconditionFailed(f"{self.url}/{path} has ETag {current}, not {etag}")
+        return data[start:end]
+
+    def open_read(self, path: str) -> BinaryIO:
+        """A readable, seekable binary file of one version of the bytes at ``path``.
+
+        FileNotFoundError if absent. The caller closes it.
+        """
+        return io.BytesIO(self.read(path))
+
+    def read_or_open(self, path: str, limit: int) -> bytes | BinaryIO:
+        """The bytes at ``path`` if they are at most ``limit``, else an open file of them.
+
+        Lets a reader decode a small value from bytes (cheapest) and stream a
+        big one, deciding on the stored size without a separate request. The
+        file, if any, is one version (as :meth:`open_read`); the caller closes
+        it. Default: the bytes, always.
+        """
+        return self.read(path)
+
+    def set_mtime(self, path: str, mtime: float) -> None:
+        """Set the modification time (seconds since the epoch) of ``path``."""
+        raise io.UnsupportedOperation(f"{self.url} cannot set modification times")
+
+    def make_folder(self, path: str) -> None:
+        """Make an empty folder at ``path`` that persists (and its parents).
+
+        FileExistsError if a stored file is at ``path``; nothing if the folder exists.
+        """
+        raise io.UnsupportedOperation(f"{self.url} cannot hold empty folders")
+
+    def remove_folder(self, path: str) -> None:
+        """Remove the empty folder at ``path``; OSError (ENOTEMPTY) if it holds files."""
+        raise io.UnsupportedOperation(f"{self.url} cannot hold empty folders")
+
+    @staticmethod
+    def _spool(data: Payload) -> BinaryIO | bytes | bytearray | memoryview:
+        """A bytes-like payload as is; a callable's output in a file positioned at 0.
+
+        The file stays in memory up to ``SPOOL_MAX`` bytes, then moves to disk.
+        If the callable raises, the file is closed and the error goes on.
+        """
+        if not callable(data):
+            return data
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX)  # noqa: SIM115 (returned)
+        try:
+            data(spool)
+            spool.seek(0)
+        except BaseException:
+            spool.close()
+            raise
+        return spool  # type: ignore[return-value]
 
     @abstractmethod
-    def write(self, path: str, data: bytes) -> str:
+    def write(self, path: str, data: Payload) -> str:
         """Atomically store ``data`` at ``path``; returns the new ETag."""
 
     @abstractmethod
-    def create(self, path: str, data: bytes) -> str | None:
+    def create(self, path: str, data: Payload) -> str | None:
         """Store ``data`` only if ``path`` is absent, atomically.
 
         Returns the new ETag, or None if something was already there.
         """
 
     @abstractmethod
-    def write_if(self, path: str, data: bytes, etag: str) -> str:
+    def write_if(self, path: str, data: Payload, etag: str) -> str:
         """Replace the bytes at ``path`` only if its ETag is ``etag``.
 
         Returns the new ETag; raises :class:`PreconditionFailed` otherwise.
@@ -138,10 +235,10 @@ class ByteStore(ABC):
         """Bytes for each path, or the exception reading it raised."""
         return self._map(self.read, list(paths))
 
-    def write_many(self, items: Mapping[str, bytes]) -> list[str | BaseException]:
+    def write_many(self, items: Mapping[str, Payload]) -> list[str | BaseException]:
         return self._map(lambda kv: self.write(*kv), list(items.items()))
 
-    def create_many(self, items: Mapping[str, bytes]) -> list[str | BaseException | None]:
+    def create_many(self, items: Mapping[str, Payload]) -> list[str | BaseException | None]:
         """``create`` for each item: the new ETag, None where something was there."""
         return self._map(lambda kv: self.create(*kv), list(items.items()))
 

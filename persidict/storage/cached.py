@@ -16,10 +16,12 @@ sizes and times always come from the main store.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from contextlib import suppress
+from typing import BinaryIO
 
-from persidict.storage.base import ByteStore, Entry
+from persidict.storage.base import ByteStore, Entry, Payload
 
 
 class CachedStore(ByteStore):
@@ -50,8 +52,8 @@ class CachedStore(ByteStore):
         etag, sep, data = entry.partition(b"\n")
         return (data, etag.decode()) if sep else None
 
-    def _remember(self, path: str, data: bytes, etag: str) -> None:
-        self.cache.write(self._cache_path(path), etag.encode() + b"\n" + data)
+    def _remember(self, path: str, data: bytes | bytearray | memoryview, etag: str) -> None:
+        self.cache.write(self._cache_path(path), b"".join([etag.encode(), b"\n", data]))
 
     def _forget(self, path: str) -> None:
         with suppress(FileNotFoundError):
@@ -90,22 +92,42 @@ class CachedStore(ByteStore):
             return True
         return self.main.exists(path)
 
+    def open_read(self, path: str) -> BinaryIO:
+        """A trusted cache hit from memory; else the main store's file (not cached)."""
+        cached = None if self.revalidate else self._cached(path)
+        return io.BytesIO(cached[0]) if cached is not None else self.main.open_read(path)
+
     # writing: the main store decides, the cache follows
-    def write(self, path: str, data: bytes) -> str:
+    def _follow(self, path: str, data: Payload, etag: str) -> None:
+        if callable(data):  # streamed into the main store: nothing to keep here
+            self._forget(path)
+        else:
+            self._remember(path, data, etag)
+
+    def write(self, path: str, data: Payload) -> str:
         etag = self.main.write(path, data)
-        self._remember(path, data, etag)
+        self._follow(path, data, etag)
         return etag
 
-    def create(self, path: str, data: bytes) -> str | None:
+    def create(self, path: str, data: Payload) -> str | None:
         etag = self.main.create(path, data)
         if etag is not None:
-            self._remember(path, data, etag)
+            self._follow(path, data, etag)
         return etag
 
-    def write_if(self, path: str, data: bytes, etag: str) -> str:
+    def write_if(self, path: str, data: Payload, etag: str) -> str:
         new_etag = self.main.write_if(path, data, etag)
-        self._remember(path, data, new_etag)
+        self._follow(path, data, new_etag)
         return new_etag
+
+    def set_mtime(self, path: str, mtime: float) -> None:
+        self.main.set_mtime(path, mtime)
+
+    def make_folder(self, path: str) -> None:
+        self.main.make_folder(path)
+
+    def remove_folder(self, path: str) -> None:
+        self.main.remove_folder(path)
 
     def delete(self, path: str) -> None:
         self.main.delete(path)

@@ -2,17 +2,19 @@
 
 Used for ``memory://`` and for backends without a dedicated store (gcs,
 azure, ...). A single upload is atomic on object stores. Conditional
-writes are checked and committed under a lock shared by every store on
-the same filesystem object in this process: exact for ``memory://``
-(which lives in one process), best-effort across processes elsewhere.
-An ETag is the MD5 of the content, the same whatever the backend reports.
+writes, plain writes and deletes all commit under a lock shared by every
+store on the same filesystem object in this process: exact for
+``memory://`` (which lives in one process), best-effort across processes
+elsewhere. An ETag is the backend's own (ETag or MD5 field) where it has
+one, else the size and modification time it reports (for ``memory://``,
+the microsecond each version was made), so ``info`` never downloads a value.
 Local folders and S3 have their own stores with OS- and server-level
 guarantees.
 """
 
 from __future__ import annotations
 
-import hashlib
+import errno
 import threading
 import weakref
 from collections.abc import Iterator
@@ -21,7 +23,14 @@ from typing import Any
 
 import fsspec
 
-from persidict.storage.base import TEMP_MARK, ByteStore, Entry, PreconditionFailed
+from persidict.storage.base import (
+    ByteStore,
+    Entry,
+    Payload,
+    PreconditionFailed,
+    is_temp_name,
+    payload_bytes,
+)
 
 
 def _mtime(info: dict[str, Any]) -> float:
@@ -43,8 +52,20 @@ def _lock_of(fs: fsspec.AbstractFileSystem) -> threading.RLock:
         return _LOCKS.setdefault(fs, threading.RLock())
 
 
-def _content_etag(data: bytes) -> str:
-    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+_ETAG_FIELDS = ("ETag", "etag", "md5Hash", "md5", "content_md5")
+
+
+def _etag(info: dict[str, Any]) -> str:
+    """The backend's version tag of a file, else its size and time to the microsecond."""
+    for field in _ETAG_FIELDS:
+        value = info.get(field)
+        if value:
+            return str(value).strip('"')
+    return f"{int(info.get('size') or 0):x}-{_mtime(info):.6f}"
+
+
+def _entry(rel: str, info: dict[str, Any]) -> Entry:
+    return Entry(rel, int(info.get("size") or 0), _mtime(info), _etag(info))
 
 
 class FsspecStore(ByteStore):
@@ -72,29 +93,42 @@ class FsspecStore(ByteStore):
         return self.fs.cat_file(self.full_path(path))
 
     def read_with_etag(self, path: str) -> tuple[bytes, str]:
-        data = self.read(path)
-        return data, _content_etag(data)
+        with self._lock:  # no commit of this process between the two
+            etag = self.info(path).etag
+            return self.read(path), etag  # type: ignore[return-value]
 
-    def read_range(self, path: str, start: int, end: int | None) -> bytes:
-        return self.fs.cat_file(self.full_path(path), start=start, end=end)
+    def read_range(
+        self, path: str, start: int, end: int | None, etag: str | None = None
+    ) -> bytes:
+        if etag is None:
+            return self.fs.cat_file(self.full_path(path), start=start, end=end)
+        with self._lock:
+            self._check_etag(path, etag)
+            return self.fs.cat_file(self.full_path(path), start=start, end=end)
 
     def info(self, path: str) -> Entry:
         full = self.full_path(path)
         info = self.fs.info(full)
         if info.get("type") != "file":
             raise FileNotFoundError(f"{full} is not a stored file")
-        etag = _content_etag(self.read(path))
-        return Entry(path, int(info.get("size") or 0), _mtime(info), etag)
+        return _entry(path, info)
 
-    def write(self, path: str, data: bytes) -> str:
-        self.fs.pipe_file(self.full_path(path), bytes(data))
-        return _content_etag(data)
+    def _put(self, path: str, data: bytes | bytearray | memoryview) -> str:
+        full = self.full_path(path)
+        self.fs.pipe_file(full, bytes(data))
+        return _etag(self.fs.info(full))
 
-    def create(self, path: str, data: bytes) -> str | None:
+    def write(self, path: str, data: Payload) -> str:
+        data = payload_bytes(data)  # outside the lock: the callable may be slow
+        with self._lock:
+            return self._put(path, data)
+
+    def create(self, path: str, data: Payload) -> str | None:
+        data = payload_bytes(data)
         with self._lock:
             if self.exists(path):
                 return None
-            return self.write(path, data)
+            return self._put(path, data)
 
     def _check_etag(self, path: str, etag: str) -> None:
         try:
@@ -104,21 +138,37 @@ class FsspecStore(ByteStore):
         if current != etag:
             raise PreconditionFailed(f"{self.full_path(path)} has ETag {current}, not {etag}")
 
-    def write_if(self, path: str, data: bytes, etag: str) -> str:
+    def write_if(self, path: str, data: Payload, etag: str) -> str:
+        data = payload_bytes(data)
         with self._lock:
             self._check_etag(path, etag)
-            return self.write(path, data)
+            return self._put(path, data)
 
     def delete(self, path: str) -> None:
         full = self.full_path(path)
-        if not self.exists(path):
-            raise FileNotFoundError(full)
-        self.fs.rm_file(full)
+        with self._lock:
+            if not self.exists(path):
+                raise FileNotFoundError(full)
+            self.fs.rm_file(full)
 
     def delete_if(self, path: str, etag: str) -> None:
         with self._lock:
             self._check_etag(path, etag)
             self.fs.rm_file(self.full_path(path))
+
+    def make_folder(self, path: str) -> None:
+        full = self.full_path(path)
+        with self._lock:
+            if self.fs.isfile(full):
+                raise FileExistsError(errno.EEXIST, "a stored file is there", full)
+            self.fs.makedirs(full, exist_ok=True)
+
+    def remove_folder(self, path: str) -> None:
+        full = self.full_path(path)
+        with self._lock:
+            if self.fs.ls(full, detail=False):
+                raise OSError(errno.ENOTEMPTY, "folder not empty", full)
+            self.fs.rmdir(full)
 
     def exists(self, path: str) -> bool:
         return self.fs.isfile(self.full_path(path))
@@ -136,11 +186,11 @@ class FsspecStore(ByteStore):
             # find() on a file's own path returns that file: it is not under the folder
             if (
                 info.get("type") == "file"
-                and TEMP_MARK not in rel
+                and not is_temp_name(rel.rpartition("/")[2])
                 and rel.startswith(inside)
                 and rel
             ):
-                yield Entry(rel, int(info.get("size") or 0), _mtime(info))
+                yield _entry(rel, info)
 
     def listdir(self, prefix: str = "") -> tuple[list[Entry], list[str]]:
         base = self.full_path(prefix)
@@ -153,10 +203,10 @@ class FsspecStore(ByteStore):
         for info in listing:
             rel = self._relative(info["name"])
             name = rel.rpartition("/")[2]
-            if not rel or TEMP_MARK in name or rel == prefix:
+            if not rel or is_temp_name(name) or rel == prefix:
                 continue
             if info.get("type") == "directory":
                 dirs.append(name)
             else:
-                files.append(Entry(rel, int(info.get("size") or 0), _mtime(info)))
+                files.append(_entry(rel, info))
         return files, dirs

@@ -9,12 +9,14 @@ shared with other processes and cannot be pickled.
 
 from __future__ import annotations
 
+import errno
+import io
 import itertools
 import threading
 import time
 from collections.abc import Iterator
 
-from persidict.storage.base import ByteStore, Entry, PreconditionFailed
+from persidict.storage.base import ByteStore, Entry, Payload, PreconditionFailed, payload_bytes
 
 
 class MemoryStore(ByteStore):
@@ -23,6 +25,7 @@ class MemoryStore(ByteStore):
     def __init__(self) -> None:
         self.url = f"memory-store:{id(self):x}"
         self._files: dict[str, tuple[bytes, str, float]] = {}
+        self._folders: set[str] = set()  # empty folders made by make_folder
         self._lock = threading.Lock()
         self._versions = itertools.count(1)
 
@@ -38,7 +41,9 @@ class MemoryStore(ByteStore):
         except KeyError:
             raise FileNotFoundError(f"{self.url}/{path}") from None
 
-    def _put(self, path: str, data: bytes) -> str:
+    def _put(self, path: str, data: bytes | bytearray | memoryview) -> str:
+        if path in self._folders:
+            raise IsADirectoryError(f"{self.url}/{path} is a folder")
         etag = f"v{next(self._versions)}"
         self._files[path] = (bytes(data), etag, time.time())
         return etag
@@ -57,11 +62,13 @@ class MemoryStore(ByteStore):
     def exists(self, path: str) -> bool:
         return path in self._files
 
-    def write(self, path: str, data: bytes) -> str:
+    def write(self, path: str, data: Payload) -> str:
+        data = payload_bytes(data)  # outside the lock: the callable may be slow
         with self._lock:
             return self._put(path, data)
 
-    def create(self, path: str, data: bytes) -> str | None:
+    def create(self, path: str, data: Payload) -> str | None:
+        data = payload_bytes(data)
         with self._lock:
             return None if path in self._files else self._put(path, data)
 
@@ -70,7 +77,8 @@ class MemoryStore(ByteStore):
         if current is None or current[1] != etag:
             raise PreconditionFailed(f"{self.url}/{path} is not at ETag {etag}")
 
-    def write_if(self, path: str, data: bytes, etag: str) -> str:
+    def write_if(self, path: str, data: Payload, etag: str) -> str:
+        data = payload_bytes(data)
         with self._lock:
             self._check(path, etag)
             return self._put(path, data)
@@ -84,6 +92,28 @@ class MemoryStore(ByteStore):
         with self._lock:
             self._check(path, etag)
             del self._files[path]
+
+    def set_mtime(self, path: str, mtime: float) -> None:
+        with self._lock:
+            data, etag, _ = self._get(path)
+            self._files[path] = (data, etag, mtime)
+
+    def make_folder(self, path: str) -> None:
+        with self._lock:
+            if path in self._files:
+                raise FileExistsError(f"{self.url}/{path} is a stored file")
+            self._folders.add(path)
+
+    def remove_folder(self, path: str) -> None:
+        with self._lock:
+            inside = f"{path}/"
+            if any(p.startswith(inside) for p in self._files) or any(
+                f.startswith(inside) for f in self._folders
+            ):
+                raise OSError(errno.ENOTEMPTY, "folder not empty", f"{self.url}/{path}")
+            if path not in self._folders:
+                raise FileNotFoundError(f"{self.url}/{path} is no empty folder")
+            self._folders.discard(path)
 
     def walk(self, prefix: str = "") -> Iterator[Entry]:
         start = f"{prefix}/" if prefix else ""
@@ -101,6 +131,9 @@ class MemoryStore(ByteStore):
                 dirs.add(name)
             else:
                 files.append(entry)
+        with self._lock:
+            folders = [f for f in self._folders if f.startswith(start) and f != prefix]
+        dirs.update(f[len(start) :].partition("/")[0] for f in folders)
         return files, sorted(dirs)
 
 
@@ -120,13 +153,15 @@ class NullStore(ByteStore):
     def info(self, path: str) -> Entry:
         raise FileNotFoundError(f"{self.url}{path}")
 
-    def write(self, path: str, data: bytes) -> str:
+    def write(self, path: str, data: Payload) -> str:
+        if callable(data):  # a value that cannot be written still raises
+            data(_Discard())  # type: ignore[arg-type]
         return self.DISCARDED
 
-    def create(self, path: str, data: bytes) -> str | None:
-        return self.DISCARDED
+    def create(self, path: str, data: Payload) -> str | None:
+        return self.write(path, data)
 
-    def write_if(self, path: str, data: bytes, etag: str) -> str:
+    def write_if(self, path: str, data: Payload, etag: str) -> str:
         raise PreconditionFailed(f"{self.url}{path} is absent")
 
     def delete(self, path: str) -> None:
@@ -140,3 +175,13 @@ class NullStore(ByteStore):
 
     def listdir(self, prefix: str = "") -> tuple[list[Entry], list[str]]:
         return [], []
+
+
+class _Discard(io.RawIOBase):
+    """A writable binary file that keeps nothing."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        return len(b)
