@@ -6,13 +6,10 @@
   winning until the retries ran out.
 - :class:`BackendError` (``OSError`` and ``RuntimeError``): the storage itself
   failed (not a missing key, which is a ``KeyError``).
-<<<<<<< HEAD
 - :class:`OutcomeUnknownError` (a ``BackendError``): a commit's reply was lost
   and its outcome could not be found out.
-=======
 - :class:`KeyClashError` (``OSError`` and ``ValueError``): a key cannot be
   stored because another key's file or folder holds its path.
->>>>>>> main
 
 This module is pure: no I/O, no imports from the rest of the package.
 """
@@ -96,13 +93,10 @@ def _rebuild_backend_error(message: str, options: dict[str, Any]) -> BackendErro
     return BackendError(message, **options)
 
 
-<<<<<<< HEAD
 __all__ = [
     "BackendError",
     "ConcurrencyConflictError",
+    "KeyClashError",
     "MutationPolicyError",
     "OutcomeUnknownError",
 ]
-=======
-__all__ = ["BackendError", "ConcurrencyConflictError", "KeyClashError", "MutationPolicyError"]
->>>>>>> main

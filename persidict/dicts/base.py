@@ -18,11 +18,7 @@ from typing import Any
 from persidict.conditions import ITEM_NOT_AVAILABLE
 from persidict.dicts.conditional import ConditionalMixin
 from persidict.dicts.timestamps import TimestampsMixin
-<<<<<<< HEAD
-from persidict.errors import MutationPolicyError, OutcomeUnknownError
-=======
-from persidict.errors import KeyClashError, MutationPolicyError
->>>>>>> main
+from persidict.errors import KeyClashError, MutationPolicyError, OutcomeUnknownError
 from persidict.formats import Format, FormatError, get_format
 from persidict.jokers import DELETE_CURRENT, KEEP_CURRENT, Joker
 from persidict.keys import Key, KeyLayout, KeyLike, is_valid_part, normalize_key
