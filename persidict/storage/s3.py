@@ -136,12 +136,15 @@ class S3Store(ByteStore):
         if self._fs is None or self._pid != os.getpid():
             import s3fs
 
-<<<<<<< HEAD
-            options = {
-                k: v
-                for k, v in self.storage_options.items()
-                if k not in ("request_timeout", "max_attempts", "ship_credentials")
-            }
+            from persidict.moto_compat import s3fs_options
+
+            options = s3fs_options(
+                {
+                    k: v
+                    for k, v in self.storage_options.items()
+                    if k not in ("request_timeout", "max_attempts", "ship_credentials")
+                }
+            )
             timeout = self.request_timeout
             config = {
                 "connect_timeout": min(5.0, timeout),
@@ -149,12 +152,6 @@ class S3Store(ByteStore):
                 **options.pop("config_kwargs", {}),
                 "retries": {"total_max_attempts": 1},  # retried here, knowing what is safe
             }
-=======
-            from persidict.moto_compat import s3fs_options
-
-            options = s3fs_options(dict(self.storage_options))
-            config = {**DEFAULT_CONFIG, **options.pop("config_kwargs", {})}
->>>>>>> main
             self._fs = s3fs.S3FileSystem(config_kwargs=config, skip_instance_cache=True, **options)
             self._pid = os.getpid()
         return self._fs
