@@ -526,7 +526,7 @@ class S3Store(ByteStore):
         listing shows (it carries the temp mark), and is deleted at once.
         """
         key = f"{_PROBE_PREFIX}/{faults.new_write_id()}"
-        first = await self._request("put_object", key, Key=key, Body=b"probe")
+        first = await self._request("put_object", None, Key=key, Body=b"probe")
         checks = [
             {"IfNoneMatch": "*", "Body": b"again"},
             {"IfMatch": '"0123456789abcdef0123456789abcdef"', "Body": b"again"},
@@ -535,11 +535,11 @@ class S3Store(ByteStore):
         try:
             for extra in checks:
                 try:
-                    await self._request("put_object", key, Key=key, **extra)
+                    await self._request("put_object", None, Key=key, **extra)
                 except PreconditionFailed:
                     refused += 1
         finally:
-            await self._request("delete_object", key, Key=key)
+            await self._request("delete_object", None, Key=key)
         supported = refused == len(checks)
         logger.info(
             "S3 endpoint for %s %s conditional writes (probe ETag %s)",
