@@ -83,4 +83,4 @@ def test_the_probe_leaves_nothing_in_the_bucket(d):
     everything = d.store._run(lambda: d.store._request("list_objects_v2", Prefix="")).get(
         "Contents", []
     )
-    assert [o["Key"] for o in everything if ".persidict" in o["Key"]] == []
+    assert [o["Key"] for o in everything if "persidict-probe" in o["Key"]] == []

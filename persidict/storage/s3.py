@@ -32,6 +32,7 @@ from fsspec.exceptions import FSTimeoutError
 from persidict.errors import OutcomeUnknownError
 from persidict.storage import s3_faults as faults
 from persidict.storage.base import (
+    TEMP_PREFIX,
     ByteStore,
     Entry,
     PreconditionFailed,
@@ -71,7 +72,7 @@ _DENIED = {
 }
 _DELETE_BATCH = 1000  # S3's limit for one DeleteObjects
 _SEEN = 4096  # versions remembered per store, to chain conditional writes
-_PROBE_PREFIX = f".persidict{TEMP_MARK}probe"
+_PROBE_PREFIX = f"{TEMP_PREFIX}persidict-probe-"  # a store's own name: never listed
 _CONDITIONAL_SUPPORT: dict[tuple[str, str], bool] = {}  # (endpoint, bucket) -> probed answer
 
 
@@ -525,7 +526,7 @@ class S3Store(ByteStore):
         The probe object lives outside the store's folder, under a name no
         listing shows (it carries the temp mark), and is deleted at once.
         """
-        key = f"{_PROBE_PREFIX}/{faults.new_write_id()}"
+        key = f"{_PROBE_PREFIX}{faults.new_write_id()}"
         first = await self._request("put_object", None, Key=key, Body=b"probe")
         checks = [
             {"IfNoneMatch": "*", "Body": b"again"},
@@ -592,7 +593,7 @@ class S3Store(ByteStore):
             files.extend(self._entries(page))
             for common in page.get("CommonPrefixes", ()):
                 name = common["Prefix"][len(folder) :].rstrip("/")
-                if TEMP_MARK not in name:
+                if not is_temp_name(name):
                     dirs.append(name)
         return files, dirs
 
