@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from persidict.conditions import ValueType
 from persidict.dicts.base import PersiDict
 from persidict.dicts.file_dir import _one_format
 from persidict.formats import Format
@@ -13,7 +14,7 @@ logger = logging.getLogger(__name__)
 _SECRETS = {"key", "secret", "token", "aws_access_key_id", "aws_secret_access_key"}
 
 
-class S3Dict(PersiDict):
+class S3Dict(PersiDict[ValueType]):
     """A persistent dict stored as one object per key under ``s3://bucket/root_prefix``.
 
     One request per operation: get = GET, set = PUT, ``in`` = HEAD, and one
