@@ -33,6 +33,7 @@ import errno
 import io
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -47,7 +48,14 @@ from persidict.dicts.base import PersiDict
 from persidict.dicts.url import open_dict
 from persidict.formats import Format
 from persidict.keys import Key
-from persidict.storage.base import MISSING, Entry, Payload, PreconditionFailed, payload_bytes
+from persidict.storage.base import (
+    MISSING,
+    ByteStore,
+    Entry,
+    Payload,
+    PreconditionFailed,
+    payload_bytes,
+)
 from persidict_fs import listing
 from persidict_fs.files import StagedFile
 from persidict_fs.paths import ViewPaths
@@ -161,9 +169,17 @@ class PersiDictFileSystem(AbstractFileSystem, metaclass=_ViewCache):
         """True if a folder is stored at ``folder``: it holds files, or persists empty."""
         if not folder:
             return True
-        if self.store.is_local:  # a local folder outlives its last file
-            return os.path.isdir(self.store.full_path(folder))
-        return not self.store.is_empty(folder)  # an S3 folder's marker counts
+        if self.store.is_local:  # a local folder outlives its last file; a symlink is none
+            try:
+                return stat.S_ISDIR(os.lstat(self.store.full_path(folder)).st_mode)
+            except (FileNotFoundError, NotADirectoryError):
+                return False  # absent, or below a file
+        if not self.store.is_empty(folder):
+            return True
+        if type(self.store).make_folder is ByteStore.make_folder:
+            return False  # a store without empty folders: a folder is where files are
+        parent, _, name = folder.rpartition("/")
+        return name in self.store.listdir(parent)[1]
 
     # reading
     def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
@@ -342,9 +358,11 @@ class PersiDictFileSystem(AbstractFileSystem, metaclass=_ViewCache):
         on_error: str = "return",
         **kwargs: Any,
     ) -> list:
-        """Byte ranges of files, concurrently; the ranges of one file come from one version."""
-        if max_gap is not None:
-            raise NotImplementedError("max_gap is not supported")
+        """Byte ranges of files, concurrently, each fetching only its bytes.
+
+        A file asked for once is one ranged read; the ranges of a file asked
+        for several times come from one open file of one version of it.
+        """
         if not isinstance(paths, list):
             raise TypeError("paths must be a list")
         if not isinstance(starts, list):
@@ -353,35 +371,33 @@ class PersiDictFileSystem(AbstractFileSystem, metaclass=_ViewCache):
             ends = [ends] * len(paths)
         if len(starts) != len(paths) or len(ends) != len(paths):
             raise ValueError("paths, starts and ends must have the same length")
-        paths = [self._strip_protocol(p) for p in paths]
-        etags: dict[str, Any] = {}
-        several = {p for p in paths if paths.count(p) > 1}
+        by_file: dict[str, list[int]] = {}
+        for i, p in enumerate(paths):
+            by_file.setdefault(self._strip_protocol(p), []).append(i)
+        out: list[Any] = [None] * len(paths)
 
-        def read(args: tuple[str, int | None, int | None]) -> Any:
-            path, start, end = args
+        def read(path: str) -> None:
+            where = by_file[path]
             try:
-                stored = self._stored_file(path)
-                if path not in several or start is None or start < 0 or (end or 0) < 0:
-                    return self.cat_file(path, start, end)
-                if path not in etags:
-                    etags[path] = self.store.info(stored).etag
-                return self._read_pinned(path, stored, start, end, etags[path])
+                if len(where) == 1:
+                    out[where[0]] = self.cat_file(path, starts[where[0]], ends[where[0]])
+                    return
+                with self.open_stored(path) as f:
+                    size = f.seek(0, os.SEEK_END)
+                    for i in where:
+                        start, end = _bounds(starts[i], ends[i], size)
+                        f.seek(start)
+                        out[i] = f.read(max(0, end - start))
             except Exception as exc:
                 if on_error == "raise":
                     raise
-                return exc
+                for i in where:
+                    out[i] = exc
 
-        jobs = list(zip(paths, starts, ends, strict=True))
-        with ThreadPoolExecutor(max(1, min(self.store.max_workers, len(jobs)))) as pool:
-            return list(pool.map(read, jobs))
-
-    def _read_pinned(self, path: str, stored: str, start: int, end: int | None, etag: Any) -> bytes:
-        try:
-            return self.store.read_range(stored, start, end, etag=etag)
-        except PreconditionFailed:
-            raise OSError(
-                errno.EAGAIN, f"{self._where(path)} changed while its ranges were read", path
-            ) from None
+        for result in self._map(read, list(by_file)):
+            if isinstance(result, BaseException):
+                raise result
+        return out
 
     def open_stored(self, path: str) -> BinaryIO:
         """A readable, seekable file of one version of the stored bytes at ``path``.
@@ -544,25 +560,21 @@ class PersiDictFileSystem(AbstractFileSystem, metaclass=_ViewCache):
             ) from None
 
     def set_mtime(self, path: str, mtime: float) -> None:
-        """Set the modification time (seconds since the epoch) of the file or folder at ``path``.
+        """Set the modification time (seconds since the epoch) of the file at ``path``.
 
         The store keeps it (local: the file's own time; S3: the object's
         metadata) and ``info()["mtime"]`` reports it. io.UnsupportedOperation
-        where a store keeps no times (memory://). Folders keep times on local
-        stores only; elsewhere setting one does nothing.
+        where a store keeps no times (memory://). Folders keep no times of
+        their own: setting one does nothing.
         """
         path = self._strip_protocol(path)
-        if path:
-            try:
-                self.store.set_mtime(self._stored_file(path), mtime)
-                return
-            except MISSING:
-                if not self.isdir(path):
-                    raise FileNotFoundError(
-                        errno.ENOENT, f"no file or directory {self._where(path)}", path
-                    ) from None
-        if self.store.is_local:
-            self.store.set_mtime(self._paths.folder(path), mtime)
+        try:
+            self.store.set_mtime(self._stored_file(path), mtime)
+        except MISSING:
+            if not self.isdir(path):
+                raise FileNotFoundError(
+                    errno.ENOENT, f"no file or directory {self._where(path)}", path
+                ) from None
 
     def touch(self, path: str, truncate: bool = True, **kwargs: Any) -> None:
         """Make ``path`` an empty file, or (``truncate=False``) set its mtime to now."""
@@ -572,23 +584,33 @@ class PersiDictFileSystem(AbstractFileSystem, metaclass=_ViewCache):
             return
         try:
             self.set_mtime(path, time.time())
+            return
         except FileNotFoundError:
-            stored, key, data = self._target(path, b"")
-            if self._store_one(stored, key, data, exclusive=True) is None:
-                logger.debug("touch: %s was created meanwhile", path)
+            pass
         except io.UnsupportedOperation:
-            self._renew(path)
+            if self._renew(path):
+                return
+        stored, key, data = self._target(path, b"")
+        if self._store_one(stored, key, data, exclusive=True) is None:
+            logger.debug("touch: %s was created meanwhile", path)
 
-    def _renew(self, path: str) -> None:
-        """Rewrite a file as it is, for a new mtime, where the store cannot set times."""
+    def _renew(self, path: str) -> bool:
+        """Rewrite a file as it is, for a new mtime, where the store cannot set times.
+
+        False if there is no file at ``path``.
+        """
         stored, key, _ = self._target(path, b"")
         if key is not None and self.dict.append_only:
-            return  # renewing the mtime would rewrite a value this dict never rewrites
-        data, etag = self.store.read_with_etag(stored)
+            return self.store.exists(stored)  # a value this dict never rewrites
+        try:
+            data, etag = self.store.read_with_etag(stored)
+        except MISSING:
+            return False
         try:
             self._store_one(stored, key, data, etag=etag)
         except PreconditionFailed:
             logger.debug("touch: %s was rewritten meanwhile, so it is fresh", path)
+        return True
 
     def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
         """Copy one file (streamed), or make the folder ``path2`` if ``path1`` is one."""
@@ -763,6 +785,11 @@ class PersiDictFileSystem(AbstractFileSystem, metaclass=_ViewCache):
         callback.set_size(len(data))
         self.pipe_file(rpath, data, mode=mode)
         callback.relative_update(len(data))
+
+
+def _bounds(start: int | None, end: int | None, size: int) -> tuple[int, int]:
+    """``[start:end]`` of a ``size``-byte file as absolute offsets, as slicing reads them."""
+    return slice(start, end).indices(size)[:2]
 
 
 def _copy(src: BinaryIO, dst: BinaryIO, callback: Any) -> None:
