@@ -171,7 +171,7 @@ class PersiDictFileSystem(AbstractFileSystem, metaclass=_ViewCache):
             return True
         if self.store.is_local:  # a local folder outlives its last file; a symlink is none
             try:
-                return stat.S_ISDIR(os.lstat(self.store.full_path(folder)).st_mode)
+                return stat.S_ISDIR(os.lstat(self.store.full_path(folder)).st_mode)  # type: ignore[attr-defined]
             except (FileNotFoundError, NotADirectoryError):
                 return False  # absent, or below a file
         if not self.store.is_empty(folder):
@@ -329,7 +329,8 @@ class PersiDictFileSystem(AbstractFileSystem, metaclass=_ViewCache):
             return super().cat(paths, on_error=on_error, **kwargs)
         folders = {q for p in paths for q in listing.parents_below("", p)}
         files = [p for p in paths if p not in folders]
-        stored, results = {}, {}
+        stored: dict[str, str] = {}
+        results: dict[str, bytes | BaseException] = {}
         for p in files:
             try:
                 stored[p] = self._paths.file(p)
@@ -417,7 +418,7 @@ class PersiDictFileSystem(AbstractFileSystem, metaclass=_ViewCache):
         """
         if not self.store.is_local:
             return None
-        return self.store.full_path(self._stored_file(self._strip_protocol(path)))
+        return self.store.full_path(self._stored_file(self._strip_protocol(path)))  # type: ignore[attr-defined]
 
     def head(self, path: str, size: int = 1024) -> bytes:
         return self.cat_file(path, 0, size)
@@ -536,7 +537,7 @@ class PersiDictFileSystem(AbstractFileSystem, metaclass=_ViewCache):
         if mode == "xb" and self.store.exists(stored):
             raise FileExistsError(errno.EEXIST, f"{self._where(path)} exists", path)
         if mode == "ab":
-            with contextlib.suppress(MISSING):  # appending to nothing: a new file
+            with contextlib.suppress(*MISSING):  # appending to nothing: a new file
                 initial, etag = self.store.read_with_etag(stored)
 
         def commit(data: bytes) -> None:

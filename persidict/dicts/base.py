@@ -384,8 +384,8 @@ class PersiDict(
             return True
         if (
             type(self) is type(other)
-            and self.prefix == other.prefix  # type: ignore[attr-defined]
-            and self.get_params() == other.get_params()  # type: ignore[attr-defined]
+            and self.prefix == other.prefix
+            and self.get_params() == other.get_params()
         ):
             return True  # the same store seen twice
         if not isinstance(other, Mapping):

@@ -77,6 +77,8 @@ class FileDirDict(PersiDict[ValueType]):
     >>> d["Eliza", "year"] = 1965    # the file my_folder/Eliza/year.pkl
     """
 
+    store: LocalStore
+
     def __init__(
         self,
         base_dir: str | os.PathLike[str] | None = None,

@@ -780,7 +780,8 @@ class LocalStore(ByteStore):
 
     def listdir(self, prefix: str = "") -> tuple[list[Entry], list[str]]:
         base = f"{prefix}/" if prefix else ""
-        files, dirs = [], []
+        files: list[Entry] = []
+        dirs: list[str] = []
         for chunk, folders in self._entries(prefix, with_stat=True):
             files.extend(_entry(base + name, st) for name, st in chunk)
             dirs.extend(folders)
