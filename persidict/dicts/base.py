@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic
 from persidict.conditions import ITEM_NOT_AVAILABLE, ValueType
 from persidict.dicts.conditional import ConditionalMixin
 from persidict.dicts.timestamps import TimestampsMixin
-from persidict.errors import KeyClashError, MutationPolicyError
+from persidict.errors import KeyClashError, MutationPolicyError, OutcomeUnknownError
 from persidict.formats import Format, FormatError, get_format
 from persidict.jokers import DELETE_CURRENT, KEEP_CURRENT, Joker
 from persidict.keys import Key, KeyLayout, KeyLike, is_valid_part, normalize_key
@@ -491,6 +491,9 @@ class PersiDict(
                 break
             except PreconditionFailed:
                 continue  # changed or removed by another writer since we read it
+            except OutcomeUnknownError as exc:
+                exc.value = value  # removed by this pop or another remover: not lost
+                raise
             return value
         else:
             raise RuntimeError(f"pop({key!r}) kept losing races with other writers")
