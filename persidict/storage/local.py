@@ -247,23 +247,34 @@ class LocalStore(ByteStore):
         finally:
             os.close(fd)
 
-    def read(self, path: str) -> bytes:
-        """The stored bytes: a small value in one read, a big one in one buffer sized by fstat."""
+    def _open_read(self, path: str) -> int:
         try:
-            fd = open_beneath(self._real, path, _READ_FLAGS)
+            return open_beneath(self._real, path, _READ_FLAGS)
         except OSError as exc:
             raise _absent_or(self._open_error(exc, path)) from None
+
+    def _whole_if_small(self, fd: int, path: str) -> bytes | None:
+        """The whole value if one read of up to ``_SMALL`` bytes got it all, else None."""
         try:
             data = os.read(fd, _SMALL)
-            # A short read is the end of a regular file on local filesystems;
-            # elsewhere (network, FUSE) one more read makes sure.
-            if len(data) < _SMALL and (self._full_reads or not data or not os.read(fd, 1)):
-                return data
-            # Committed files are never changed in place (every write is a new
-            # inode), so the size fstat gives is the size to read.
-            return _read_exactly(fd, self._regular(fd, path, close=False).st_size, 0)
         except IsADirectoryError:
             raise IsADirectoryError(errno.EISDIR, _A_FOLDER, self.full_path(path)) from None
+        # A short read is the end of a regular file on local filesystems;
+        # elsewhere (network, FUSE) one more read makes sure.
+        if len(data) < _SMALL and (self._full_reads or not data or not os.read(fd, 1)):
+            return data
+        return None
+
+    def read(self, path: str) -> bytes:
+        """The stored bytes: a small value in one read, a big one in one buffer sized by fstat."""
+        fd = self._open_read(path)
+        try:
+            data = self._whole_if_small(fd, path)
+            if data is None:
+                # Committed files are never changed in place (every write is a
+                # new inode), so the size fstat gives is the size to read.
+                data = _read_exactly(fd, self._regular(fd, path, close=False).st_size, 0)
+            return data
         except OSError as exc:
             raise _named(exc, self.full_path(path)) from None
         finally:
@@ -298,13 +309,21 @@ class LocalStore(ByteStore):
         return open(fd, "rb")  # the caller closes it
 
     def read_or_open(self, path: str, limit: int) -> bytes | BinaryIO:
-        fd, st = self._open_file(path)
-        if st.st_size > limit:
-            return open(fd, "rb")  # the caller closes it
+        fd = self._open_read(path)
         try:
-            return _read_exactly(fd, st.st_size)
+            data = self._whole_if_small(fd, path) if limit >= _SMALL else None
+            if data is None:
+                size = self._regular(fd, path, close=False).st_size
+                if size > limit:
+                    os.lseek(fd, 0, os.SEEK_SET)
+                    f = open(fd, "rb")  # noqa: SIM115 (the caller closes it)
+                    fd = -1
+                    return f
+                data = _read_exactly(fd, size, 0)
+            return data
         finally:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
 
     def info(self, path: str) -> Entry:
         try:
