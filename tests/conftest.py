@@ -16,6 +16,21 @@ from persidict.testing import moto_server, shared_s3_session
 BUCKET = "persidict-tests"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--soak-seconds",
+        type=float,
+        default=60.0,
+        help="how long each test marked soak runs (they run from scripts/soak)",
+    )
+
+
+@pytest.fixture
+def soak_seconds(request: pytest.FixtureRequest) -> float:
+    """The duration the soak tests are asked to run for."""
+    return request.config.getoption("--soak-seconds")
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """A real S3 API (moto's threaded server) on 127.0.0.1, for the whole session."""
