@@ -1,5 +1,7 @@
 """persidict: persistent dicts of key tuples, one file per key, on any fsspec filesystem."""
 
+from importlib import metadata as _metadata
+
 from persidict.conditions import (
     ALWAYS_RETRIEVE,
     ANY_ETAG,
@@ -27,17 +29,21 @@ from persidict.conditions import (
     ValueType,
 )
 from persidict.dicts import (
+    BasicS3Dict,
     EmptyDict,
     FileDirDict,
     LocalDict,
     OverlappingMultiDict,
     PersiDict,
+    S3Dict,
     open_dict,
 )
 from persidict.errors import BackendError, ConcurrencyConflictError, MutationPolicyError
 from persidict.formats import Format, FormatError, get_format, register_format
 from persidict.jokers import DELETE_CURRENT, KEEP_CURRENT, DeleteCurrentFlag, Joker, KeepCurrentFlag
 from persidict.keys import normalize_key
+from persidict.s3_dict_file_dir_cached import S3Dict_FileDirCached
+from persidict.safe_chars import SAFE_CHARS_SET, SAFE_STRING_MAX_LENGTH, contains_unsafe_chars
 from persidict.safe_str_tuple import (
     NonEmptySafeStrTuple,
     SafeStrTuple,
@@ -49,6 +55,11 @@ from persidict.wrappers import AppendOnlyDictCached, MutableDictCached, WriteOnc
 PersiDictKey = SafeStrTuple | str | tuple[str, ...] | list[str]
 NonEmptyPersiDictKey = NonEmptySafeStrTuple | str | tuple[str, ...] | list[str]
 
+try:
+    __version__ = _metadata.version("persidict")
+except _metadata.PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0.0.0"
+
 __all__ = [
     "ALWAYS_RETRIEVE",
     "ANY_ETAG",
@@ -59,6 +70,8 @@ __all__ = [
     "ITEM_NOT_AVAILABLE",
     "KEEP_CURRENT",
     "NEVER_RETRIEVE",
+    "SAFE_CHARS_SET",
+    "SAFE_STRING_MAX_LENGTH",
     "VALUE_NOT_RETRIEVED",
     "AlwaysRetrieveFlag",
     "AnyETagFlag",
@@ -93,11 +106,14 @@ __all__ = [
     "PersiDictKey",
     "RetrieveValueFlag",
     "S3Dict",
+    "S3Dict_FileDirCached",
     "SafeStrTuple",
     "TransformingFunction",
     "ValueNotRetrievedFlag",
     "ValueType",
     "WriteOnceDict",
+    "__version__",
+    "contains_unsafe_chars",
     "get_format",
     "get_safe_chars",
     "normalize_key",
@@ -106,10 +122,3 @@ __all__ = [
     "replace_unsafe_chars",
 ]
 
-
-def __getattr__(name: str):
-    if name in ("S3Dict", "BasicS3Dict"):  # need the s3 extra
-        from persidict import dicts
-
-        return getattr(dicts, name)
-    raise AttributeError(f"module 'persidict' has no attribute {name!r}")

@@ -1,7 +1,8 @@
 """SafeStrTuple and NonEmptySafeStrTuple: validated keys that are plain tuples.
 
 Both are ``tuple`` subclasses, so they compare equal to and hash like the
-plain tuple of the same strings (``SafeStrTuple("a", "b") == ("a", "b")``).
+plain tuple of the same strings (``SafeStrTuple("a", "b") == ("a", "b")``);
+a 1-part one also equals its str (``SafeStrTuple("a") == "a"``).
 Arguments are flattened left to right: strings, sequences of strings and
 other SafeStrTuples. Parts are checked by :func:`persidict.keys.check_part`.
 This module is pure: no I/O.
@@ -64,6 +65,23 @@ class SafeStrTuple(tuple):
 
     def __radd__(self, other: Any) -> SafeStrTuple:
         return SafeStrTuple(other, self)
+
+    def __eq__(self, other: object) -> bool:
+        # A 1-part key also equals its str (random_key() == "k"), as in persidict 0.309.0.
+        if isinstance(other, str):
+            return len(self) == 1 and self[0] == other
+        if isinstance(other, SafeStrTuple) and type(other).__eq__ is not type(self).__eq__:
+            return other.__eq__(self)  # a subclass that redefines equality decides
+        return tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    # Hash of the plain tuple: a key is found by the tuple of its parts. A str
+    # equal to a 1-part key hashes differently, so "k" does not find ("k",) in
+    # a set or dict (as in persidict 0.309.0): look keys up as tuples.
+    __hash__ = tuple.__hash__
 
     def __reversed__(self) -> Iterator[str]:
         return reversed(tuple(self))

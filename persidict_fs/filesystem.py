@@ -35,7 +35,7 @@ import logging
 import os
 import posixpath
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, BinaryIO
 
 from fsspec.callbacks import DEFAULT_CALLBACK
 from fsspec.spec import AbstractFileSystem
@@ -44,7 +44,7 @@ from fsspec.utils import isfilelike
 from persidict.dicts.base import PersiDict
 from persidict.dicts.url import open_dict
 from persidict.formats import Format, format_names, get_format
-from persidict.storage.base import Entry, PreconditionFailed
+from persidict.storage.base import Entry, PreconditionFailed, payload_bytes
 from persidict_fs import listing
 from persidict_fs.files import StagedFile, StoredFile
 from persidict_fs.paths import ViewPaths
@@ -120,6 +120,12 @@ class PersiDictFileSystem(AbstractFileSystem):
         if not self._infer_format:
             return self.dict.format
         return _cheap_formats().get(posixpath.splitext(path)[1])
+
+    def _streams_unchecked(self, path: str) -> bool:
+        """True if bytes written at ``path`` are stored unchecked (raw bytes, no base class)."""
+        fmt = self._format_for(path)
+        raw = fmt is None or fmt.name == "bytes"
+        return raw and self.dict.base_class_for_values is None
 
     def _where(self, path: str) -> str:
         return f"{path!r} in {self.store.url}"
@@ -295,15 +301,18 @@ class PersiDictFileSystem(AbstractFileSystem):
             end = max(0, size + end) if end is not None and end < 0 else end
         return self.store.read_range(stored, start, end)
 
-    def local_path(self, path: str) -> str | None:
-        """Where the file at ``path`` is on this machine's disk, or None if the store is remote.
+    def open_stored(self, path: str) -> BinaryIO:
+        """A readable, seekable file of one version of the stored bytes at ``path``.
 
-        A committed file there is never changed in place (each write is a new
-        inode), so one opened descriptor reads one version to its end.
+        The caller closes it. Local: the stored file itself, open (a write
+        makes a new file, so it reads one version to its end); S3: ranged
+        reads pinned to the version's ETag. The FUSE mount reads through it.
         """
-        if not self.store.is_local:
-            return None
-        return self.store.full_path(self._stored_file(self._strip_protocol(path)))
+        return self.store.open_read(self._stored_file(self._strip_protocol(path)))
+
+    def set_mtime(self, path: str, mtime: float) -> None:
+        """Set the modification time (seconds since the epoch) of the file at ``path``."""
+        self.store.set_mtime(self._stored_file(self._strip_protocol(path)), mtime)
 
     def head(self, path: str, size: int = 1024) -> bytes:
         return self.cat_file(path, 0, size)
@@ -318,11 +327,15 @@ class PersiDictFileSystem(AbstractFileSystem):
         return self.info(path).get("ETag") or super().ukey(path)
 
     # writing
-    def pipe_file(self, path: str, value: bytes, mode: str = "overwrite", **kwargs: Any) -> None:
+    def pipe_file(self, path: str, value: Any, mode: str = "overwrite", **kwargs: Any) -> None:
         """Store ``value`` at ``path`` atomically; ``mode="create"`` only if absent."""
         path = self._strip_protocol(path)
-        data = bytes(value)
-        stored = self._checked(path, data)
+        if callable(value) and self._streams_unchecked(path):
+            data: Any = value  # a callable writing the bytes: streamed, nothing to check
+            stored = self._paths.file(path)
+        else:
+            data = bytes(payload_bytes(value))
+            stored = self._checked(path, data)
         if mode == "create":
             if self.dict.write_stored(stored, data, exclusive=True) is None:
                 raise FileExistsError(errno.EEXIST, f"{self._where(path)} exists", path)

@@ -1,24 +1,31 @@
-"""A FUSE server over any fsspec filesystem whose directories are implicit prefixes.
+"""A FUSE server over the fsspec view of a store (``persidict_fs.filesystem``).
 
-The filesystem is used through a small contract: ``ls(path, detail=True)``,
-``info``, ``cat_file`` (with ranges), ``pipe_file`` (atomic, validating),
-``rm_file``, and the batch forms ``cat(list)``, ``pipe(dict)``, ``rm(list)``.
-Writes are buffered per open file and committed with one ``pipe_file`` on
-flush/close, so other readers see the old bytes until then. Names that are
-not storable but look like editor or ``sed -i`` temp files live only in this
-server's memory until renamed onto a storable name; other bad names are
-refused (EINVAL) with the reason in the log. Attributes and listings are
-cached for ``cache_ttl`` seconds (``persidict_fs.fuse_cache``).
+The view is used through a small contract: ``ls(path, detail=True)``,
+``info``, ``cat_file``, ``open_stored`` (a file of one stored version),
+``pipe_file`` (atomic; bytes or a callable writing them), ``rm_file``,
+``set_mtime``, ``mkdir``/``rmdir`` (folders that persist), and the batch
+forms ``cat(list)``, ``pipe(dict)``, ``rm(list)``.
+
+A file open for writing keeps its bytes in a spool (memory, then an
+anonymous temp file outside the store beyond a threshold) and is committed
+with one ``pipe_file`` when its writer closes: until then every reader sees
+the old value, and a crash of the writer or of this server leaves it whole.
+Names the view cannot store but that look like editor or ``sed -i`` temp
+files live in this server's memory until renamed onto a storable name; other
+bad names are refused (EINVAL) with the reason in the log. Attributes and
+listings are cached for ``cache_ttl`` seconds (``persidict_fs.fuse_cache``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import logging
 import os
 import re
 import stat
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +36,16 @@ import mfusepy
 from fsspec.spec import AbstractFileSystem
 
 from persidict_fs.fuse_cache import Stat, TreeCache, store_io
+from persidict_fs.fuse_files import (
+    SPILL_THRESHOLD,
+    Journal,
+    MemFile,
+    Reader,
+    Spool,
+    Writer,
+    copy_stream,
+    killed_by_signal,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +54,12 @@ NameCheck = Callable[[str, bool], "str | None"]
 
 # vim swap/backup and its "4913" probe, emacs/gedit backups, GNU sed -i temp files
 TEMP_NAME = re.compile(r"\.sw[a-p]x?$|~$|^4913$|^sed[A-Za-z0-9]{6}$|^\.#|^#.*#$")
-WHOLE_READ_LIMIT = 32 << 20  # smaller files are read in one request, as one version
-READ_BLOCK = 8 << 20  # larger ones in blocks of this size
+WHOLE_READ_LIMIT = 32 << 20  # remote values up to this are read in one request, as one version
 READ_AHEAD = 1 << 20  # the kernel's read size for page-cached reads (it caps it at 1 MiB)
+# libfuse passes "now" and "leave as is" in the nanoseconds of a zero time (utimensat's values)
+UTIME_NOW, UTIME_OMIT = (1 << 30) - 1, (1 << 30) - 2
+ATOMIC_O_TRUNC = 1 << 3  # FUSE_CAP_ATOMIC_O_TRUNC: O_TRUNC comes with open, not as a truncate
+JOURNALS = "persidict-mount-journals"  # in the temp folder: see fuse_files.Journal
 
 
 def _fail(code: int) -> mfusepy.FuseOSError:
@@ -47,28 +67,14 @@ def _fail(code: int) -> mfusepy.FuseOSError:
 
 
 @dataclass
-class Handle:
-    """One open file: a private buffer, loaded on first use, committed when dirty."""
+class TempHandle:
+    """An open editor temp file: its bytes are the MemFile of its path."""
 
     path: str
-    writable: bool
-    append: bool = False
-    data: bytes | bytearray | None = None
-    dirty: bool = False
-    written: bool = False  # since the last commit: a flush with nothing new is a dup'd fd closing
-    block_start: int = -1
-    block: bytes = b""
-    ranged: bool = False  # a large value: read in blocks, not loaded whole
-    fd: int = -1  # ... from a local store: its file, open for all this handle's reads
-    opener: int = 0  # the pid that opened it: flushes from others are forked copies closing
-    unlinked: bool = False  # its name was removed while open: its bytes are never stored
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-@dataclass
-class MemFile:
-    data: bytearray
-    mtime: float = field(default_factory=time.time)
+Handle = Reader | Writer | TempHandle
 
 
 class StoreOperations(mfusepy.Operations):
@@ -84,17 +90,25 @@ class StoreOperations(mfusepy.Operations):
         check_name: NameCheck | None = None,
         read_only: bool = False,
         cache_ttl: float = 1.0,
+        local: bool = False,
+        spill_threshold: int = SPILL_THRESHOLD,
+        spill_dir: str | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.fs = fs
         self.tree = TreeCache(fs, root, cache_ttl)
         self.check_name = check_name or (lambda path, is_dir: None)
         self.read_only = read_only
+        self.local = local  # the store is a folder here: open files hold their version
+        self.spill_threshold = spill_threshold
+        self.spill_dir = spill_dir
+        self.journal = journal or Journal(os.path.join(tempfile.gettempdir(), JOURNALS))
         self.started = False  # set once the kernel has the mount
         self._lock = threading.RLock()
         self._mem: dict[str, MemFile] = {}
-        self._dirs: set[str] = set()  # made by mkdir, or emptied through the mount
+        self._dirs: set[str] = set()  # emptied through the mount: shown until the cache says
         self._handles: dict[int, Handle] = {}
-        self._writers: dict[str, Handle] = {}
+        self._writers: dict[str, Writer] = {}
         self._next_fh = 1
         self._uid, self._gid = os.getuid(), os.getgid()
         self._born = time.time()
@@ -109,16 +123,18 @@ class StoreOperations(mfusepy.Operations):
         return parent, name
 
     def _stat(self, rel: str) -> Stat | None:
+        """What everyone but a file's own writer sees: the stored value, until it commits."""
         with self._lock:
-            writer = self._writers.get(rel)
-            if writer is not None and writer.data is not None:
-                return Stat(False, len(writer.data), time.time())
             mem = self._mem.get(rel)
             if mem is not None:
                 return Stat(False, len(mem.data), mem.mtime)
+            pending = rel in self._writers
             if rel in self._dirs:
                 return Stat(True)
-        return self.tree.stat(rel)
+        st = self.tree.stat(rel)
+        if st is None and pending:  # created, not yet committed: empty until then
+            return Stat(False, 0, time.time())
+        return st
 
     def _require_dir(self, rel: str) -> None:
         st = self._stat(rel)
@@ -128,7 +144,7 @@ class StoreOperations(mfusepy.Operations):
             raise _fail(errno.ENOTDIR)
 
     def _keep_dir(self, rel: str) -> None:
-        """Keep folder ``rel`` (and its parents) visible though it may hold no key."""
+        """Keep folder ``rel`` (and its parents) visible though it may hold no file."""
         with self._lock:
             while rel:
                 self._dirs.add(rel)
@@ -136,12 +152,11 @@ class StoreOperations(mfusepy.Operations):
 
     def _kind(self, rel: str) -> str:
         """'key' if ``rel`` can be stored, 'mem' for temp names, else EINVAL (logged)."""
-        name = self._split(rel)[1]
-        if TEMP_NAME.search(name):
-            return "mem"
         problem = self.check_name(self._full(rel), False)
         if problem is None:
             return "key"
+        if TEMP_NAME.search(self._split(rel)[1]):
+            return "mem"
         log.warning("refused %r: %s", "/" + rel, problem)
         raise _fail(errno.EINVAL)
 
@@ -149,31 +164,73 @@ class StoreOperations(mfusepy.Operations):
         if self.read_only:
             raise _fail(errno.EROFS)
 
-    def _commit(self, rel: str, data: bytes) -> None:
+    def _spool(self) -> Spool:
+        return Spool(self.spill_threshold, self.spill_dir)
+
+    def _commit(self, rel: str, spool: Spool, mtime: float | None = None) -> None:
+        """Store the spool's bytes at ``rel`` atomically (and then ``mtime`` if given)."""
+        targets: list[str] = []
+
+        def note(path: str) -> None:  # the store's temp file, if a crash should leave it
+            targets.append(path)
+            self.journal.add(path)
+
         try:
-            self.fs.pipe_file(self._full(rel), data)
+            self.fs.pipe_file(self._full(rel), spool.payload(note))
+            if mtime is not None:
+                self._set_mtime(rel, mtime)
         except Exception as exc:
             # the stored value is unchanged; the writer's close() reports EIO
             log.error("could not store %r: %s", "/" + rel, exc)
             raise _fail(errno.EIO) from exc
-        self.tree.remember(rel, Stat(False, len(data), time.time()))
+        finally:
+            if targets:
+                self.journal.remove(targets)
+        self.tree.remember(rel, Stat(False, spool.size, mtime or time.time()))
 
-    def _load(self, h: Handle) -> None:
-        if h.data is None:
-            try:
-                with store_io("read", h.path):
-                    h.data = bytearray(self.fs.cat_file(self._full(h.path)))
-            except FileNotFoundError:
-                h.data = bytearray()
+    def _load(self, w: Writer, upto: int | None = None) -> None:
+        """Copy the stored value (its first ``upto`` bytes) into the writer's spool, once."""
+        if w.loaded:
+            return
+        try:
+            with store_io("read", w.path), self.fs.open_stored(self._full(w.path)) as src:
+                copy_stream(src, w.spool, upto)
+        except FileNotFoundError:
+            pass
+        w.loaded = True
+
+    def _activate(self, r: Reader) -> None:
+        """Pin the version ``r`` reads: an open file of it, or a small remote one whole."""
+        if r.data is not None or r.source is not None:
+            return
+        full = self._full(r.path)
+        try:
+            with store_io("read", r.path):
+                st = None if self.local else self.tree.stat(r.path)
+                if self.local or (st is not None and st.size > WHOLE_READ_LIMIT):
+                    r.source = self.fs.open_stored(full)
+                else:
+                    r.data = self.fs.cat_file(full)
+        except FileNotFoundError:
+            r.data = b""  # created but not yet committed: empty until then
 
     def init_with_config(self, conn: Any, config: Any) -> None:
         self.started = True
         if conn is not None:
             conn.max_readahead = READ_AHEAD  # fewer, larger reads of big values
+            if conn.capable & ATOMIC_O_TRUNC:
+                conn.want |= ATOMIC_O_TRUNC
+            log.debug("kernel: capable %#x, want %#x", conn.capable, conn.want)
 
     # attributes and listings
-    def getattr(self, path: str, fh: Any = None) -> dict[str, Any]:
-        st = self._stat(path.strip("/"))
+    def getattr(self, path: str | None, fh: Any = None) -> dict[str, Any]:
+        h = self._handles.get(fh.fh) if fh is not None else None
+        if isinstance(h, Writer) and h.loaded:  # its own writer sees what it wrote
+            st: Stat | None = Stat(False, h.spool.size, time.time())
+        elif path is None:  # open, and its name removed
+            st = Stat(False, 0, self._born) if h is None else self._open_stat(h)
+        else:
+            st = self._stat(path.strip("/"))
         if st is None:
             raise _fail(errno.ENOENT)
         mtime_ns = int((st.mtime or self._born) * 1e9)  # folders have no time: the mount's
@@ -197,6 +254,17 @@ class StoreOperations(mfusepy.Operations):
             )
         return attrs
 
+    def _open_stat(self, h: Handle) -> Stat:
+        """Attributes of a file whose name is gone, from its open handle."""
+        if isinstance(h, Reader):
+            with h.lock:
+                if h.data is not None:
+                    return Stat(False, len(h.data), self._born)
+                if h.source is not None:
+                    size = h.source.seek(0, os.SEEK_END)
+                    return Stat(False, size, self._born)
+        return Stat(False, 0, self._born)
+
     def readdir(self, path: str, fh: int) -> list[str]:
         rel = path.strip("/")
         self._require_dir(rel)
@@ -216,18 +284,13 @@ class StoreOperations(mfusepy.Operations):
 
     # open files
     def _open(self, h: Handle, fi: Any) -> int:
-        h.opener = mfusepy.fuse_get_context()[2]
         with self._lock:
             fh = self._next_fh
             self._next_fh += 1
             self._handles[fh] = h
-            if h.writable:
+            if isinstance(h, Writer):
                 self._writers[h.path] = h
         fi.fh = fh
-        if h.writable:
-            fi.direct_io = 1  # writes bypass the page cache: a failed commit leaves no trace
-        elif hasattr(fi, "noflush"):
-            fi.noflush = 1  # a reader's close has nothing to commit: spare the round trip
         return 0
 
     def open(self, path: str, fi: Any) -> int:
@@ -236,12 +299,27 @@ class StoreOperations(mfusepy.Operations):
         writable = flags & os.O_ACCMODE != os.O_RDONLY
         if writable:
             self._writable()
-        h = Handle(rel, writable, append=bool(flags & os.O_APPEND))
-        if writable and flags & os.O_TRUNC and rel not in self._mem:
-            h.data, h.dirty = bytearray(), True
-        elif writable and flags & os.O_TRUNC:
-            self._mem[rel].data.clear()
-        return self._open(h, fi)
+        with self._lock:
+            mem = self._mem.get(rel)
+        if mem is not None:
+            if writable and flags & os.O_TRUNC:
+                mem.data.clear()
+            return self._open(TempHandle(rel), fi)
+        if not writable:
+            r = Reader(rel)
+            if self.local:
+                self._activate(r)  # an open file costs nothing here, and outlives an rm
+            self._open(r, fi)
+            if hasattr(fi, "noflush"):
+                fi.noflush = 1  # a reader's close has nothing to commit: spare the round trip
+            return 0
+        w = Writer(rel, self._spool(), append=bool(flags & os.O_APPEND))
+        w.opener = mfusepy.fuse_get_context()[2]
+        if flags & os.O_TRUNC:
+            w.loaded = w.dirty = True  # empty, committed when the writer closes
+        self._open(w, fi)
+        fi.direct_io = 1  # writes bypass the page cache: a failed commit leaves no trace
+        return 0
 
     def create(self, path: str, mode: int, fi: Any) -> int:
         self._writable()
@@ -249,61 +327,41 @@ class StoreOperations(mfusepy.Operations):
         if self._kind(rel) == "mem":
             with self._lock:
                 self._mem[rel] = MemFile(bytearray())
-            return self._open(Handle(rel, True), fi)
-        h = Handle(rel, True, append=bool(fi.flags & os.O_APPEND), data=bytearray(), dirty=True)
-        return self._open(h, fi)
+            return self._open(TempHandle(rel), fi)
+        w = Writer(rel, self._spool(), append=bool(fi.flags & os.O_APPEND))
+        w.opener = mfusepy.fuse_get_context()[2]
+        w.loaded = w.dirty = True
+        self._open(w, fi)
+        fi.direct_io = 1
+        return 0
 
-    def read(self, path: str, size: int, offset: int, fi: Any) -> bytes:
+    def read(self, path: str | None, size: int, offset: int, fi: Any) -> bytes:
         h = self._handles[fi.fh]
         with h.lock:
-            mem = self._mem.get(h.path)
-            if mem is not None:
-                return bytes(mem.data[offset : offset + size])
-            if h.data is None:
-                if not h.ranged:  # the first read decides, so a new size cannot switch it
-                    st = self._stat(h.path)
-                    h.ranged = st is not None and st.size > WHOLE_READ_LIMIT
-                if h.ranged:
-                    return self._read_block(h, size, offset)
+            if isinstance(h, TempHandle):
+                return bytes(self._mem[h.path].data[offset : offset + size])
+            if isinstance(h, Writer):
                 self._load(h)
-            return bytes(h.data[offset : offset + size])
-
-    def _read_block(self, h: Handle, size: int, offset: int) -> bytes:
-        end = offset + size
-        if not (h.block_start <= offset and end <= h.block_start + len(h.block)):
-            full, want = self._full(h.path), max(size, READ_BLOCK)
+                return h.spool.read(offset, size)
+            self._activate(h)
             with store_io("read", h.path):
-                if h.fd < 0 and h.block_start < 0:
-                    # A local file stays open for all the handle's reads: a value replaced
-                    # meanwhile is a new inode, so this reader still sees one version (and
-                    # skips an open per block). Elsewhere blocks are separate requests.
-                    local_path = getattr(self.fs, "local_path", None)
-                    disk = local_path(full) if local_path is not None else None
-                    if disk is not None:
-                        h.fd = os.open(disk, os.O_RDONLY)
-                if h.fd >= 0:
-                    h.block = os.pread(h.fd, want, offset)
-                else:
-                    h.block = self.fs.cat_file(full, start=offset, end=offset + want)
-            h.block_start = offset
-        return h.block[offset - h.block_start : end - h.block_start]
+                return h.read(size, offset)
 
-    def write(self, path: str, data: bytes, offset: int, fi: Any) -> int:
+    def write(self, path: str | None, data: bytes, offset: int, fi: Any) -> int:
         h = self._handles[fi.fh]
         with h.lock:
-            mem = self._mem.get(h.path)
-            buf = mem.data if mem is not None else None
-            if buf is None:
-                self._load(h)
-                buf = h.data
-                h.dirty = h.written = True
-            if h.append:
-                offset = len(buf)
-            if offset > len(buf):
-                buf.extend(bytes(offset - len(buf)))
-            buf[offset : offset + len(data)] = data
-            if mem is not None:
+            if isinstance(h, TempHandle):
+                mem = self._mem[h.path]
+                if offset > len(mem.data):
+                    mem.data.extend(bytes(offset - len(mem.data)))
+                mem.data[offset : offset + len(data)] = data
                 mem.mtime = time.time()
+                return len(data)
+            if not isinstance(h, Writer):
+                raise _fail(errno.EBADF)
+            self._load(h)
+            h.spool.write(h.spool.size if h.append else offset, data)
+            h.dirty = h.written = True
         return len(data)
 
     def truncate(self, path: str, length: int, fh: Any = None) -> int:
@@ -316,46 +374,56 @@ class StoreOperations(mfusepy.Operations):
             del mem.data[length:]
             mem.data.extend(bytes(length - len(mem.data)))
             return 0
-        if writer is not None:
+        if writer is not None:  # ftruncate, or truncate(2) of a file open for writing
             with writer.lock:
-                self._load(writer)
-                del writer.data[length:]
-                writer.data.extend(bytes(length - len(writer.data)))
+                self._load(writer, upto=length)
+                writer.spool.truncate(length)
                 writer.dirty = writer.written = True
             return 0
-        h = Handle(rel, True)  # not open for writing: read, cut or pad, commit now
-        self._load(h)
-        del h.data[length:]
-        h.data.extend(bytes(length - len(h.data)))
-        self._commit(rel, bytes(h.data))
+        w = Writer(rel, self._spool())  # not open for writing: cut or pad, commit now
+        try:
+            self._load(w, upto=length)
+            w.spool.truncate(length)
+            self._commit(rel, w.spool)
+        finally:
+            w.close()
         return 0
 
-    def flush(self, path: str, fi: Any) -> int:
+    def flush(self, path: str | None, fi: Any) -> int:
         h = self._handles.get(fi.fh)
         # Every close() of a copy of the descriptor flushes: a forked child's exec,
         # the shell's open-dup2-close before `echo` writes. Committing then would
         # show a half-written or empty value, so only the opener's close after a
         # write commits; release (the last close) commits whatever is left.
-        if h is not None and h.writable and mfusepy.fuse_get_context()[2] == h.opener:
+        if not isinstance(h, Writer):
+            return 0
+        pid = mfusepy.fuse_get_context()[2]
+        signal = killed_by_signal(pid)
+        if signal:  # a crash, not a close: the old value stays whole
+            log.warning("writer of %r killed by signal %d: its bytes are dropped", h.path, signal)
+            h.killed = True
+        elif pid == h.opener:
             with h.lock:
-                if h.dirty and h.written and not h.unlinked:
+                if h.dirty and h.written and not h.unlinked and not h.killed:
                     h.dirty = h.written = False  # a failure is reported once, not on release
-                    self._commit(h.path, bytes(h.data))
+                    self._commit(h.path, h.spool, h.mtime)
         return 0
 
-    def release(self, path: str, fi: Any) -> int:
+    def release(self, path: str | None, fi: Any) -> int:
         with self._lock:
             h = self._handles.pop(fi.fh, None)
-            if h is not None and self._writers.get(h.path) is h:
+            if isinstance(h, Writer) and self._writers.get(h.path) is h:
                 del self._writers[h.path]
-        if h is not None and h.fd >= 0:
-            with h.lock:
-                os.close(h.fd)
-                h.fd = -1
-        if h is not None and h.dirty and not h.unlinked:
-            # logged by _commit; release has no caller to tell
-            with contextlib.suppress(mfusepy.FuseOSError):
-                self._commit(h.path, bytes(h.data))
+        if h is None or isinstance(h, TempHandle):
+            return 0
+        with h.lock:
+            try:
+                if isinstance(h, Writer) and h.dirty and not h.unlinked and not h.killed:
+                    # logged by _commit; release has no caller to tell
+                    with contextlib.suppress(mfusepy.FuseOSError):
+                        self._commit(h.path, h.spool, h.mtime)
+            finally:
+                h.close()
         return 0
 
     # names
@@ -365,12 +433,16 @@ class StoreOperations(mfusepy.Operations):
         with self._lock:
             if self._mem.pop(rel, None) is not None:
                 return 0
-            # POSIX: an unlinked file's data goes with its last close, so whoever
-            # still has it open must not store it again then
-            for h in self._handles.values():
-                if h.path == rel:
-                    h.unlinked = True
+            # POSIX: an unlinked file's data goes with its last close: its readers
+            # keep reading it, and whoever writes it must not store it again then
+            readers = [h for h in self._handles.values() if h.path == rel]
             writer = self._writers.pop(rel, None)
+        for h in readers:
+            if isinstance(h, Writer):
+                h.unlinked = True
+            elif isinstance(h, Reader):
+                with h.lock:
+                    self._activate(h)
         try:
             with store_io("delete", rel):
                 self.fs.rm_file(self._full(rel))
@@ -390,13 +462,16 @@ class StoreOperations(mfusepy.Operations):
         if problem:
             log.warning("refused folder %r: %s", path, problem)
             raise _fail(errno.EINVAL)
+        with store_io("make folder", rel):
+            self.fs.mkdir(self._full(rel))
+        self.tree.remember(rel, Stat(True))
         self._keep_dir(rel)
         return 0
 
     def _children(self, rel: str) -> bool:
         prefix = rel + "/"
         with self._lock:
-            local = any(p.startswith(prefix) for p in [*self._mem, *self._dirs, *self._writers])
+            local = any(p.startswith(prefix) for p in [*self._mem, *self._writers])
         return local or bool(self.tree.list(rel, fresh=True))
 
     def rmdir(self, path: str) -> int:
@@ -405,17 +480,21 @@ class StoreOperations(mfusepy.Operations):
         self._require_dir(rel)
         if self._children(rel):
             raise _fail(errno.ENOTEMPTY)
-        with self._lock:
-            self._dirs.discard(rel)
-        self._rmdir_stored(self._full(rel))
+        self._forget_dir(rel)
+        self._rmdir_stored(rel)
         self.tree.remember(rel, None)
         return 0
 
-    def _rmdir_stored(self, full: str) -> None:
+    def _forget_dir(self, rel: str) -> None:
+        with self._lock:
+            self._dirs -= {p for p in self._dirs if p == rel or p.startswith(rel + "/")}
+
+    def _rmdir_stored(self, rel: str) -> None:
         try:
-            self.fs.rmdir(full)
-        except (FileNotFoundError, OSError) as exc:
-            log.debug("folder %r left in place: %s", full, exc)
+            with store_io("remove folder", rel):
+                self.fs.rmdir(self._full(rel))
+        except FileNotFoundError:
+            pass  # a folder that only its files made
 
     def rename(self, old: str, new: str) -> int:
         self._writable()
@@ -427,11 +506,14 @@ class StoreOperations(mfusepy.Operations):
         if st.is_dir:
             if target is not None and (not target.is_dir or self._children(dst)):
                 raise _fail(errno.ENOTEMPTY if target.is_dir else errno.ENOTDIR)
+            if target is not None:
+                self._forget_dir(dst)
+                self._rmdir_stored(dst)
             self._move_dir(src, dst)
         else:
             if target is not None and target.is_dir:
                 raise _fail(errno.EISDIR)
-            self._move_file(src, dst)
+            self._move_file(src, dst, st)
         with self._lock:  # files still open follow their name
             for h in self._handles.values():
                 if h.path == src:
@@ -440,7 +522,7 @@ class StoreOperations(mfusepy.Operations):
                 self._writers[dst] = self._writers.pop(src)
         return 0
 
-    def _move_file(self, src: str, dst: str) -> None:
+    def _move_file(self, src: str, dst: str, st: Stat) -> None:
         kind = self._kind(dst)
         with self._lock:
             mem = self._mem.get(src)
@@ -453,18 +535,22 @@ class StoreOperations(mfusepy.Operations):
                 self.fs.rm_file(self._full(src))
             self.tree.remember(src, None)
             return
-        if mem is not None:
-            data = bytes(mem.data)
-        else:
-            with store_io("read", src):
-                data = self.fs.cat_file(self._full(src))
-        if kind == "mem":
-            with self._lock:
-                self._mem[dst] = MemFile(bytearray(data))
-        else:
-            self._commit(dst, data)
-            with self._lock:
-                self._mem.pop(dst, None)
+        spool = self._spool()
+        try:
+            if mem is not None:
+                spool.write(0, bytes(mem.data))
+            else:
+                with store_io("read", src), self.fs.open_stored(self._full(src)) as f:
+                    copy_stream(f, spool)
+            if kind == "mem":
+                with self._lock:
+                    self._mem[dst] = MemFile(bytearray(spool.read(0, spool.size)), st.mtime)
+            else:
+                self._commit(dst, spool, st.mtime or None)  # a rename keeps the time
+                with self._lock:
+                    self._mem.pop(dst, None)
+        finally:
+            spool.close()
         if mem is not None:
             with self._lock:
                 self._mem.pop(src, None)
@@ -475,21 +561,25 @@ class StoreOperations(mfusepy.Operations):
             self._keep_dir(self._split(src)[0])
 
     def _move_dir(self, src: str, dst: str) -> None:
-        """Move every key under ``src``: one listing, then batched read, write, delete."""
+        """Move every file under ``src``: one listing, then batched read, write, delete."""
         base = self._full(src)
         with store_io("list", src):
-            found = self.fs.find(base)
-        for p in found:  # every new name must be storable before anything moves
+            found = self.fs.find(base, withdirs=True, detail=True)
+        files = [p for p, info in found.items() if info["type"] == "file"]
+        for p in files:  # every new name must be storable before anything moves
             self._kind(dst + p[len(base) :])
-        if found:
-            with store_io(f"move to {'/' + dst!r}", src):
-                data = self.fs.cat(found)
+        with store_io(f"move to {'/' + dst!r}", src):
+            self.fs.mkdir(self._full(dst))
+            for p in sorted(p for p, info in found.items() if info["type"] == "directory"):
+                self.fs.mkdir(self._full(dst) + p[len(base) :])
+            if files:
+                data = self.fs.cat(files)
                 self.fs.pipe({self._full(dst) + p[len(base) :]: v for p, v in data.items()})
-                self.fs.rm(list(found))
-            folders = {p.rpartition("/")[0] for p in found}
-            for folder in sorted(folders, key=len, reverse=True):
-                self._rmdir_stored(folder)
-        self._rmdir_stored(base)
+                self.fs.rm(files)
+            for p in sorted(found, key=len, reverse=True):
+                if found[p]["type"] == "directory":
+                    self._rmdir_stored(src + p[len(base) :])
+        self._rmdir_stored(src)
         with self._lock:
             for table in (self._mem, self._writers):
                 for p in [p for p in table if p.startswith(src + "/")]:
@@ -497,21 +587,52 @@ class StoreOperations(mfusepy.Operations):
             for h in self._handles.values():  # open files follow, to commit under the new name
                 if h.path.startswith(src + "/"):
                     h.path = dst + h.path[len(src) :]
-            moved = {p for p in self._dirs if p == src or p.startswith(src + "/")}
-            self._dirs -= moved
-            self._dirs |= {dst + p[len(src) :] for p in moved}
-        self._keep_dir(dst)
+        self._forget_dir(src)
         self._keep_dir(self._split(src)[0])
         self.tree.forget_all()
 
+    # metadata
+    def utimens(self, path: str | None, times: Any = None) -> int:
+        """Set the modification time (kept by the store); the access time is not kept."""
+        if path is None:
+            return 0  # an open file whose name is gone: its time goes with it
+        rel = path.strip("/")
+        given = times[1] if times is not None else UTIME_NOW
+        if given == UTIME_OMIT:
+            return 0
+        mtime = time.time() if given == UTIME_NOW else given / 1e9
+        with self._lock:
+            mem = self._mem.get(rel)
+            writer = self._writers.get(rel)
+        if mem is not None:
+            mem.mtime = mtime
+            return 0
+        if writer is not None and writer.dirty:
+            if given != UTIME_NOW:  # "now" is the commit's own time
+                writer.mtime = mtime  # set when its bytes are committed
+            return 0
+        st = self._stat(rel)
+        if st is None:
+            raise _fail(errno.ENOENT)
+        if st.is_dir:
+            return 0  # folders have no time of their own in a store
+        self._writable()
+        with store_io("set the time of", rel):
+            self._set_mtime(rel, mtime)
+        self.tree.remember(rel, Stat(False, st.size, mtime))
+        return 0
+
+    def _set_mtime(self, rel: str, mtime: float) -> None:
+        try:
+            self.fs.set_mtime(self._full(rel), mtime)
+        except io.UnsupportedOperation as exc:  # a store without times: as on FAT
+            log.debug("time of %r not kept: %s", "/" + rel, exc)
+
     # metadata the stores do not keep: accepted and ignored, as on FAT or S3 mounts
-    def utimens(self, path: str, times: Any = None) -> int:
-        if self._stat(path.strip("/")) is None:
+    def chmod(self, path: str | None, mode: int) -> int:
+        if path is not None and self._stat(path.strip("/")) is None:
             raise _fail(errno.ENOENT)
         return 0
 
-    def chmod(self, path: str, mode: int) -> int:
-        return self.utimens(path)
-
-    def chown(self, path: str, uid: int, gid: int) -> int:
-        return self.utimens(path)
+    def chown(self, path: str | None, uid: int, gid: int) -> int:
+        return self.chmod(path, 0)

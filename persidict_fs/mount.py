@@ -4,23 +4,31 @@ The server runs in its own process (``persidict_fs.mount._main``), so the
 caller's signals, threads and GIL stay its own, and Ctrl-C, SIGTERM and
 ``fusermount -u`` all end it cleanly: libfuse unmounts and the process exits.
 Every commit is done before the writer's ``close`` returns, so an unmount
-never loses one.
+never loses one. A mount whose server died ("Transport endpoint is not
+connected") is found in ``/proc/self/mountinfo`` and lazily unmounted by
+``Mount.unmount()`` and by the next ``mount()`` there; a live mount point is
+refused.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from typing import TYPE_CHECKING, Any
 
 from persidict import PersiDict, open_dict
 from persidict.dicts.url import guess_format
+from persidict.storage.base import is_temp_name
 from persidict_fs.filesystem import PersiDictFileSystem
+from persidict_fs.fuse_files import Journal
 from persidict_fs.paths import ViewPaths
 
 if TYPE_CHECKING:
@@ -69,18 +77,38 @@ def serve(
     cache_ttl: float = 1.0,
     serialization_format: str | None = None,
     multithreaded: bool | None = None,
+    spill_threshold: int | None = None,
+    spill_dir: str | None = None,
     **storage_options: Any,
 ) -> None:
-    """Serve the store at ``mountpoint`` in this thread until unmounted (Ctrl-C, SIGTERM...)."""
-    from persidict_fs.fuse import StoreOperations  # imports mfusepy: only when serving
+    """Serve the store at ``mountpoint`` in this thread until unmounted (Ctrl-C, SIGTERM...).
 
+    ``spill_threshold``: bytes a file being written keeps in memory before
+    it moves to an anonymous temp file in ``spill_dir`` (default: the
+    system's temp folder), so memory stays bounded whatever the file size.
+    """
+    from persidict_fs.fuse import JOURNALS, StoreOperations  # imports mfusepy: only when serving
+
+    journals = os.path.join(tempfile.gettempdir(), JOURNALS)
+    for path in Journal.clean(journals, is_temp_name):
+        log.warning("removed %s: a mount server died while committing it", path)
     d = open_store(store_or_url, serialization_format, **storage_options)
     # One thread serves a local folder 2-3x faster (no thread hand-offs, no
     # per-callback Python thread states); a remote store needs several, so
     # that one slow request does not stall every other.
     threads = not d.store.is_local if multithreaded is None else multithreaded
     fs, check = view_of(d)
-    ops = StoreOperations(fs, check_name=check, read_only=read_only, cache_ttl=cache_ttl)
+    spill = {} if spill_threshold is None else {"spill_threshold": spill_threshold}
+    ops = StoreOperations(
+        fs,
+        check_name=check,
+        read_only=read_only,
+        cache_ttl=cache_ttl,
+        local=d.store.is_local,
+        spill_dir=spill_dir,
+        journal=Journal(journals),
+        **spill,
+    )
     log.info("serving %s (%s) at %s", d.store.url, d.serialization_format, mountpoint)
     try:
         _run_fuse(ops, mountpoint, read_only, cache_ttl, f"persidict:{d.store.url}", threads)
@@ -130,7 +158,7 @@ class Mount:
 
     @property
     def mounted(self) -> bool:
-        return self.process.poll() is None and os.path.ismount(self.mountpoint)
+        return self.process.poll() is None and mounted_fs(self.mountpoint) is not None
 
     def unmount(self, timeout: float = 30.0) -> None:
         """Unmount (SIGTERM to the server, as Ctrl-C would) and wait for it to exit."""
@@ -141,8 +169,7 @@ class Mount:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if os.path.ismount(self.mountpoint):  # the server died without unmounting
-            subprocess.run(["fusermount3", "-u", "-z", self.mountpoint], check=False)
+        clean_dead_mount(self.mountpoint)  # if the server died without unmounting
         if self.process.returncode not in (0, -signal.SIGTERM):
             raise MountError(
                 f"mount server for {self.mountpoint} exited with {self.process.returncode}"
@@ -164,6 +191,8 @@ def mount(
     log_file: str | os.PathLike | None = None,
     log_level: str = "INFO",
     multithreaded: bool | None = None,
+    spill_threshold: int | None = None,
+    spill_dir: str | None = None,
     timeout: float = 30.0,
     **storage_options: Any,
 ) -> Mount | None:
@@ -174,7 +203,9 @@ def mount(
     ``log_file`` receives the server's log (refused names, failed commits);
     by default it goes to this process's stderr. ``multithreaded`` defaults
     to False for a local folder (faster) and True for remote stores. A ``memory://`` dict cannot
-    be mounted in the background: the server is another process.
+    be mounted in the background: the server is another process. ``spill_threshold`` and
+    ``spill_dir``: see :func:`serve`. A dead mount left at ``mountpoint`` by a killed server
+    is unmounted first (logged); a live one is refused (MountError).
 
     >>> with mount("/data/store", "/mnt/store") as m:   # doctest: +SKIP
     ...     print(os.listdir("/mnt/store"))
@@ -184,9 +215,14 @@ def mount(
         cache_ttl=cache_ttl,
         serialization_format=serialization_format,
         multithreaded=multithreaded,
+        spill_threshold=spill_threshold,
+        spill_dir=spill_dir,
         **storage_options,
     )
     mountpoint = os.fspath(mountpoint)
+    clean_dead_mount(mountpoint)
+    if mounted_fs(mountpoint) is not None:
+        raise MountError(f"{mountpoint} is already a mount point: unmount it first")
     if foreground:
         serve(store_or_url, mountpoint, **options)
         return None
@@ -210,7 +246,7 @@ def mount(
     process.stdin.write(spec)
     process.stdin.close()
     deadline = time.monotonic() + timeout
-    while not os.path.ismount(mountpoint):
+    while mounted_fs(mountpoint) is None:
         if process.poll() is not None:
             raise MountError(f"could not mount at {mountpoint}{_tail(log_path)}")
         if time.monotonic() > deadline:
@@ -218,6 +254,45 @@ def mount(
             raise MountError(f"mount at {mountpoint} not ready after {timeout} s")
         time.sleep(0.02)
     return Mount(process, mountpoint, log_path)
+
+
+def mounted_fs(mountpoint: str | os.PathLike) -> str | None:
+    """The type of the filesystem mounted at ``mountpoint`` (``fuse.persidict``...), or None.
+
+    Read from ``/proc/self/mountinfo``, which lists a FUSE mount whose server
+    died too (``os.path.ismount`` cannot stat it, so it says False).
+    """
+    path = os.fspath(mountpoint)
+    parent, name = os.path.split(os.path.abspath(path))
+    target = os.path.join(os.path.realpath(parent), name)  # no stat of a dead mount itself
+    found = None
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+        for line in f:
+            fields = line.split()
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), fields[4])
+            if point == target:
+                found = fields[fields.index("-") + 1]  # the last mount there is on top
+    return found
+
+
+def clean_dead_mount(mountpoint: str | os.PathLike) -> bool:
+    """Lazily unmount a FUSE mount at ``mountpoint`` whose server is gone; True if one was."""
+    fstype = mounted_fs(mountpoint)
+    if fstype is None or not fstype.startswith("fuse"):
+        return False
+    try:
+        os.stat(mountpoint)
+        return False  # it answers: alive
+    except OSError as exc:
+        if exc.errno != errno.ENOTCONN:
+            return False
+    log.warning("unmounting the dead mount at %s (its server is gone)", mountpoint)
+    done = subprocess.run(
+        ["fusermount3", "-u", "-z", os.fspath(mountpoint)], capture_output=True, text=True
+    )
+    if done.returncode:
+        raise MountError(f"could not unmount the dead mount at {mountpoint}: {done.stderr.strip()}")
+    return True
 
 
 def _tail(log_path: str | None) -> str:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from persidict import PersiDict
+from tests.waiting import wait_for
 
 
 @dataclass
@@ -29,3 +32,47 @@ class Mounted:
 
     def log_text(self) -> str:
         return self.log.read_text()
+
+
+def fd_position(pid: int, fd: int, path: Path) -> int | None:
+    """Where process ``pid``'s descriptor ``fd`` stands in ``path`` (None if not open there)."""
+    try:
+        if os.readlink(f"/proc/{pid}/fd/{fd}") != str(path):
+            return None
+        with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+            return int(f.readline().split()[1])  # "pos:\t<offset>"
+    except FileNotFoundError:
+        return None
+
+
+def wait_written(pid: int, fd: int, path: Path, nbytes: int) -> None:
+    """Wait until process ``pid`` has written ``nbytes`` to ``path`` through ``fd``.
+
+    Its position advances when each write returns: the bytes are at the mount.
+    """
+    wait_for(
+        lambda: (fd_position(pid, fd, path) or 0) >= nbytes,
+        what=f"pid {pid} to write {nbytes} bytes to {path}",
+    )
+
+
+def mount_fixture(request, tmp_path_factory, **mount_options):
+    """A json store on ``request.param`` ("local" or "s3") mounted for a module's tests."""
+    from persidict import open_dict
+    from persidict_fs import mount
+
+    tmp = tmp_path_factory.mktemp("fuse")
+    if request.param == "local":
+        url, options = str(tmp / "store"), {}
+    else:
+        options = dict(request.getfixturevalue("s3_options"))
+        url = f"s3://persidict-tests/mount-{uuid.uuid4().hex[:8]}"
+    d = open_dict(url, "json", **options)
+    d["seed"] = 0  # the format is guessed from the files, as the CLI does
+    root = tmp / "mnt"
+    root.mkdir()
+    log = tmp / "mount.log"
+    ttl = mount_options.pop("cache_ttl", 0.5)
+    handle = mount(url, root, cache_ttl=ttl, log_file=log, log_level="DEBUG",
+                   **mount_options, **options)  # fmt: skip
+    return handle, Mounted(d, root, log, ttl)

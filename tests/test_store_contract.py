@@ -154,3 +154,29 @@ def test_a_raising_callable_leaves_no_temp_file_or_new_folder_on_disk(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["k"]
 
 
+
+
+def test_batches_keep_order_and_report_per_path(store):
+    items = {"a/1": b"a1", "b/1": b"b1", "a/2": b"a2", "top": b"t"}
+    etags = store.write_many(items)
+    assert all(isinstance(e, str) for e in etags)
+    got = store.read_many(["a/2", "absent/x", "top", "a/1", "a/none"])
+    assert got[0] == b"a2" and got[2] == b"t" and got[3] == b"a1"
+    assert isinstance(got[1], FileNotFoundError) and isinstance(got[4], FileNotFoundError)
+    created = store.create_many({"a/1": b"again", "a/3": b"a3", "c/1": b"c1"})
+    assert created[0] is None and all(isinstance(e, str) for e in created[1:])
+    assert store.read_many(["a/1", "a/3", "c/1"]) == [b"a1", b"a3", b"c1"]
+    deleted = store.delete_many(["a/1", "a/none", "c/1", "absent/x"])
+    assert deleted[0] is None and deleted[2] is None
+    assert isinstance(deleted[1], FileNotFoundError) and isinstance(deleted[3], FileNotFoundError)
+    assert store.delete_many(["a/2", "a/none"], missing_ok=True) == [None, None]
+    assert sorted(store.iter_paths()) == ["a/3", "b/1", "top"]
+
+
+def test_batch_writes_of_big_values_and_streams(store):
+    big = {f"big/{i}": os.urandom((1 << 20) + i) for i in range(3)}
+    assert all(isinstance(e, str) for e in store.write_many(big))
+    assert store.read_many(list(big)) == list(big.values())
+    streamed = store.write_many({"s/1": writer(b"one"), "s/2": writer(b"two")})
+    assert all(isinstance(e, str) for e in streamed)
+    assert store.read_many(["s/1", "s/2"]) == [b"one", b"two"]

@@ -161,3 +161,16 @@ def test_the_dict_cannot_escape_through_a_symlinked_folder(planted):
     d.clear()
     assert outside_untouched(outside)
     assert os.path.islink(os.path.join(store.root, "link"))
+
+
+@pytest.mark.parametrize("path", FOLDER_LINKS)
+def test_batches_through_a_symlinked_folder_are_refused(planted, path):
+    store, outside = planted
+    for results in (
+        store.write_many({path: b"x", "ok": b"fine"}),
+        store.create_many({path: b"x", "ok2": b"fine"}),
+        store.read_many([path, "ok"]),
+    ):
+        assert isinstance(results[0], OSError) and results[0].errno == errno.ELOOP
+        assert not isinstance(results[1], BaseException)
+    assert outside_untouched(outside)

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from itertools import islice
 from typing import Any
 
-from persidict.dicts.base import PersiDict
+from persidict.dicts.base import PersiDict, resolve_format
 from persidict.formats import Format
 from persidict.storage.local import LocalStore
+from persidict.upstream_layout import upstream_digest_len
 
 DEFAULT_BASE_DIR = "__file_dir_dict__"
 
@@ -65,8 +66,9 @@ class FileDirDict(PersiDict):
         serialization_format: ``pkl`` (default), ``json``, ``txt``, ``bytes``, ...;
             ``file_type`` is an alias.
         digest_len: suffix length that keeps case-only-different keys apart.
-            ``None`` (default) means 0 on case-sensitive filesystems and 8
-            on case-insensitive ones (macOS, Windows).
+            ``None`` (default) means 4 in a folder persidict 0.309.0 wrote with
+            its defaults, else 0 on case-sensitive filesystems and 8 on
+            case-insensitive ones (macOS, Windows).
         durable: fsync every write (file and folder).
         append_only, base_class_for_values: see :class:`PersiDict`.
 
@@ -92,7 +94,10 @@ class FileDirDict(PersiDict):
         fmt = _one_format(serialization_format, file_type)
         store = LocalStore(folder if folder is not None else DEFAULT_BASE_DIR, durable=durable)
         if digest_len is None:
-            digest_len = 8 if is_case_insensitive(store.root) else 0
+            ext = resolve_format(fmt, base_class_for_values).extension
+            digest_len = upstream_digest_len(store.root, ext) or (
+                8 if is_case_insensitive(store.root) else 0
+            )
         super().__init__(
             store,
             fmt,

@@ -29,8 +29,9 @@ import logging
 import os
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import suppress
+from itertools import islice
 from typing import BinaryIO
 
 from persidict.storage.base import (
@@ -47,11 +48,13 @@ log = logging.getLogger(__name__)
 LOCK_NAME = ".#lock"  # only where a folder cannot be locked (NFS)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY
 _READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK  # a planted FIFO must not block a read
+_NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 _NO_FOLDER_LOCK = (errno.EBADF, errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL)
 _NO_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK)
 _ABSENT = (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG)  # no such stored file can exist
 _NAMES_CHUNK = 4096
+_THREADS_FROM = 1 << 20  # mean value size from which a batch write uses threads
 _FOLDER_THERE = "a folder is where this stored file would be"
 
 
@@ -82,6 +85,20 @@ def _named(exc: OSError, full: str, why: str | None = None) -> OSError:
     if exc.filename == full and why is None:
         return exc
     return type(exc)(exc.errno, why or exc.strerror, full)
+
+
+def _absent_or(exc: OSError) -> OSError:
+    """FileNotFoundError where no stored file can be (a missing folder, a file on the way,
+    a name too long), else ``exc``."""
+    if exc.errno in _ABSENT:
+        return FileNotFoundError(errno.ENOENT, "no stored file", exc.filename)
+    return exc
+
+
+def _worth_threads(payloads: Iterable[Payload]) -> bool:
+    """True for batches of big values, whose copies threads can run in parallel."""
+    sizes = [len(p) if isinstance(p, (bytes, bytearray)) else 0 for p in payloads]
+    return len(sizes) > 1 and sum(sizes) >= _THREADS_FROM * len(sizes)
 
 
 def _symlink_error(full: str) -> OSError:
@@ -167,17 +184,30 @@ class LocalStore(ByteStore):
         try:
             fd = self._open(path, _READ_FLAGS)
         except OSError as exc:
-            if exc.errno in _ABSENT:
-                raise FileNotFoundError(errno.ENOENT, "no stored file", exc.filename) from None
-            raise
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            os.close(fd)
+            raise _absent_or(exc) from None
+        return fd, self._regular(fd, path)
+
+    def _open_file_at(self, dfd: int, path: str) -> tuple[int, os.stat_result]:
+        """``_open_file`` for a path in the open folder ``dfd`` (batches)."""
+        try:
+            fd = os.open(path.rpartition("/")[2], _READ_FLAGS | _NOFOLLOW, dir_fd=dfd)
+        except OSError as exc:
             full = self.full_path(path)
-            if stat.S_ISDIR(st.st_mode):
-                raise IsADirectoryError(errno.EISDIR, "a folder, not a stored file", full)
-            raise OSError(errno.EINVAL, "not a regular file", full)
-        return fd, st
+            if exc.errno == errno.ELOOP:
+                raise _symlink_error(full) from None
+            raise _absent_or(_named(exc, full)) from None
+        return fd, self._regular(fd, path)
+
+    def _regular(self, fd: int, path: str) -> os.stat_result:
+        """The stat of ``fd``, which must be a regular file (else closed and an error)."""
+        st = os.fstat(fd)
+        if stat.S_ISREG(st.st_mode):
+            return st
+        os.close(fd)
+        full = self.full_path(path)
+        if stat.S_ISDIR(st.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "a folder, not a stored file", full)
+        raise OSError(errno.EINVAL, "not a regular file", full)
 
     def _read_stat(self, path: str) -> tuple[bytes, os.stat_result]:
         fd, st = self._open_file(path)
@@ -223,9 +253,7 @@ class LocalStore(ByteStore):
         try:
             fd = self._open(path, O_PATH)
         except OSError as exc:
-            if exc.errno in _ABSENT:
-                raise FileNotFoundError(errno.ENOENT, "no stored file", exc.filename) from None
-            raise
+            raise _absent_or(exc) from None
         try:
             st = os.fstat(fd)
         finally:
@@ -405,14 +433,21 @@ class LocalStore(ByteStore):
         return self._commit(path, data, etag)
 
     def create(self, path: str, data: Payload) -> str | None:
-        full = self.full_path(path)
-        dfd, name, made = self._folder(path, create=True)
+        dfd, _, made = self._folder(path, create=True)
         try:
-            tmp, etag = self._write_temp(dfd, name, data, full)
+            etag = self._create_at(dfd, path, data)
         except BaseException:
-            os.close(dfd)
             self._remove_folders(made)
             raise
+        finally:
+            os.close(dfd)
+        return etag
+
+    def _create_at(self, dfd: int, path: str, data: Payload) -> str | None:
+        """``create`` in the open folder ``dfd``."""
+        full = self.full_path(path)
+        name = path.rpartition("/")[2]
+        tmp, etag = self._write_temp(dfd, name, data, full)
         try:
             os.link(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd, follow_symlinks=False)
         except FileExistsError:
@@ -425,9 +460,8 @@ class LocalStore(ByteStore):
         finally:
             with suppress(FileNotFoundError):
                 os.unlink(tmp, dir_fd=dfd)
-            os.close(dfd)
         if self.durable:
-            self._sync(path)
+            os.fsync(dfd)
         return etag
 
     def _refuse_non_file(self, dfd: int, name: str, full: str) -> None:
@@ -461,13 +495,6 @@ class LocalStore(ByteStore):
             if lock != dfd:
                 os.close(lock)
 
-    def _sync(self, path: str) -> None:
-        fd = self._open(path.rpartition("/")[0], _DIR_FLAGS)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
     def _delete(self, path: str, etag: str | None) -> None:
         full = self.full_path(path)
         try:
@@ -495,6 +522,143 @@ class LocalStore(ByteStore):
 
     def delete_if(self, path: str, etag: str) -> None:
         self._delete(path, etag)
+
+    # batches: one folder descriptor (and one lock) per folder, not one per file
+    def read_many(self, paths: Iterable[str]) -> list[bytes | BaseException]:
+        def read_in(dfd: int, group: list[str]) -> list:
+            out: list = []
+            for path in group:
+                try:
+                    fd, st = self._open_file_at(dfd, path)
+                    try:
+                        out.append(_read_exactly(fd, st.st_size))
+                    finally:
+                        os.close(fd)
+                except Exception as exc:  # handed back per item, raised by the caller
+                    out.append(exc)
+            return out
+
+        return self._by_folder(list(paths), read_in, create=False)
+
+    def write_many(self, items: Mapping[str, Payload]) -> list[str | BaseException]:
+        if _worth_threads(items.values()):  # big copies run in parallel without the GIL
+            return super().write_many(items)
+        pairs = list(items.items())
+        data = dict(pairs)
+
+        def write_in(dfd: int, group: list[str]) -> list:
+            out: list = []
+            temps: dict[int, str] = {}
+            try:
+                for path in group:
+                    try:
+                        tmp, etag = self._write_temp(
+                            dfd, path.rpartition("/")[2], data[path], self.full_path(path)
+                        )
+                        temps[len(out)] = tmp
+                        out.append(etag)
+                    except Exception as exc:
+                        out.append(exc)
+                if temps:
+                    self._replace_all(dfd, group, temps, out)
+            finally:
+                for tmp in temps.values():  # left only if something failed
+                    with suppress(FileNotFoundError):
+                        os.unlink(tmp, dir_fd=dfd)
+            return out
+
+        return self._by_folder([p for p, _ in pairs], write_in, create=True)
+
+    def _replace_all(self, dfd: int, group: list[str], temps: dict[int, str], out: list) -> None:
+        lock = self._lock(dfd)
+        try:
+            for i, tmp in list(temps.items()):
+                try:
+                    os.replace(tmp, group[i].rpartition("/")[2], src_dir_fd=dfd, dst_dir_fd=dfd)
+                    del temps[i]
+                except OSError as exc:
+                    full = self.full_path(group[i])
+                    out[i] = (
+                        IsADirectoryError(errno.EISDIR, _FOLDER_THERE, full)
+                        if isinstance(exc, IsADirectoryError)
+                        else _named(exc, full)
+                    )
+        finally:
+            if lock != dfd:
+                os.close(lock)
+        if self.durable:
+            os.fsync(dfd)
+
+    def create_many(self, items: Mapping[str, Payload]) -> list[str | BaseException | None]:
+        if _worth_threads(items.values()):
+            return super().create_many(items)
+
+        def create_in(dfd: int, group: list[str]) -> list:
+            out: list = []
+            for path in group:
+                try:
+                    out.append(self._create_at(dfd, path, items[path]))
+                except Exception as exc:
+                    out.append(exc)
+            return out
+
+        return self._by_folder(list(items), create_in, create=True)
+
+    def delete_many(
+        self, paths: Iterable[str], *, missing_ok: bool = False
+    ) -> list[BaseException | None]:
+        def delete_in(dfd: int, group: list[str]) -> list:
+            out: list = []
+            lock = self._lock(dfd)
+            try:
+                for path in group:
+                    try:
+                        os.unlink(path.rpartition("/")[2], dir_fd=dfd)
+                        out.append(None)
+                    except FileNotFoundError:
+                        out.append(None if missing_ok else self._absent(path))
+                    except OSError as exc:
+                        out.append(_named(exc, self.full_path(path)))
+            finally:
+                if lock != dfd:
+                    os.close(lock)
+            return out
+
+        results = self._by_folder(list(paths), delete_in, create=False)
+        if missing_ok:
+            results = [None if isinstance(r, FileNotFoundError) else r for r in results]
+        return results
+
+    def _absent(self, path: str) -> FileNotFoundError:
+        return FileNotFoundError(errno.ENOENT, "no stored file", self.full_path(path))
+
+    def _by_folder(self, paths: list[str], work, *, create: bool) -> list:
+        """``work(folder_fd, paths_in_it)`` for each folder of ``paths``; results in order.
+
+        A folder that cannot be opened fails each of its paths (FileNotFoundError
+        where it is absent); folders made for writes that all failed are removed.
+        """
+        groups: dict[str, list[int]] = {}
+        for i, path in enumerate(paths):
+            groups.setdefault(path.rpartition("/")[0], []).append(i)
+        results: list = [None] * len(paths)
+        for indexes in groups.values():
+            group = [paths[i] for i in indexes]
+            try:
+                dfd, _, made = self._folder(group[0], create=create)
+            except Exception as exc:
+                missing = isinstance(exc, (FileNotFoundError, NotADirectoryError)) and not create
+                out = [self._absent(p) if missing else exc for p in group]
+            else:
+                try:
+                    out = work(dfd, group)
+                finally:
+                    os.close(dfd)
+                if made and all(isinstance(r, BaseException) for r in out):
+                    self._remove_folders(made)
+            for i, result in zip(indexes, out, strict=True):
+                results[i] = result
+        return results
 
     def set_mtime(self, path: str, mtime: float) -> None:
         full = self.full_path(path)
@@ -551,30 +715,38 @@ class LocalStore(ByteStore):
             return
         try:
             with os.scandir(fd) as it:
-                files: list = []
-                folders: list[str] = []
-                for e in it:
-                    name = e.name
-                    if name.startswith(TEMP_PREFIX):
+                # Chunks bound memory in huge folders; list comprehensions keep
+                # the per-entry work in C-speed loops.
+                while batch := list(islice(it, _NAMES_CHUNK)):
+                    found = [e for e in batch if e.is_file(follow_symlinks=False)]
+                    folders = []
+                    if len(found) < len(batch):
+                        for e in batch:
+                            if e.is_dir(follow_symlinks=False):
+                                folders.append(e.name)
+                            elif not e.is_file(follow_symlinks=False):
+                                self._skip(rel, e.name, e)
+                    if with_stat:
+                        yield self._stats(found), folders
                         continue
-                    if e.is_file(follow_symlinks=False):
-                        if with_stat:
-                            try:
-                                files.append((name, e.stat(follow_symlinks=False)))
-                            except FileNotFoundError:
-                                continue  # deleted since it was listed
-                        else:
-                            files.append(name)
-                        if len(files) >= _NAMES_CHUNK:  # bounded memory in huge folders
-                            yield files, folders
-                            files, folders = [], []
-                    elif e.is_dir(follow_symlinks=False):
-                        folders.append(name)
-                    else:
-                        self._skip(rel, name, e)
-                yield files, folders
+                    names = [e.name for e in found]
+                    if TEMP_PREFIX in "/".join(names):  # one C-level scan finds none, usually
+                        names = [n for n in names if not n.startswith(TEMP_PREFIX)]
+                    yield names, folders
         finally:
             os.close(fd)
+
+    @staticmethod
+    def _stats(found: list[os.DirEntry]) -> list[tuple[str, os.stat_result]]:
+        stats = []
+        for e in found:
+            if e.name.startswith(TEMP_PREFIX):
+                continue
+            try:
+                stats.append((e.name, e.stat(follow_symlinks=False)))
+            except FileNotFoundError:
+                continue  # deleted since it was listed
+        return stats
 
     def _skip(self, rel: str, name: str, e: os.DirEntry) -> None:
         what = "symlink" if e.is_symlink() else "special file"

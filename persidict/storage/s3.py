@@ -92,7 +92,9 @@ class S3Store(ByteStore):
         if self._fs is None or self._pid != os.getpid():
             import s3fs
 
-            options = dict(self.storage_options)
+            from persidict.moto_compat import s3fs_options
+
+            options = s3fs_options(dict(self.storage_options))
             config = {**DEFAULT_CONFIG, **options.pop("config_kwargs", {})}
             self._fs = s3fs.S3FileSystem(config_kwargs=config, skip_instance_cache=True, **options)
             self._pid = os.getpid()

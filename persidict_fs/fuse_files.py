@@ -1,0 +1,268 @@
+"""Open files of the FUSE mount, one class per job: reading, writing, editor temp files.
+
+A :class:`Reader` reads one version of a stored value: a small one whole, in
+one request; a big one in blocks from a file object of that version
+(``PersiDictFileSystem.open_stored``), so a replacement cannot mix into a
+read under way. A :class:`Writer` holds what is written in a :class:`Spool`
+(memory up to a threshold, then an anonymous temp file outside the store),
+so memory stays bounded whatever the file's size; it is committed as a whole
+by the mount when the writer closes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+SPILL_THRESHOLD = 16 << 20  # a writer's bytes beyond this go to a temp file
+COPY_BLOCK = 1 << 20
+
+
+class Spool:
+    """Bytes of a file being written: in memory up to ``threshold``, then in a temp file.
+
+    The temp file is anonymous (unlinked at birth, in ``folder``): a crash of
+    the server leaves nothing behind.
+    """
+
+    def __init__(self, threshold: int = SPILL_THRESHOLD, folder: str | None = None) -> None:
+        self.threshold = threshold
+        self.folder = folder
+        self.size = 0
+        self._mem: bytearray | None = bytearray()
+        self._file: BinaryIO | None = None
+
+    @property
+    def spilled(self) -> bool:
+        return self._file is not None
+
+    def _spill(self) -> None:
+        self._file = tempfile.TemporaryFile(dir=self.folder)  # noqa: SIM115 (closed in close())
+        self._file.write(self._mem)
+        self._mem = None
+
+    def write(self, offset: int, data: bytes) -> None:
+        end = offset + len(data)
+        if self._mem is not None and end > self.threshold:
+            self._spill()
+        if self._mem is not None:
+            if offset > len(self._mem):
+                self._mem.extend(bytes(offset - len(self._mem)))
+            self._mem[offset:end] = data
+        else:
+            os.pwrite(self._file.fileno(), data, offset)
+        self.size = max(self.size, end)
+
+    def truncate(self, length: int) -> None:
+        if self._mem is not None and length > self.threshold:
+            self._spill()
+        if self._mem is not None:
+            del self._mem[length:]
+            self._mem.extend(bytes(length - len(self._mem)))
+        else:
+            os.ftruncate(self._file.fileno(), length)
+        self.size = length
+
+    def read(self, offset: int, size: int) -> bytes:
+        if self._mem is not None:
+            return bytes(self._mem[offset : offset + size])
+        return os.pread(self._file.fileno(), size, offset)
+
+    def payload(self, note: Callable[[str], None]) -> bytes | Callable[[BinaryIO], None]:
+        """The bytes to store: themselves if small, else a callable copying the temp file.
+
+        ``note`` is told the path of the file the store hands the callable, if it has one.
+        """
+        if self._mem is not None:
+            return bytes(self._mem)
+
+        def copy_into(out: BinaryIO) -> None:
+            fileno = _fileno(out)
+            if fileno is not None:
+                note(os.readlink(f"/proc/self/fd/{fileno}"))
+            offset = 0
+            while offset < self.size:
+                block = os.pread(self._file.fileno(), min(COPY_BLOCK, self.size - offset), offset)
+                if not block:
+                    break
+                out.write(block)
+                offset += len(block)
+
+        return copy_into
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._mem = bytearray()
+        self.size = 0
+
+
+@dataclass
+class Reader:
+    """A file open for reading: one version of the stored value.
+
+    ``data`` holds a small value read whole; ``source`` a file object of a
+    big one (or of a local one, opened at once so a later rm cannot take it).
+    """
+
+    path: str
+    data: bytes | None = None
+    source: BinaryIO | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def read(self, size: int, offset: int) -> bytes:
+        if self.data is not None:
+            return self.data[offset : offset + size]
+        fileno = _fileno(self.source)
+        if fileno is not None:
+            return os.pread(fileno, size, offset)
+        self.source.seek(offset)
+        return self.source.read(size)
+
+    def close(self) -> None:
+        if self.source is not None:
+            self.source.close()
+            self.source = None
+
+
+@dataclass
+class Writer:
+    """A file open for writing: its bytes so far, committed as a whole at close.
+
+    ``loaded`` is False until the stored value was copied in (a write that
+    does not replace the whole file needs it); ``dirty`` says there is
+    something to commit; ``written`` says bytes came since the last commit
+    (a flush with nothing new is a copy of the descriptor closing).
+    """
+
+    path: str
+    spool: Spool
+    append: bool = False
+    loaded: bool = False
+    dirty: bool = False
+    written: bool = False
+    opener: int = 0  # the pid that opened it: flushes from others are forked copies closing
+    unlinked: bool = False  # its name was removed while open: its bytes are never stored
+    killed: bool = False  # its writer died by a signal: what it wrote is dropped
+    mtime: float | None = None  # set by utimens while open: applied after the commit
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def close(self) -> None:
+        self.spool.close()
+
+
+@dataclass
+class MemFile:
+    """An editor's temp file that the store cannot hold: kept in the server's memory."""
+
+    data: bytearray
+    mtime: float = field(default_factory=time.time)
+
+
+def _fileno(f: BinaryIO) -> int | None:
+    try:
+        return f.fileno()
+    except (AttributeError, io.UnsupportedOperation, OSError):
+        return None
+
+
+def copy_stream(src: BinaryIO, spool: Spool, upto: int | None = None) -> None:
+    """Copy ``src`` (from its current position) into ``spool``, at most ``upto`` bytes."""
+    offset = 0
+    while upto is None or offset < upto:
+        want = COPY_BLOCK if upto is None else min(COPY_BLOCK, upto - offset)
+        block = src.read(want)
+        if not block:
+            break
+        spool.write(offset, block)
+        offset += len(block)
+
+
+class Journal:
+    """The store's temp files this server is filling, so that after a crash they are removed.
+
+    One file per server (``<pid>.journal`` in ``folder``), one path a line;
+    :meth:`clean` (at the next mount) removes what dead servers left.
+    """
+
+    def __init__(self, folder: str) -> None:
+        os.makedirs(folder, exist_ok=True)
+        self.path = os.path.join(folder, f"{os.getpid()}.journal")
+        self._open: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, path: str) -> None:
+        with self._lock:
+            self._open.add(path)
+            self._save()
+
+    def remove(self, paths: list[str]) -> None:
+        with self._lock:
+            self._open.difference_update(paths)
+            self._save()
+
+    def _save(self) -> None:
+        if not self._open:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+            return
+        with open(self.path, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.write("".join(f"{p}\n" for p in sorted(self._open)))
+
+    @staticmethod
+    def clean(folder: str, is_temp: Callable[[str], bool]) -> list[str]:
+        """Remove the temp files listed by servers that are gone; the paths removed."""
+        removed = []
+        with contextlib.suppress(FileNotFoundError):
+            for name in os.listdir(folder):
+                pid = name.removesuffix(".journal")
+                if not pid.isdigit() or _alive(int(pid)):
+                    continue
+                journal = os.path.join(folder, name)
+                with open(journal, encoding="utf-8", errors="surrogateescape") as f:
+                    paths = f.read().splitlines()
+                for path in paths:
+                    if is_temp(os.path.basename(path)):
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(path)
+                            removed.append(path)
+                os.unlink(journal)
+        return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+PF_EXITING = 0x4  # the task is in exit: its files are being closed for it
+
+
+def killed_by_signal(pid: int) -> int:
+    """The signal that is ending process ``pid`` (0 if it lives, or exits by itself).
+
+    A killed writer's files are closed during its exit, when ``/proc/PID/stat``
+    shows the exiting flag and the wait status (a signal number, where a
+    normal exit shows a status shifted left by 8).
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rpartition(b")")[2].split()
+    except OSError:
+        return 0
+    if len(fields) < 50 or not int(fields[6]) & PF_EXITING:  # fields 9 (flags), 52 (exit code)
+        return 0
+    return int(fields[49]) & 0x7F
