@@ -25,6 +25,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _keep(item: pytest.Item) -> bool:
+    return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect what a test module's ``deselect(item)`` names; soak tests get their time."""
+    dropped = [i for i in items if getattr(getattr(i, "module", None), "deselect", _keep)(i)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [i for i in items if i not in dropped]
+    seconds = config.getoption("--soak-seconds")
+    for item in items:
+        if item.get_closest_marker("soak"):
+            item.add_marker(pytest.mark.timeout(seconds + 600))
+
+
 @pytest.fixture
 def soak_seconds(request: pytest.FixtureRequest) -> float:
     """The duration the soak tests are asked to run for."""

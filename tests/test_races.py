@@ -13,7 +13,7 @@ import pytest
 
 from persidict import ETAG_IS_THE_SAME, ITEM_NOT_AVAILABLE, MutationPolicyError
 
-N_KEYS = 500
+N_KEYS = 200  # scripts/soak runs rounds of 500 for minutes
 CONTEXT = mp.get_context("forkserver")
 
 
@@ -100,7 +100,7 @@ def insert_race(d, insert, keys: list[str]) -> None:
 
 
 def test_transform_item_counts_every_increment(shared_backend):
-    increment_race(shared_backend.open(), "counter", 200)
+    increment_race(shared_backend.open(), "counter", 100)
 
 
 def increment_race(d, key: str, times: int) -> None:
