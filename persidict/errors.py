@@ -6,6 +6,8 @@
   winning until the retries ran out.
 - :class:`BackendError` (``OSError`` and ``RuntimeError``): the storage itself
   failed (not a missing key, which is a ``KeyError``).
+- :class:`KeyClashError` (``OSError`` and ``ValueError``): a key cannot be
+  stored because another key's file or folder holds its path.
 
 This module is pure: no I/O, no imports from the rest of the package.
 """
@@ -29,6 +31,13 @@ class MutationPolicyError(TypeError):
 
     def __reduce__(self):  # so that it crosses process boundaries intact
         return (type(self), (self.policy, self.detail))
+
+
+class KeyClashError(OSError, ValueError):
+    """A key's path is taken by another key: its file is a folder of this key's path,
+    or this key's file would be a folder of its path (``("x",)`` and ``("x.pkl", "y")``
+    on a local folder). The message names both keys; ``filename`` the path.
+    """
 
 
 class ConcurrencyConflictError(RuntimeError):
@@ -70,4 +79,4 @@ def _rebuild_backend_error(message: str, options: dict[str, Any]) -> BackendErro
     return BackendError(message, **options)
 
 
-__all__ = ["BackendError", "ConcurrencyConflictError", "MutationPolicyError"]
+__all__ = ["BackendError", "ConcurrencyConflictError", "KeyClashError", "MutationPolicyError"]

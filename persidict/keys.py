@@ -11,19 +11,30 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import string
 from collections.abc import Iterable
 from functools import lru_cache
 
-SAFE_CHARS = "A-Z a-z 0-9 ( ) _ - ~ . ="
+# The one definition of a valid key part; the texts and patterns below are built from it.
+SAFE_PUNCTUATION = "()_-~.="
 MAX_PART_LENGTH = 200
+SAFE_CHARS_SET = frozenset(string.ascii_letters + string.digits + SAFE_PUNCTUATION)
+SAFE_CHARS = "A-Z a-z 0-9 " + " ".join(SAFE_PUNCTUATION)
+"""The allowed characters, as error messages and docs spell them."""
+_SAFE_CHAR = "[" + "".join(map(re.escape, sorted(SAFE_CHARS_SET))) + "]"
+PART_PATTERN = rf"(?!\.\.?\Z){_SAFE_CHAR}{{1,{MAX_PART_LENGTH}}}"
+"""A regular expression matching exactly the valid key parts (never '.' or '..')."""
+_valid_part = re.compile(PART_PATTERN).fullmatch
 PATH_CACHE_SIZE = 1 << 15
-_SAFE_PART = re.compile(r"[A-Za-z0-9()_\-~.=]+")
-_is_safe_chars = _SAFE_PART.fullmatch
-_DOTS = (".", "..")
 _UNSEEN: object = object()  # marks a folder not yet in the cache
 
 KeyLike = str | Iterable[str]
 Key = tuple[str, ...]
+
+
+def is_valid_part(name: str) -> bool:
+    """True if ``name`` is a valid key part (it matches :data:`PART_PATTERN`)."""
+    return _valid_part(name) is not None
 
 
 def _describe(key: object) -> str:
@@ -47,8 +58,8 @@ def check_part(part: object, key: object = None) -> str:
         raise ValueError(
             f"invalid key part {_describe(part)}{where}: longer than {MAX_PART_LENGTH} characters"
         )
-    if not _SAFE_PART.fullmatch(part):
-        bad = sorted({c for c in part if not _SAFE_PART.fullmatch(c)})
+    if not _valid_part(part):
+        bad = sorted(set(part) - SAFE_CHARS_SET)
         raise ValueError(
             f"invalid key part {part!r}{where}: characters {''.join(bad)!r} are not "
             f"allowed (use {SAFE_CHARS})"
@@ -123,9 +134,9 @@ class KeyLayout:
         self._dir_parts: dict[str, tuple[str, ...] | None] = {}
         # Matches "name<ext>/name<ext>/..." when every name is a key part + ext;
         # "." and ".." have no characters of their own, so exclude them by a lookahead.
+        ext = re.escape(extension)
         self._all_ours = re.compile(
-            rf"(?:(?!\.\.?{re.escape(extension)}(?:/|\Z))"
-            rf"[A-Za-z0-9()_\-~.=]{{1,{MAX_PART_LENGTH}}}{re.escape(extension)}(?:/|\Z))+"
+            rf"(?:(?!\.\.?{ext}(?:/|\Z)){_SAFE_CHAR}{{1,{MAX_PART_LENGTH}}}{ext}(?:/|\Z))+"
         ).fullmatch
 
     def __reduce__(self):
@@ -153,9 +164,9 @@ class KeyLayout:
 
     def _decode_part(self, name: str) -> str | None:
         if not self.digest_len:
-            return name if _is_safe(name) else None
+            return name if is_valid_part(name) else None
         part, sep, digest = name.rpartition("_")
-        if not sep or not _is_safe(part) or part_digest(part, self.digest_len) != digest:
+        if not sep or not is_valid_part(part) or part_digest(part, self.digest_len) != digest:
             return None
         return part
 
@@ -181,8 +192,8 @@ class KeyLayout:
             last = self._decode_part(name)
             if last is None:
                 return None
-        elif len(name) <= MAX_PART_LENGTH and _is_safe_chars(name) and name not in _DOTS:
-            last = name  # inlined _is_safe: this runs once per listed file
+        elif _valid_part(name):  # the bare regex: this runs once per listed file
+            last = name
         else:
             return None
         if not folder:
@@ -207,11 +218,11 @@ class KeyLayout:
             ]
         cut = len(self.extension)
         if not cut:
-            return [(*head, n) for n in names if _is_safe(n)]
+            return [(*head, n) for n in names if is_valid_part(n)]
         if self._all_ours("/".join(names)):  # one C-level scan for the whole folder
             return [(*head, n[:-cut]) for n in names]
         ext = self.extension
-        return [(*head, n[:-cut]) for n in names if n.endswith(ext) and _is_safe(n[:-cut])]
+        return [(*head, n[:-cut]) for n in names if n.endswith(ext) and is_valid_part(n[:-cut])]
 
     def count_in(self, folder: str, names: list[str]) -> int:
         """``len(keys_in(folder, names))``, without building the keys when all are ours."""
@@ -227,22 +238,14 @@ class KeyLayout:
         return self._decode_folder(folder) if head is _UNSEEN else head  # type: ignore[return-value]
 
     def _decode_folder(self, folder: str) -> tuple[str, ...] | None:
-        parts = tuple(self._decode_part(n) for n in folder.split("/"))
-        head = None if None in parts else parts
+        parts = [self._decode_part(n) for n in folder.split("/")]
+        head = None if None in parts else tuple(p for p in parts if p is not None)
         if len(self._dir_parts) >= PATH_CACHE_SIZE:
             self._dir_parts.clear()
         self._dir_parts[folder] = head
-        return head  # type: ignore[return-value]
+        return head
 
     def from_dir_name(self, name: str) -> str | None:
         """Key part that a folder name stands for, or None if not one of ours."""
         return self._decode_part(name)
 
-
-def _is_safe(name: str) -> bool:
-    return (
-        bool(name)
-        and name not in (".", "..")
-        and bool(_SAFE_PART.fullmatch(name))
-        and len(name) <= MAX_PART_LENGTH
-    )

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from persidict.keys import SAFE_CHARS, check_part
+from persidict.keys import SAFE_CHARS, SAFE_CHARS_SET, check_part
 
 
 def _flatten(args: Iterable[Any], whole: Any) -> Iterator[str]:
@@ -46,7 +46,7 @@ class SafeStrTuple(tuple):
         return super().__new__(cls, _flatten(args, args))
 
     @classmethod
-    def _trusted(cls, parts: tuple[str, ...]):
+    def from_valid_parts(cls, parts: tuple[str, ...]):
         """Wrap parts already validated (e.g. read back from a store) without checks."""
         return tuple.__new__(cls, parts)
 
@@ -103,20 +103,18 @@ class NonEmptySafeStrTuple(SafeStrTuple):
 
 
 def get_safe_chars() -> set[str]:
-    """The characters allowed in key parts."""
-    import string
-
-    return set(string.ascii_letters + string.digits + "()_-~.=")
+    """The characters allowed in key parts (a new set each call)."""
+    return set(SAFE_CHARS_SET)
 
 
 def replace_unsafe_chars(a_str: str, replace_with: str) -> str:
     """``a_str`` with every character outside the safe set replaced by ``replace_with``."""
-    safe = get_safe_chars()
-    return "".join(c if c in safe else replace_with for c in a_str)
+    return "".join(c if c in SAFE_CHARS_SET else replace_with for c in a_str)
 
 
 __all__ = [
     "SAFE_CHARS",
+    "SAFE_CHARS_SET",
     "NonEmptySafeStrTuple",
     "SafeStrTuple",
     "get_safe_chars",

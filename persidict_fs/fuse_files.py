@@ -153,6 +153,7 @@ class Writer:
     unlinked: bool = False  # its name was removed while open: its bytes are never stored
     killed: bool = False  # its writer died by a signal: what it wrote is dropped
     mtime: float | None = None  # set by utimens while open: applied after the commit
+    replying: bool = False  # the kernel is about to ask for the attributes just set
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def close(self) -> None:

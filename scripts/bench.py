@@ -30,6 +30,7 @@ import platform
 import sys
 import tempfile
 
+from bench_big import bench_batches, bench_big, bench_iteration, big_rows
 from bench_local import LOCAL_CONTENDERS, LOCAL_OPS, RawFloor, bench_local
 from bench_s3 import S3_OPS, bench_s3
 
@@ -102,6 +103,11 @@ def main() -> None:
     parser.add_argument("--dir", help="folder for the local stores (default: the temp folder)")
     parser.add_argument("--markdown", action="store_true", help="print markdown tables")
     parser.add_argument("--no-s3", action="store_true", help="skip the S3 part")
+    parser.add_argument(
+        "--no-big",
+        action="store_true",
+        help="skip the large-value, batch-vs-loop and iteration tables (see bench_big.py)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.n, args.s3_n, args.rtt_n, args.rounds, args.s3_rounds = 2000, 100, 50, 3, 2
@@ -111,6 +117,11 @@ def main() -> None:
 
     log(f"local: N={args.n}, {args.rounds} rounds")
     local = bench_local(args.n, args.rounds, args.dir, log)
+    extra = None
+    if not args.no_big:
+        batches = bench_batches(args.n // 5, args.rounds, args.dir, log)
+        iteration = bench_iteration(5 * args.rounds + 1, args.dir, log)
+        extra = (batches, iteration, bench_big(args.dir, log))
     s3_runs = []
     if not args.no_s3:
         log(f"S3 on moto: N={args.s3_n}, {args.s3_rounds} rounds")
@@ -123,6 +134,21 @@ def main() -> None:
     print(f"Machine: {machine()}; local stores in {where}.")
     print("Medians over rounds; ratios measured in this run.\n")
     print(local_table(local, args.n, args.markdown))
+    if extra is not None:
+        batches, iteration, big = extra
+        print()
+        header = [f"local batch vs loop, N={args.n // 5}", "loop time / batch time"]
+        rows = [
+            [f"{op}items" if op != "delete" else "delitems", f"{r:.2f}x"]
+            for op, r in batches.items()
+        ]
+        print(table(header, rows, args.markdown))
+        print()
+        header = ["iteration (x bare os.scandir count)", "keys", "len", "store listing"]
+        rows = [[shape, *(f"{r[k]:.2f}x" for k in header[1:])] for shape, r in iteration.items()]
+        print(table(header, rows, args.markdown))
+        print()
+        print(table(*big_rows(big), args.markdown))
     for n, rtt_ms, results in s3_runs:
         print()
         print(s3_table(results, n, rtt_ms, args.markdown))

@@ -36,8 +36,9 @@ def mount_and_browse(folder: str, options: dict[str, str]) -> None:
     cli = os.path.join(os.path.dirname(sys.executable), "persidict")
     s3 = ["--endpoint-url", options["endpoint_url"], "-o", "key=demo", "-o", "secret=demo"]
     src, dst = "s3://demo-bucket/my_folder", "s3://demo-bucket/as_json"
-    print(f"== persidict cp {src} {dst} --format json, then a FUSE mount of it")
-    subprocess.run([cli, "cp", src, dst, "--format", "json", *s3], check=True)
+    # --trust: converting pkl values unpickles them, and this store is our own.
+    print(f"== persidict cp {src} {dst} --format json --trust, then a FUSE mount of it")
+    subprocess.run([cli, "cp", src, dst, "--format", "json", "--trust", *s3], check=True)
     mountpoint = os.path.join(folder, "mnt")
     os.mkdir(mountpoint)
     with mount(dst, mountpoint, **options):

@@ -1,7 +1,7 @@
 """fsspec's own reusable suite for filesystem implementations, on a raw-bytes store.
 
-Runs with a local folder and with S3 (moto) under the view. Directories are
-implicit, as on object stores, so ``supports_empty_directories`` is False.
+Runs with a local folder and with S3 (moto) under the view. Empty folders
+persist where the store keeps them (``make_folder``).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import uuid
 import fsspec.tests.abstract as abstract
 import pytest
 
+from persidict.storage.base import ByteStore
 from persidict_fs import PersiDictFileSystem
 from tests.conftest import BUCKET
 
@@ -62,8 +63,8 @@ class PersiDictFixtures(abstract.AbstractFixtures):
         return "data"
 
     @pytest.fixture
-    def supports_empty_directories(self):
-        return False
+    def supports_empty_directories(self, fs):
+        return type(fs.store).make_folder is not ByteStore.make_folder
 
 
 class TestPersiDictCopy(abstract.AbstractCopyTests, PersiDictFixtures):

@@ -2,7 +2,10 @@
 
 The dict logic is written once here (plus the timestamps and conditional
 mixins); a backend differs only in its store (``persidict.storage``).
-Each key is one file, each value one format.
+Each key is one file, each value one format. Every change of a stored value
+goes through :meth:`PersiDict._commit` or :meth:`PersiDict._delete` (and their
+batch forms), where the dict's rules live: append-only, the write-once hook,
+``base_class_for_values`` and the jokers.
 """
 
 from __future__ import annotations
@@ -12,17 +15,26 @@ from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import replace
 from typing import Any
 
+from persidict.conditions import ITEM_NOT_AVAILABLE
 from persidict.dicts.conditional import ConditionalMixin
 from persidict.dicts.timestamps import TimestampsMixin
-from persidict.errors import MutationPolicyError
+from persidict.errors import KeyClashError, MutationPolicyError
 from persidict.formats import Format, FormatError, get_format
 from persidict.jokers import DELETE_CURRENT, KEEP_CURRENT, Joker
-from persidict.keys import Key, KeyLayout, KeyLike, _is_safe
+from persidict.keys import Key, KeyLayout, KeyLike, is_valid_part, normalize_key
+from persidict.safe_pickle import safe_loads
 from persidict.safe_str_tuple import NonEmptySafeStrTuple, SafeStrTuple
-from persidict.storage.base import ByteStore, PreconditionFailed
+from persidict.storage.base import MISSING, ByteStore, Payload, PreconditionFailed, payload_bytes
 
-_MISSING = object()
+_NO_DEFAULT = object()
+NO_VALUE: Any = object()
+"""The ``value`` of a commit of bytes written as they are (the filesystem view)."""
 _POP_ATTEMPTS = 100
+STREAM_MIN = 1 << 20
+"""Values this big (by ``sys.getsizeof``, or stored size) stream to and from the store,
+where the format streams; smaller ones go as bytes, which is faster for them."""
+_CLASHES = (NotADirectoryError, IsADirectoryError, FileExistsError)
+"""What a store raises when a key's file and another key's folder want one path."""
 
 
 def resolve_format(name: str | Format, base_class_for_values: type | None) -> Format:
@@ -38,7 +50,7 @@ def resolve_format(name: str | Format, base_class_for_values: type | None) -> Fo
             isinstance(base_class_for_values, type)
             and issubclass(base_class_for_values, str)
             and isinstance(name, str)
-            and _is_safe(name)
+            and is_valid_part(name)
         ):
             raise
         return replace(get_format("txt"), name=name, extension=f".{name}")
@@ -58,6 +70,8 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
             if the key exists).
         base_class_for_values: if given, every value written and read must be
             an instance of it (TypeError naming the key otherwise).
+        prefix: see the store from this key prefix: keys drop it (as
+            :meth:`get_subdict` does).
 
     >>> from persidict import open_dict
     >>> d = open_dict("memory://demo/doc")
@@ -74,6 +88,7 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         digest_len: int = 0,
         append_only: bool = False,
         base_class_for_values: type | None = None,
+        prefix: KeyLike = (),
     ) -> None:
         if base_class_for_values is not None and not isinstance(base_class_for_values, type):
             raise TypeError(
@@ -84,7 +99,7 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         self.layout = KeyLayout(self.format.extension, digest_len)
         self.append_only = bool(append_only)
         self.base_class_for_values = base_class_for_values
-        self._prefix: Key = ()
+        self._prefix: Key = tuple(SafeStrTuple(prefix))
 
     @property
     def serialization_format(self) -> str:
@@ -94,24 +109,37 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
     def digest_len(self) -> int:
         return self.layout.digest_len
 
-    # keys <-> paths, values <-> bytes
     @property
-    def _root_dir(self) -> str:
+    def prefix(self) -> Key:
+        """The key parts this dict sees the store from (``()``: the whole store)."""
+        return self._prefix
+
+    @property
+    def prefix_path(self) -> str:
+        """The store folder holding this dict's keys (``''``: the store's root)."""
         return self.layout.to_dir(self._prefix) if self._prefix else ""
 
+    # keys <-> paths
     def _path(self, key: KeyLike) -> str:
         path = self.layout.path_of(key)  # validated, cached
-        return f"{self._root_dir}/{path}" if self._prefix else path
+        return f"{self.prefix_path}/{path}" if self._prefix else path
 
     def _key_of(self, path: str) -> NonEmptySafeStrTuple | None:
-        root = self._root_dir
-        key = self.layout.from_path(path[len(root) + 1 :] if root else path)
-        return None if key is None else NonEmptySafeStrTuple._trusted(key)
+        """The key stored at store path ``path``, or None if it holds none of ours."""
+        root = self.prefix_path
+        if root:
+            if not path.startswith(root + "/"):
+                return None
+            path = path[len(root) + 1 :]
+        key = self.layout.from_path(path)
+        return None if key is None else NonEmptySafeStrTuple.from_valid_parts(key)
 
     def _where(self, path: str) -> str:
         return f"{self.store.url.rstrip('/')}/{path}"
 
-    def _encode(self, value: Any, key: Any = None) -> bytes:
+    # values <-> bytes
+    def _check_value(self, value: Any, key: Any) -> None:
+        """TypeError unless ``value`` may be stored: a value, of ``base_class_for_values``."""
         if isinstance(value, Joker):
             raise TypeError(f"{value!r} is a command, not a value that can be stored")
         cls = self.base_class_for_values
@@ -120,18 +148,62 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
                 f"value for key {key!r} is a {type(value).__name__}; this dict "
                 f"stores only instances of {cls.__name__} (base_class_for_values)"
             )
+
+    def _encode(self, value: Any, key: Any) -> bytes:
+        """The bytes of ``value``, checked (batches encode every value before writing)."""
+        self._check_value(value, key)
         return self.format.encode(value)
 
-    def _decode(self, data: bytes, path: str) -> Any:
-        value = self.format.decode(data, self._where(path))
+    def _payload(self, value: Any, key: Any) -> Payload:
+        """What a single write of ``value`` stores: a big value streams if the format can."""
+        # Streams (fmt.dump into the store's file) once every store takes a callable payload.
+        return self._encode(value, key)
+
+    def _checked_class(self, value: Any, where: str) -> Any:
         cls = self.base_class_for_values
         if cls is not None and not isinstance(value, cls):
             raise TypeError(
-                f"value in {self._where(path)} is a {type(value).__name__}, not an "
+                f"value in {where} is a {type(value).__name__}, not an "
                 f"instance of {cls.__name__} (base_class_for_values)"
             )
         return value
 
+    def _decode(self, data: bytes, path: str) -> Any:
+        where = self._where(path)
+        return self._checked_class(self.format.decode(data, where), where)
+
+    def _load(self, path: str) -> Any:
+        """The value stored at ``path``, a big one streamed if the format can; MISSING if absent."""
+        if not self.format.streams:
+            return self._decode(self.store.read(path), path)
+        data = self.store.read_or_open(path, STREAM_MIN)
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            return self._decode(data, path)
+        where = self._where(path)
+        with data:
+            return self._checked_class(self.format.load(data, where), where)
+
+    def _check_stored_bytes(self, key: Any, data: Payload) -> None:
+        """TypeError unless bytes written as they are hold a ``base_class_for_values``.
+
+        Checked without running stored code: a pickle is read by a restricted
+        unpickler (builtins, numpy and pandas data, and the base class itself).
+        """
+        cls = self.base_class_for_values
+        if cls is None:
+            return
+        where = f"the bytes written for key {key!r} in {self.store.url}"
+        raw = payload_bytes(data)
+        if self.format.name == "pkl":
+            try:
+                value = safe_loads(raw, allowed=(cls,))
+            except Exception as exc:
+                raise FormatError(f"cannot check {where} against {cls.__name__}: {exc}") from exc
+        else:
+            value = self.format.decode(bytes(raw), where)
+        self._checked_class(value, where)
+
+    # the one write and delete path: every rule of the dict lives here
     def _check_mutable(self, key: Any, action: str) -> None:
         """MutationPolicyError if append-only; ``key`` None means the whole dict."""
         if self.append_only:
@@ -142,68 +214,134 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
                 "overwrites or deletes a stored value",
             )
 
-    # stored bytes, for views of the store as files (persidict_fs): the dict's rules still hold
-    def write_stored(
-        self, path: str, data: bytes, *, exclusive: bool = False, etag: str | None = None
+    def _commit(
+        self, key: Any, path: str, data: Payload, expected: Any = None, value: Any = NO_VALUE
     ) -> str | None:
-        """Commit already-encoded ``data`` at store path ``path``, as ``d[k] = v`` would.
+        """Store ``data`` as the value of ``key`` at ``path``; the new ETag.
 
-        ``exclusive``: only if absent (None if something is there); ``etag``: only
-        if unchanged (PreconditionFailed otherwise). ``base_class_for_values`` is
-        checked; an append-only dict only ever creates (MutationPolicyError).
+        ``expected`` None: whatever is stored (an append-only dict only
+        creates; a stored value goes to :meth:`_keep_existing`, which may
+        return None: nothing written). ``ITEM_NOT_AVAILABLE``: only if absent
+        (None if something is stored). An ETag: only if still stored
+        (PreconditionFailed otherwise). ``value`` is what ``data`` encodes,
+        when the caller has it.
         """
-        if self.base_class_for_values is not None:
-            self._decode(data, path)  # TypeError naming the path
-        if self.append_only and etag is not None:
-            self._check_mutable(path, "overwrite")
-        if exclusive:
-            return self.store.create(path, data)
-        if etag is not None:
-            return self.store.write_if(path, data, etag)
-        return self._store_value(path, data, path)
-
-    def _store_value(self, path: str, data: bytes, key: Any) -> str:
-        """Store ``data`` at ``path``: a plain write, or on an append-only dict a create."""
-        if not self.append_only:
-            return self.store.write(path, data)
-        etag = self.store.create(path, data)
-        if etag is None:
+        try:
+            if expected is None and not self.append_only:
+                return self.store.write(path, data)
+            if expected is None or expected is ITEM_NOT_AVAILABLE:
+                etag = self.store.create(path, data)
+                if etag is None and expected is None:
+                    self._keep_existing(key, path, data, value)
+                return etag
             self._check_mutable(key, "overwrite")
-        return etag
+            return self.store.write_if(path, data, expected)
+        except _CLASHES as exc:
+            raise self._clash(key, path, exc) from exc
 
-    def delete_stored(self, paths: list[str]) -> list[BaseException | None]:
-        """Delete store paths concurrently, as ``del d[k]`` would; per-path results."""
-        if paths:
-            self._check_mutable(paths[0], "delete")
-        return self.store.delete_many(paths)
+    def _keep_existing(self, key: Any, path: str, data: Payload, value: Any) -> None:
+        """A write found ``key`` stored in an append-only dict: refuse (a hook).
+
+        WriteOnceDict overrides it to accept (and sometimes check) the repeat.
+        """
+        self._check_mutable(key, "overwrite")
+
+    def _commit_many(self, entries: dict[str, tuple[Any, bytes, Any]]) -> None:
+        """``_commit`` of each ``path: (key, data, value)`` concurrently; the first error raises."""
+        data = {path: blob for path, (_, blob, _) in entries.items()}
+        commit_many = self.store.create_many if self.append_only else self.store.write_many
+        results = commit_many(data)
+        for (path, (key, blob, value)), result in zip(entries.items(), results, strict=True):
+            if isinstance(result, _CLASHES):
+                raise self._clash(key, path, result) from result
+            if isinstance(result, BaseException):
+                raise result
+            if result is None:
+                self._keep_existing(key, path, blob, value)
+
+    def _delete(self, key: Any, path: str, expected: str | None = None) -> None:
+        """Remove ``key`` (if its ETag is still ``expected``); MISSING if absent."""
+        self._check_mutable(key, "delete")
+        if expected is None:
+            self.store.delete(path)
+        else:
+            self.store.delete_if(path, expected)
+
+    def _delete_many(self, keys: list[Any], *, missing_ok: bool) -> list[BaseException | None]:
+        """Remove ``keys`` concurrently; per key None or the error (MISSING if absent)."""
+        if keys:
+            self._check_mutable(keys[0], "delete")
+        return self.store.delete_many([self._path(k) for k in keys], missing_ok=missing_ok)
+
+    def _clash(self, key: Any, path: str, exc: OSError) -> KeyClashError:
+        """The error for ``key``, whose path another key's file or folder occupies."""
+        other = self._key_in_the_way(path)
+        whom = "a stored file or folder" if other is None else f"key {tuple(other)!r}"
+        return KeyClashError(
+            exc.errno or 0,
+            f"cannot store key {normalize_key(key)!r} in {self.store.url}: {whom} is in "
+            f"the way (a key's file and another key's folder cannot share a name; "
+            f"{exc.strerror or exc})",
+            self._where(path),
+        )
+
+    def _key_in_the_way(self, path: str) -> NonEmptySafeStrTuple | None:
+        """The key whose file is a folder of ``path``, or whose folder ``path`` is."""
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            folder = "/".join(parts[:i])
+            if self.store.exists(folder):
+                return self._key_of(folder)
+        below = next(iter(self.store.iter_paths(path)), None)
+        return None if below is None else self._key_of(below)
+
+    # for views of the store as files (persidict_fs): the same path as d[k] = v
+    def write_bytes(
+        self, key: KeyLike, data: Payload, *, if_absent: bool = False, etag: str | None = None
+    ) -> str | None:
+        """Store already-encoded ``data`` as the value of ``key``, under every rule of ``d[k] = v``.
+
+        ``if_absent``: only if ``key`` is absent (None if something is stored);
+        ``etag``: only if its stored ETag is ``etag`` (PreconditionFailed
+        otherwise). The bytes are checked against ``base_class_for_values``
+        without running stored code. Returns the new ETag; None also when a
+        write-once dict keeps the value it holds.
+        """
+        path = self._path(key)
+        self._check_stored_bytes(key, data)
+        expected = ITEM_NOT_AVAILABLE if if_absent else etag
+        return self._commit(key, path, data, expected)
+
+    def discard_many(self, keys: Iterable[KeyLike]) -> list[bool]:
+        """Delete each of ``keys`` concurrently; per key True if it was there."""
+        keys = list(keys)
+        found = []
+        for result in self._delete_many(keys, missing_ok=False):
+            if result is not None and not isinstance(result, MISSING):
+                raise result
+            found.append(result is None)
+        return found
 
     # the Mapping contract
     def __getitem__(self, key: KeyLike) -> Any:
-        path = self._path(key)
         try:
-            data = self.store.read(path)
-        except (FileNotFoundError, IsADirectoryError):
+            return self._load(self._path(key))
+        except MISSING:
             raise KeyError(key) from None
-        return self._decode(data, path)
 
     def __setitem__(self, key: KeyLike, value: Any) -> None:
         """Store ``value``; ``KEEP_CURRENT`` does nothing, ``DELETE_CURRENT`` discards."""
+        path = self._path(key)
         if value is KEEP_CURRENT:
-            self._path(key)  # still reject a bad key
             return
         if value is DELETE_CURRENT:
             self.discard(key)
             return
-        path = self._path(key)
-        self._store_value(path, self._encode(value, key), key)
+        self._commit(key, path, self._payload(value, key), value=value)
 
     def __delitem__(self, key: KeyLike) -> None:
-        self._check_mutable(key, "delete")
-        path = self._path(key)
-        try:
-            self.store.delete(path)
-        except (FileNotFoundError, IsADirectoryError):
-            raise KeyError(key) from None
+        if not self.discard(key):
+            raise KeyError(key)
 
     def __contains__(self, key: object) -> bool:
         try:
@@ -213,31 +351,39 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         return self.store.exists(path)
 
     def __iter__(self) -> Iterator[NonEmptySafeStrTuple]:
-        keys_in, wrap, cut = self.layout.keys_in, NonEmptySafeStrTuple._trusted, len(self._prefix)
-        for folder, names in self.store.iter_folders(self._root_dir):
+        keys_in, cut = self.layout.keys_in, len(self._prefix)
+        wrap = NonEmptySafeStrTuple.from_valid_parts
+        for folder, names in self.store.iter_folders(self.prefix_path):
             for key in keys_in(folder, names):
                 yield wrap(key[cut:])
 
     def __len__(self) -> int:
         count_in = self.layout.count_in
-        folders = self.store.iter_folders(self._root_dir)
+        folders = self.store.iter_folders(self.prefix_path)
         return sum(count_in(folder, names) for folder, names in folders)
 
     def __bool__(self) -> bool:
         return next(iter(self), None) is not None
 
     def __eq__(self, other: object) -> bool:
+        """Equal to a mapping with the same items; str keys stand for their 1-tuples."""
         if self is other:
             return True
         if (
             type(self) is type(other)
-            and self._prefix == other._prefix
-            and self.get_params() == other.get_params()
+            and self.prefix == other.prefix  # type: ignore[attr-defined]
+            and self.get_params() == other.get_params()  # type: ignore[attr-defined]
         ):
             return True  # the same store seen twice
-        return super().__eq__(other)
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        try:
+            theirs = {normalize_key(k): v for k, v in other.items()}
+        except (TypeError, ValueError):
+            return False  # a key no dict of ours can hold
+        return len(theirs) == len(other) and dict(self.items()) == theirs
 
-    __hash__ = None  # mutable, like dict
+    __hash__ = None  # type: ignore[assignment]  # mutable, like dict
 
     def __ior__(self, other: Any) -> PersiDict:
         """``d |= other`` is ``d.update(other)``."""
@@ -247,7 +393,7 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         return self
 
     def __repr__(self) -> str:
-        where = self._where(self._root_dir) if self._prefix else self.store.url
+        where = self._where(self.prefix_path) if self._prefix else self.store.url
         return f"{type(self).__name__}({where!r}, serialization_format={self.format.name!r})"
 
     def __reduce__(self):
@@ -284,7 +430,7 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
 
     def subdicts(self) -> dict[str, PersiDict]:
         """``{first key part: sub-dict}`` for every first-level folder holding keys."""
-        root = self._root_dir
+        root = self.prefix_path
         result = {}
         for name in self.store.listdir(root)[1]:
             part = self.layout.from_dir_name(name)
@@ -300,43 +446,42 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         Of many processes racing on one key, exactly one inserts.
         """
         path = self._path(key)
-        data = self._encode(default, key)
+        data = self._payload(default, key)
         while True:
-            if self.store.create(path, data) is not None:
+            if self._commit(key, path, data, ITEM_NOT_AVAILABLE) is not None:
                 return default
             try:
-                return self._decode(self.store.read(path), path)
-            except FileNotFoundError:
+                return self._load(path)
+            except MISSING:
                 continue  # deleted between our create and our read: try again
 
     def discard(self, key: KeyLike) -> bool:
         """Delete ``key`` if present; True if it was there."""
-        self._check_mutable(key, "delete")
         try:
-            self.store.delete(self._path(key))
-        except (FileNotFoundError, IsADirectoryError):
+            self._delete(key, self._path(key))
+        except MISSING:
             return False
         return True
 
     delete_if_exists = discard
 
-    def pop(self, key: KeyLike, default: Any = _MISSING) -> Any:
+    def pop(self, key: KeyLike, default: Any = _NO_DEFAULT) -> Any:
         """Remove ``key`` and return its value; the value returned is the one removed."""
-        self._check_mutable(key, "pop")
+        self._check_mutable(key, "pop")  # refuse before reading anything
         path = self._path(key)
         for _ in range(_POP_ATTEMPTS):
             try:
                 data, etag = self.store.read_with_etag(path)
                 value = self._decode(data, path)  # a value we cannot return stays stored
-                self.store.delete_if(path, etag)
-            except (FileNotFoundError, IsADirectoryError):
+                self._delete(key, path, etag)
+            except MISSING:
                 break
             except PreconditionFailed:
                 continue  # changed or removed by another writer since we read it
             return value
         else:
             raise RuntimeError(f"pop({key!r}) kept losing races with other writers")
-        if default is _MISSING:
+        if default is _NO_DEFAULT:
             raise KeyError(key)
         return default
 
@@ -367,7 +512,7 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         results = self.store.read_many(paths)
         values = []
         for key, path, result in zip(keys, paths, results, strict=True):
-            if isinstance(result, (FileNotFoundError, IsADirectoryError)):
+            if isinstance(result, MISSING):
                 raise KeyError(key)
             if isinstance(result, BaseException):
                 raise result
@@ -386,47 +531,33 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
             if v is not KEEP_CURRENT:
                 last[path] = (k, v)
         doomed = [k for k, v in last.values() if v is DELETE_CURRENT]
-        encoded = {
-            path: (k, self._encode(v, k))
+        entries = {
+            path: (k, self._encode(v, k), v)
             for path, (k, v) in last.items()
-            if not isinstance(v, Joker)
+            if v is not DELETE_CURRENT
         }
         if doomed:
-            self._check_mutable(doomed[0], "delete")
-        data = {path: blob for path, (_, blob) in encoded.items()}
-        if self.append_only:
-            results = self.store.create_many(data)
-            for (key, _), result in zip(encoded.values(), results, strict=True):
-                if isinstance(result, BaseException):
-                    raise result
-                if result is None:
-                    self._check_mutable(key, "overwrite")
-        else:
-            for result in self.store.write_many(data):
-                if isinstance(result, BaseException):
-                    raise result
+            self._check_mutable(doomed[0], "delete")  # refuse before writing anything
+        self._commit_many(entries)
         if doomed:
             self.delitems(doomed, missing_ok=True)
 
     def delitems(self, keys: Iterable[KeyLike], *, missing_ok: bool = False) -> None:
         """Delete many keys concurrently; KeyError for a missing one unless ``missing_ok``."""
         keys = list(keys)
-        if keys:
-            self._check_mutable(keys[0], "delete")
-        results = self.store.delete_many([self._path(k) for k in keys], missing_ok=missing_ok)
-        for key, result in zip(keys, results, strict=True):
-            if isinstance(result, (FileNotFoundError, IsADirectoryError)):
+        for key, result in zip(keys, self._delete_many(keys, missing_ok=missing_ok), strict=True):
+            if isinstance(result, MISSING):
                 if not missing_ok:
                     raise KeyError(key)
             elif isinstance(result, BaseException):
                 raise result
 
 
-def _rebuild(cls: type, state: dict[str, Any]) -> PersiDict:
+def _rebuild(cls: type[PersiDict], state: dict[str, Any]) -> PersiDict:
     obj = cls.__new__(cls)
     fmt = resolve_format(state["format"], state.get("base_class_for_values"))
     obj.__dict__.update(state, format=fmt)
     return obj
 
 
-__all__ = ["FormatError", "PersiDict", "resolve_format"]
+__all__ = ["NO_VALUE", "STREAM_MIN", "FormatError", "PersiDict", "resolve_format"]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from persidict.conditions import (
     ALWAYS_RETRIEVE,
@@ -38,7 +38,7 @@ from persidict.conditions import (
 )
 from persidict.errors import ConcurrencyConflictError
 from persidict.jokers import DELETE_CURRENT, KEEP_CURRENT, Joker
-from persidict.storage.base import PreconditionFailed
+from persidict.storage.base import MISSING, PreconditionFailed
 
 _ATTEMPTS = 100  # losing this many commits in a row means something is wrong
 Result = ConditionalOperationResult
@@ -59,51 +59,59 @@ def _check_expected(expected: Any) -> None:
 class ConditionalMixin:
     """``etag``, ``get_with_etag``, ``*_if`` and ``transform_item``."""
 
+    if TYPE_CHECKING:  # what the mixin uses of PersiDict
+        from persidict.storage.base import ByteStore, Payload
+
+        store: ByteStore
+
+        def _path(self, key: Any) -> str: ...
+        def _decode(self, data: bytes, path: str) -> Any: ...
+        def _payload(self, value: Any, key: Any) -> Payload: ...
+        def _commit(self, key: Any, path: str, data: Payload, expected: Any = None) -> Any: ...
+        def _delete(self, key: Any, path: str, expected: str | None = None) -> None: ...
+
     def etag(self, key: Any) -> ETagValue:
         """The ETag of the stored version of ``key``; KeyError if absent."""
         path = self._path(key)
         try:
-            return ETagValue(self.store.info(path).etag)
-        except (FileNotFoundError, IsADirectoryError):
+            return ETagValue(cast(str, self.store.info(path).etag))
+        except MISSING:
             raise KeyError(key) from None
 
     def _observe(self, path: str, expected: Any, retrieve: Any) -> tuple[Any, Any]:
         """The current ``(etag, value)`` of ``path`` in one request; value per ``retrieve``."""
         try:
             if retrieve is NEVER_RETRIEVE:
-                return ETagValue(self.store.info(path).etag), VALUE_NOT_RETRIEVED
+                return ETagValue(cast(str, self.store.info(path).etag)), VALUE_NOT_RETRIEVED
             if retrieve is IF_ETAG_CHANGED and expected is not ITEM_NOT_AVAILABLE:
                 data, etag = self.store.read_if_changed(path, expected)
                 if data is None:
                     return ETagValue(etag), VALUE_NOT_RETRIEVED
             else:
                 data, etag = self.store.read_with_etag(path)
-        except (FileNotFoundError, IsADirectoryError):
+        except MISSING:
             return ITEM_NOT_AVAILABLE, ITEM_NOT_AVAILABLE
         return ETagValue(etag), self._decode(data, path)
 
-    def _commit(self, key: Any, path: str, data: bytes | None, actual: Any, blind: bool) -> Any:
+    def _commit_if(self, key: Any, path: str, data: Any, actual: Any, blind: bool) -> Any:
         """Store ``data`` (None: delete) if ``path`` is still at ``actual``; the new ETag.
 
-        ``blind`` writes whatever is there (ANY_ETAG). Raises PreconditionFailed
-        if another writer changed ``path`` since ``actual`` was observed.
+        ``blind`` writes over whatever is stored (ANY_ETAG). Raises
+        PreconditionFailed if another writer changed ``path`` since ``actual``
+        was observed. The dict's rules apply as in ``d[k] = v`` (``_commit``).
         """
         if data is None:
             if actual is ITEM_NOT_AVAILABLE:
                 return ITEM_NOT_AVAILABLE
-            self._check_mutable(key, "delete")
-            self.store.delete_if(path, actual)
+            self._delete(key, path, actual)
             return ITEM_NOT_AVAILABLE
-        if actual is ITEM_NOT_AVAILABLE or self.append_only:
-            if actual is not ITEM_NOT_AVAILABLE:
-                self._check_mutable(key, "overwrite")
-            etag = self.store.create(path, data)
-            if etag is None:
-                raise PreconditionFailed(path)
-            return ETagValue(etag)
-        if blind:
-            return ETagValue(self.store.write(path, data))
-        return ETagValue(self.store.write_if(path, data, actual))
+        expected = None if blind and actual is not ITEM_NOT_AVAILABLE else actual
+        etag = self._commit(key, path, data, expected)
+        if etag is None:
+            if expected is ITEM_NOT_AVAILABLE:
+                raise PreconditionFailed(path)  # created by another writer meanwhile
+            return actual  # a write-once dict kept the value it holds
+        return ETagValue(etag)
 
     def get_with_etag(self, key: Any) -> Result:
         """The value and its ETag, read together (``new_value``, ``actual_etag``)."""
@@ -144,7 +152,7 @@ class ConditionalMixin:
             actual, current = self._observe(path, expected_etag, retrieve_value)
             holds = condition_holds(condition, expected_etag, actual)
             return Result(holds, actual, actual, current)
-        data = None if value is DELETE_CURRENT else self._encode(value, key)
+        data = None if value is DELETE_CURRENT else self._payload(value, key)
         if condition is ETAG_IS_THE_SAME:
             # Optimistic: the conditional commit itself checks the ETag.
             actual, current, look = expected_etag, VALUE_NOT_RETRIEVED, retrieve_value
@@ -158,7 +166,7 @@ class ConditionalMixin:
             if not condition_holds(condition, expected_etag, actual):
                 return Result(False, actual, actual, current)
             try:
-                etag = self._commit(key, path, data, actual, blind=condition is ANY_ETAG)
+                etag = self._commit_if(key, path, data, actual, blind=condition is ANY_ETAG)
             except PreconditionFailed:
                 actual = None  # another writer committed first: look again
                 continue
@@ -185,11 +193,11 @@ class ConditionalMixin:
         check_retrieve_flag(retrieve_value)
         _check_expected(expected_etag)
         path = self._path(key)
-        data = self._encode(default_value, key)
+        data = self._payload(default_value, key)
         may_insert = condition_holds(condition, expected_etag, ITEM_NOT_AVAILABLE)
         for _ in range(_ATTEMPTS):
             if may_insert:
-                etag = self.store.create(path, data)
+                etag = self._commit(key, path, data, ITEM_NOT_AVAILABLE)
                 if etag is not None:
                     return Result(True, ITEM_NOT_AVAILABLE, ETagValue(etag), default_value)
             actual, current = self._observe(path, expected_etag, retrieve_value)
@@ -215,7 +223,7 @@ class ConditionalMixin:
                 value = ITEM_NOT_AVAILABLE if actual is ITEM_NOT_AVAILABLE else VALUE_NOT_RETRIEVED
                 return Result(False, actual, actual, value)
             try:
-                self._commit(key, path, None, actual, blind=False)
+                self._commit_if(key, path, None, actual, blind=False)
             except PreconditionFailed:
                 actual = None
                 continue
@@ -244,9 +252,9 @@ class ConditionalMixin:
             new_value = transformer(current)
             if new_value is KEEP_CURRENT:
                 return OperationResult(actual, current)
-            data = None if new_value is DELETE_CURRENT else self._encode(new_value, key)
+            data = None if new_value is DELETE_CURRENT else self._payload(new_value, key)
             try:
-                etag = self._commit(key, path, data, actual, blind=False)
+                etag = self._commit_if(key, path, data, actual, blind=False)
             except PreconditionFailed:
                 if n_retries is not None and attempt >= n_retries:
                     raise ConcurrencyConflictError(key, attempt + 1) from None

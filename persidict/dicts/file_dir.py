@@ -109,7 +109,7 @@ class FileDirDict(PersiDict):
     @property
     def base_dir(self) -> str:
         """The folder of this dict (of its prefix, for a sub-dict)."""
-        root = self._root_dir
+        root = self.prefix_path
         return os.path.join(self.store.root, *root.split("/")) if root else self.store.root
 
     def _address_params(self) -> dict[str, Any]:

@@ -80,7 +80,7 @@ class S3Dict(PersiDict):
     @property
     def root_prefix(self) -> str:
         """The folder of this dict in the bucket (of its prefix, for a sub-dict)."""
-        return "/".join(p for p in (self.store.prefix, self._root_dir) if p)
+        return "/".join(p for p in (self.store.prefix, self.prefix_path) if p)
 
     @property
     def base_url(self) -> str:

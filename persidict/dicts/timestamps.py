@@ -11,10 +11,10 @@ import heapq
 import random
 from collections.abc import Iterator
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from persidict.safe_str_tuple import NonEmptySafeStrTuple
-from persidict.storage.base import Entry
+from persidict.storage.base import MISSING, Entry
 
 _BATCH = 64
 
@@ -22,16 +22,30 @@ _BATCH = 64
 class TimestampsMixin:
     """``timestamp``, ``*_and_timestamps``, ``oldest_*``/``newest_*`` and ``random_key``."""
 
+    if TYPE_CHECKING:  # what the mixin uses of PersiDict
+        from persidict.storage.base import ByteStore
+
+        store: ByteStore
+
+        @property
+        def prefix_path(self) -> str: ...
+
+        def _path(self, key: Any) -> str: ...
+        def _key_of(self, path: str) -> NonEmptySafeStrTuple | None: ...
+        def _decode(self, data: bytes, path: str) -> Any: ...
+        def getitems(self, keys: Any) -> list[Any]: ...
+        def __iter__(self) -> Iterator[NonEmptySafeStrTuple]: ...
+
     def timestamp(self, key: Any) -> float:
         """POSIX time (seconds) of the last write of ``key``; KeyError if absent."""
         path = self._path(key)
         try:
             return self.store.info(path).mtime
-        except (FileNotFoundError, IsADirectoryError):
+        except MISSING:
             raise KeyError(key) from None
 
     def _entries(self) -> Iterator[tuple[NonEmptySafeStrTuple, Entry]]:
-        for entry in self.store.walk(self._root_dir):
+        for entry in self.store.walk(self.prefix_path):
             key = self._key_of(entry.path)
             if key is not None:
                 yield key, entry
@@ -47,7 +61,7 @@ class TimestampsMixin:
         while batch := list(islice(entries, _BATCH)):
             results = self.store.read_many([e.path for _, e in batch])
             for (key, entry), result in zip(batch, results, strict=True):
-                if isinstance(result, (FileNotFoundError, IsADirectoryError)):
+                if isinstance(result, MISSING):
                     continue  # deleted since it was listed
                 if isinstance(result, BaseException):
                     raise result

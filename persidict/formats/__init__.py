@@ -13,7 +13,16 @@ from persidict.formats.base import Format, FormatError, format_names, get_format
 from persidict.formats.json_data import JsonCodec, json_format
 
 register_format(
-    Format("pkl", ".pkl", pickled.dumps, pickled.loads, pickled.check, pickled.dump, pickled.load)
+    Format(
+        "pkl",
+        ".pkl",
+        pickled.dumps,
+        pickled.loads,
+        pickled.check,
+        pickled.dump,
+        pickled.load,
+        runs_stored_code=True,
+    )
 )
 register_format(json_format())
 register_format(Format("txt", ".txt", plain.txt_dumps, plain.txt_loads, plain.txt_check))

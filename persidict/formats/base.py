@@ -47,7 +47,9 @@ class Format:
     values). ``requires`` names the modules the format imports when used, and
     ``extra`` the optional dependency group of persidict that installs them:
     a format is known by name without them, and says what to install when
-    it is first used.
+    it is first used. ``runs_stored_code`` is True where decoding can run
+    code named by the stored bytes (pickle, trusted json): tools that only
+    move bytes never decode such a format unless the user says so.
     """
 
     name: str
@@ -59,6 +61,7 @@ class Format:
     load_from: Callable[[BinaryIO], Any] | None = None
     requires: tuple[str, ...] = ()
     extra: str = ""
+    runs_stored_code: bool = False
 
     @property
     def streams(self) -> bool:

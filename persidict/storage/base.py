@@ -123,6 +123,16 @@ class ByteStore(ABC):
         """
         return io.BytesIO(self.read(path))
 
+    def read_or_open(self, path: str, limit: int) -> bytes | BinaryIO:
+        """The bytes at ``path`` if they are at most ``limit``, else an open file of them.
+
+        Lets a reader decode a small value from bytes (cheapest) and stream a
+        big one, deciding on the stored size without a separate request. The
+        file, if any, is one version (as :meth:`open_read`); the caller closes
+        it. Default: the bytes, always.
+        """
+        return self.read(path)
+
     def set_mtime(self, path: str, mtime: float) -> None:
         """Set the modification time (seconds since the epoch) of ``path``."""
         raise io.UnsupportedOperation(f"{self.url} cannot set modification times")

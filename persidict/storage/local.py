@@ -249,6 +249,15 @@ class LocalStore(ByteStore):
         fd, _ = self._open_file(path)  # one inode: a later commit is a new one
         return open(fd, "rb")  # the caller closes it
 
+    def read_or_open(self, path: str, limit: int) -> bytes | BinaryIO:
+        fd, st = self._open_file(path)
+        if st.st_size > limit:
+            return open(fd, "rb")  # the caller closes it
+        try:
+            return _read_exactly(fd, st.st_size)
+        finally:
+            os.close(fd)
+
     def info(self, path: str) -> Entry:
         try:
             fd = self._open(path, O_PATH)
@@ -547,47 +556,39 @@ class LocalStore(ByteStore):
         data = dict(pairs)
 
         def write_in(dfd: int, group: list[str]) -> list:
+            # Small values: the folder stays locked for the group, each value
+            # committed as soon as written (the same disk pattern as a loop).
             out: list = []
-            temps: dict[int, str] = {}
+            lock = self._lock(dfd)
             try:
                 for path in group:
-                    try:
-                        tmp, etag = self._write_temp(
-                            dfd, path.rpartition("/")[2], data[path], self.full_path(path)
-                        )
-                        temps[len(out)] = tmp
-                        out.append(etag)
-                    except Exception as exc:
-                        out.append(exc)
-                if temps:
-                    self._replace_all(dfd, group, temps, out)
+                    out.append(self._commit_at(dfd, path, data[path]))
             finally:
-                for tmp in temps.values():  # left only if something failed
-                    with suppress(FileNotFoundError):
-                        os.unlink(tmp, dir_fd=dfd)
+                if lock != dfd:
+                    os.close(lock)
+            if self.durable:
+                os.fsync(dfd)
             return out
 
         return self._by_folder([p for p, _ in pairs], write_in, create=True)
 
-    def _replace_all(self, dfd: int, group: list[str], temps: dict[int, str], out: list) -> None:
-        lock = self._lock(dfd)
+    def _commit_at(self, dfd: int, path: str, data: Payload) -> str | BaseException:
+        """Write and commit ``data`` in the open, locked folder ``dfd``; the ETag or the error."""
+        full = self.full_path(path)
+        name = path.rpartition("/")[2]
         try:
-            for i, tmp in list(temps.items()):
-                try:
-                    os.replace(tmp, group[i].rpartition("/")[2], src_dir_fd=dfd, dst_dir_fd=dfd)
-                    del temps[i]
-                except OSError as exc:
-                    full = self.full_path(group[i])
-                    out[i] = (
-                        IsADirectoryError(errno.EISDIR, _FOLDER_THERE, full)
-                        if isinstance(exc, IsADirectoryError)
-                        else _named(exc, full)
-                    )
-        finally:
-            if lock != dfd:
-                os.close(lock)
-        if self.durable:
-            os.fsync(dfd)
+            tmp, etag = self._write_temp(dfd, name, data, full)
+        except Exception as exc:  # handed back per item, raised by the caller
+            return exc
+        try:
+            os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except OSError as exc:
+            with suppress(FileNotFoundError):
+                os.unlink(tmp, dir_fd=dfd)
+            if isinstance(exc, IsADirectoryError):
+                return IsADirectoryError(errno.EISDIR, _FOLDER_THERE, full)
+            return _named(exc, full)
+        return etag
 
     def create_many(self, items: Mapping[str, Payload]) -> list[str | BaseException | None]:
         if _worth_threads(items.values()):

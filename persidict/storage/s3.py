@@ -25,11 +25,11 @@ from fsspec.asyn import sync
 
 from persidict.errors import BackendError
 from persidict.storage.base import (
-    TEMP_MARK,
     ByteStore,
     Entry,
     PreconditionFailed,
     RootNotFoundError,
+    is_temp_name,
 )
 
 DEFAULT_CONFIG = {
@@ -285,7 +285,7 @@ class S3Store(ByteStore):
     def _entries(self, page: dict) -> Iterator[Entry]:
         for obj in page.get("Contents", ()):
             rel = self._relative(obj["Key"])
-            if rel and TEMP_MARK not in rel and not rel.endswith("/"):
+            if rel and not rel.endswith("/") and not is_temp_name(rel.rpartition("/")[2]):
                 yield Entry(
                     rel, obj["Size"], obj["LastModified"].timestamp(), obj["ETag"].strip('"')
                 )

@@ -11,7 +11,7 @@ from typing import Any
 
 from persidict.dicts.base import PersiDict
 from persidict.storage.cached import CachedStore
-from persidict.wrappers.view import share_view
+from persidict.wrappers.view import like
 
 
 def _check_dicts(**dicts: Any) -> None:
@@ -38,9 +38,9 @@ class AppendOnlyDictCached(PersiDict):
         if main_dict.base_class_for_values != data_cache.base_class_for_values:
             raise ValueError("main_dict and data_cache must have the same base_class_for_values")
         store = CachedStore(
-            main_dict.store, data_cache.store, revalidate=False, cache_prefix=data_cache._root_dir
+            main_dict.store, data_cache.store, revalidate=False, cache_prefix=data_cache.prefix_path
         )
-        share_view(self, main_dict, store)
+        super().__init__(store, **like(main_dict))
         self._main = main_dict
         self._data_cache = data_cache
 
@@ -63,9 +63,9 @@ class MutableDictCached(PersiDict):
     ) -> None:
         _check_dicts(main_dict=main_dict, data_cache=data_cache, etag_cache=etag_cache)
         store = CachedStore(
-            main_dict.store, data_cache.store, revalidate=True, cache_prefix=data_cache._root_dir
+            main_dict.store, data_cache.store, revalidate=True, cache_prefix=data_cache.prefix_path
         )
-        share_view(self, main_dict, store)
+        super().__init__(store, **like(main_dict))
         self._main_dict = main_dict
         self._data_cache = data_cache
         self._etag_cache = etag_cache

@@ -1,22 +1,24 @@
-"""share_view: make a PersiDict see another dict's keys, through a given store."""
+"""like(): the constructor arguments that make a PersiDict see another dict's keys."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from persidict.dicts.base import PersiDict
-from persidict.storage.base import ByteStore
 
 
-def share_view(target: PersiDict, source: PersiDict, store: ByteStore) -> None:
-    """Give ``target`` the format, key layout, prefix and policies of ``source``, over ``store``.
+def like(source: PersiDict) -> dict[str, Any]:
+    """Arguments for ``PersiDict.__init__`` giving ``source``'s format, layout, prefix and policies.
 
-    ``store`` must hold ``source``'s bytes at ``source``'s paths (the same
-    store, or one that reads through to it).
+    The store is the caller's: ``source``'s own, or one that reads through to
+    it (it must hold ``source``'s bytes at ``source``'s paths).
     """
     if not isinstance(source, PersiDict):
         raise TypeError(f"expected a PersiDict, not {type(source).__name__}")
-    target.store = store
-    target.format = source.format
-    target.layout = source.layout
-    target.append_only = source.append_only
-    target.base_class_for_values = source.base_class_for_values
-    target._prefix = source._prefix
+    return {
+        "serialization_format": source.format,
+        "digest_len": source.digest_len,
+        "append_only": source.append_only,
+        "base_class_for_values": source.base_class_for_values,
+        "prefix": source.prefix,
+    }

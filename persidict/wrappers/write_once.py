@@ -5,11 +5,12 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from persidict.dicts.base import PersiDict
+from persidict.dicts.base import NO_VALUE, PersiDict
 from persidict.dicts.file_dir import FileDirDict
 from persidict.errors import MutationPolicyError
-from persidict.jokers import DELETE_CURRENT, KEEP_CURRENT
-from persidict.wrappers.view import share_view
+from persidict.jokers import KEEP_CURRENT
+from persidict.storage.base import Payload, payload_bytes
+from persidict.wrappers.view import like
 
 
 class WriteOnceDict(PersiDict):
@@ -42,8 +43,8 @@ class WriteOnceDict(PersiDict):
             raise TypeError(f"wrapped_dict must be a PersiDict, not {type(wrapped_dict).__name__}")
         if not wrapped_dict.append_only:
             raise ValueError(f"wrapped_dict {wrapped_dict!r} must be append-only")
-        share_view(self, wrapped_dict, wrapped_dict.store)
-        self._wrapped_dict = wrapped_dict
+        super().__init__(wrapped_dict.store, **like(wrapped_dict))
+        self.wrapped_dict = wrapped_dict
         self.p_consistency_checks = p_consistency_checks
         self._checks_attempted = 0
         self._checks_passed = 0
@@ -77,56 +78,36 @@ class WriteOnceDict(PersiDict):
     def get_params(self) -> dict[str, Any]:
         return {
             "p_consistency_checks": self.p_consistency_checks,
-            "wrapped_dict": self._wrapped_dict,
+            "wrapped_dict": self.wrapped_dict,
         }
 
     def get_subdict(self, prefix_key: Any) -> WriteOnceDict:
-        sub = super().get_subdict(prefix_key)
-        sub._wrapped_dict = self._wrapped_dict.get_subdict(prefix_key)
-        return sub
+        return WriteOnceDict(
+            wrapped_dict=self.wrapped_dict.get_subdict(prefix_key),
+            p_consistency_checks=self.p_consistency_checks,
+        )
 
-    def _refuse(self, key: Any, action: str) -> MutationPolicyError:
-        return MutationPolicyError("write-once", f"cannot {action} key {key!r} in {self.store.url}")
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        if value is KEEP_CURRENT:
-            self._path(key)
-            return
-        if value is DELETE_CURRENT:
-            raise self._refuse(key, "delete")
-        path = self._path(key)
-        data = self._encode(value, key)
-        if self.store.create(path, data) is not None:
-            return
+    def _keep_existing(self, key: Any, path: str, data: Payload, value: Any) -> None:
+        """A repeated write: ignored, and with probability ``p_consistency_checks`` checked."""
         p = self._p_consistency_checks
         if p > 0 and (p >= 1 or random.random() < p):
             self._check_same(key, path, data, value)
 
-    def _check_same(self, key: Any, path: str, data: bytes, value: Any) -> None:
+    def _check_same(self, key: Any, path: str, data: Payload, value: Any) -> None:
         self._checks_attempted += 1
-        stored = self.store.read(path)
-        if stored != data and not _equal(self._decode(stored, path), value):
+        stored, new = self.store.read(path), payload_bytes(data)
+        if stored != new and not self._same_value(stored, new, value, path):
             raise MutationPolicyError(
                 "write-once", f"key {key!r} in {self.store.url} already holds a different value"
             )
         self._checks_passed += 1
 
-    def setitems(self, items: Any) -> None:
-        pairs = items.items() if hasattr(items, "items") else items
-        for key, value in pairs:
-            self[key] = value
-
-    def set_item_if(self, key: Any, **kwargs: Any) -> Any:
-        """Not supported: a conditional overwrite contradicts write-once."""
-        raise self._refuse(key, "conditionally overwrite")
-
-    def __delitem__(self, key: Any) -> None:
-        raise self._refuse(key, "delete")
-
-
-def _equal(a: Any, b: Any) -> bool:
-    # Equal values may pickle to different bytes (e.g. sets); compare the values then.
-    try:
-        return bool(a == b)
-    except (ValueError, TypeError):  # e.g. numpy arrays: elementwise ==
-        return False
+    def _same_value(self, stored: bytes, new: Any, value: Any, path: str) -> bool:
+        # Equal values may encode to different bytes (e.g. sets): compare the values.
+        # Bytes written as they are (the filesystem view) bring no value: never run them.
+        if value is NO_VALUE:
+            return False
+        try:
+            return bool(self._decode(stored, path) == value)
+        except (ValueError, TypeError):  # e.g. numpy arrays: elementwise ==
+            return False
