@@ -248,4 +248,3 @@ class KeyLayout:
     def from_dir_name(self, name: str) -> str | None:
         """Key part that a folder name stands for, or None if not one of ours."""
         return self._decode_part(name)
-

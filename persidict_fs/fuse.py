@@ -205,15 +205,19 @@ class StoreOperations(mfusepy.Operations):
         w.loaded = True
 
     def _activate(self, r: Reader) -> None:
-        """Pin the version ``r`` reads: an open file of it, or a small remote one whole."""
-        if r.data is not None or r.source is not None:
+        """Decide how ``r`` reads: an open file of a local value, a small remote one whole
+        (one version, one request), a big remote one in ranged requests."""
+        if r.data is not None or r.source is not None or r.fetch is not None:
             return
         full = self._full(r.path)
         try:
             with store_io("read", r.path):
-                st = None if self.local else self.tree.stat(r.path)
-                if self.local or (st is not None and st.size > WHOLE_READ_LIMIT):
+                if self.local:
                     r.source = self.fs.open_stored(full)
+                    return
+                st = self.tree.stat(r.path)
+                if st is not None and st.size > WHOLE_READ_LIMIT:
+                    r.fetch = lambda start, end: self.fs.cat_file(full, start=start, end=end)
                 else:
                     r.data = self.fs.cat_file(full)
         except FileNotFoundError:

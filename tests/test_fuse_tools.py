@@ -16,13 +16,13 @@ import pytest
 from persidict import open_dict
 from persidict_fs import mount
 
-NAMES = ["a.txt", "b", "c_d", "x=y~z", "dash-"]
+NAMES = ["a b.txt", "ünï cödé.txt", "c++", "x@y:z", "100%", "semi;colon", "#hash#", "dash-"]
 
 BATTERY = r"""
 set -e
 export LC_ALL=C GIT_AUTHOR_DATE='2020-01-01T00:00:00' GIT_COMMITTER_DATE='2020-01-01T00:00:00'
 step() { echo "== $1"; }
-step "cp -r in and out"
+step "cp -r odd names in and out"
 cp -r "$SRC" tree
 cp -r tree "$OUT/back"
 diff -r "$SRC" "$OUT/back" && echo same
@@ -90,10 +90,10 @@ def store_url(request, tmp_path):
 
 def test_tools_in_a_mount_do_what_they_do_in_a_folder(store_url, tmp_path):
     src = tmp_path / "src"
-    (src / "sub" / "deeper").mkdir(parents=True)
+    (src / "sub dir" / "deeper ü").mkdir(parents=True)
     for i, name in enumerate(NAMES):
         (src / name).write_text(f"file {i}\n")
-        (src / "sub" / "deeper" / name).write_bytes(os.urandom(100 + i))
+        (src / "sub dir" / "deeper ü" / name).write_bytes(os.urandom(100 + i))
     for i, path in enumerate(sorted(src.rglob("*"))):
         os.utime(path, (1_600_000_000 + i, 1_600_000_000 + i))
     folder = tmp_path / "folder"
@@ -111,3 +111,24 @@ def test_tools_in_a_mount_do_what_they_do_in_a_folder(store_url, tmp_path):
         got = run_battery(mnt, src, tmp_path / "out-mount")
     assert got == expected, log.read_text()[-3000:]
     shutil.rmtree(tmp_path / "out-mount")
+
+
+# S3 joins when its store keeps empty folders (make_folder: a "name/" marker)
+@pytest.mark.parametrize("backend", ["local"])
+def test_an_empty_folder_made_in_the_mount_survives_a_remount(backend, request, tmp_path):
+    if backend == "local":
+        url, options = str(tmp_path / "store"), {}
+    else:
+        url = f"s3://persidict-tests/folders-{uuid.uuid4().hex[:8]}"
+        options = dict(request.getfixturevalue("s3_options"))
+    d = open_dict(url, "json", **options)
+    d["seed"] = 0
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    with mount(url, mnt, log_file=tmp_path / "log", **options):
+        subprocess.run(["mkdir", "-p", "a/empty", "gone"], cwd=mnt, check=True)
+        subprocess.run(["rmdir", "gone"], cwd=mnt, check=True)
+    with mount(url, mnt, log_file=tmp_path / "log", **options):
+        assert sorted(os.listdir(mnt)) == ["a", "seed.json"]
+        assert os.listdir(mnt / "a") == ["empty"]
+    assert list(d) == [("seed",)]  # folders are no keys
