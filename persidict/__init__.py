@@ -39,7 +39,7 @@ from persidict.dicts import (
     open_dict,
 )
 from persidict.errors import BackendError, ConcurrencyConflictError, MutationPolicyError
-from persidict.formats import Format, FormatError, get_format, register_format
+from persidict.formats import Format, FormatError, get_format, json_format, register_format
 from persidict.jokers import DELETE_CURRENT, KEEP_CURRENT, DeleteCurrentFlag, Joker, KeepCurrentFlag
 from persidict.keys import normalize_key
 from persidict.s3_dict_file_dir_cached import S3Dict_FileDirCached
@@ -116,6 +116,7 @@ __all__ = [
     "contains_unsafe_chars",
     "get_format",
     "get_safe_chars",
+    "json_format",
     "normalize_key",
     "open_dict",
     "register_format",

@@ -9,6 +9,8 @@ AWS environment variables, ``--endpoint-url`` and ``-o key=value``.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import inspect
 import json
 import logging
 import os
@@ -28,6 +30,23 @@ from persidict.keys import normalize_key
 
 BATCH = 256
 
+HELP_FORMS = """\
+STORE URLs:
+  a folder      /data/store, ./store, file:///data/store
+  S3            s3://bucket/prefix          (credentials: the usual AWS_* variables)
+  any fsspec    memory://scratch, gs://bucket/prefix, ...
+KEYS are parts joined by '/', each of A-Z a-z 0-9 ( ) _ - ~ . = (no '.' or '..'):
+  persidict get /data/store Eliza/year      is the key ("Eliza", "year"), file Eliza/year.<ext>
+STORAGE OPTIONS go to a remote store's filesystem (never to a local folder):
+  --endpoint-url http://127.0.0.1:9000      (or PERSIDICT_ENDPOINT_URL; S3 URLs only)
+  -o anon=true -o client_kwargs='{"region_name": "eu-west-1"}'   (values: number,
+                true/false, JSON, else text; an unknown option is an error)
+"""
+
+
+STORE = "the store: a folder, s3://bucket/prefix or any fsspec URL (see below)"
+KEY = "a key: its parts joined by '/', e.g. Eliza/year"
+
 
 class UsageError(Exception):
     """A mistake on the command line: one line on stderr, exit status 2."""
@@ -39,21 +58,114 @@ def _option_value(text: str) -> Any:
             return parse(text)
         except ValueError:
             pass
+    if text[:1] in ("{", "["):
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise UsageError(f"-o value {text!r} is not valid JSON") from None
     return {"true": True, "false": False}.get(text.lower(), text)
 
 
-def storage_options(args: argparse.Namespace) -> dict[str, Any]:
-    """``-o key=value`` pairs and ``--endpoint-url`` as fsspec storage options."""
+def _is_local(url: str) -> bool:
+    return split_protocol(url)[0] in (None, "file", "local")
+
+
+def _is_s3(url: str) -> bool:
+    return split_protocol(url)[0] in ("s3", "s3a")
+
+
+def _options_given(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for pair in args.option or ():
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise UsageError(f"-o takes key=value, got {pair!r}")
         options[key] = _option_value(value)
+    return options
+
+
+def storage_options(args: argparse.Namespace, url: str) -> dict[str, Any]:
+    """``-o key=value`` pairs and the S3 endpoint, as storage options for ``url``.
+
+    A local folder takes none (``cp`` from a folder to S3 gives S3's); the
+    endpoint (``--endpoint-url`` or ``PERSIDICT_ENDPOINT_URL``) goes to S3 URLs only.
+    """
+    if _is_local(url):
+        return {}
+    options = _options_given(args)
     endpoint = args.endpoint_url or os.environ.get("PERSIDICT_ENDPOINT_URL")
-    if endpoint:
+    if endpoint and _is_s3(url):
         options["endpoint_url"] = endpoint
     return options
+
+
+_DICT_OPTIONS = {"digest_len", "create_bucket"}
+
+
+def _accepted_options(url: str) -> set[str] | None:
+    """Option names the store at ``url`` takes, or None if it takes any."""
+    protocol = split_protocol(url)[0]
+    if protocol in ("s3", "s3a"):
+        import s3fs
+        from aiobotocore.session import AioSession  # s3fs hands its extra options to it
+
+        classes: list[Any] = [s3fs.S3FileSystem, AioSession]
+    else:
+        import fsspec
+
+        classes = [fsspec.get_filesystem_class(protocol)]
+    names = set(_DICT_OPTIONS)
+    for cls in classes:
+        params = inspect.signature(cls.__init__).parameters.values()
+        if cls is classes[0] and len(classes) == 1 and any(p.kind is p.VAR_KEYWORD for p in params):
+            return None
+        names.update(
+            p.name for p in params if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD
+        )
+    return names - {"self", "loop", "asynchronous"}
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """A one-line UsageError for an ``-o`` option that no store of the command takes."""
+    given = _options_given(args)
+    if not given:
+        return
+    urls = [u for u in (getattr(args, n, None) for n in ("url", "src", "dst")) if u]
+    remote = [u for u in urls if not _is_local(u)]
+    if not remote:
+        raise UsageError(f"-o {next(iter(given))}: a local folder takes no storage options")
+    accepted: set[str] = set()
+    for url in remote:
+        try:
+            names = _accepted_options(url)
+        except (ImportError, ValueError):
+            return  # no filesystem to ask: it will say so itself
+        if names is None:
+            return
+        accepted |= names
+    for name in given:
+        if name not in accepted:
+            raise UsageError(
+                f"unknown storage option {name!r} (-o {name}=...) for {', '.join(remote)}; "
+                "see persidict --help"
+            )
+
+
+def refuse_copy_into_itself(args: argparse.Namespace) -> None:
+    """A UsageError if one of ``cp``'s stores lies inside the other (it would copy itself)."""
+
+    def place(url: str) -> tuple[str, str]:
+        protocol, path = split_protocol(url)
+        if _is_local(url):
+            return "file", os.path.realpath(path)
+        return ("s3" if _is_s3(url) else protocol or ""), "/" + path.strip("/")
+
+    (p1, src), (p2, dst) = place(args.src), place(args.dst)
+    inside = (
+        src == dst or dst.startswith(src.rstrip("/") + "/") or src.startswith(dst.rstrip("/") + "/")
+    )
+    if p1 == p2 and inside:
+        raise UsageError(f"cannot copy {args.src} to {args.dst}: one store lies inside the other")
 
 
 def open_url(
@@ -63,12 +175,9 @@ def open_url(
 
     A local folder must exist unless ``create``.
     """
-    protocol, path = split_protocol(url)
-    local = protocol in (None, "file", "local")
-    options = storage_options(args)
-    if local:
-        options = {}  # cp local -> s3: the options are S3's
-    if local and not create and not os.path.isdir(path):
+    path = split_protocol(url)[1]
+    options = storage_options(args, url)
+    if _is_local(url) and not create and not os.path.isdir(path):
         raise UsageError(f"no store at {url!r}: not a folder")
     fmt = fmt or args.format or guess_format(url, **options)
     return open_dict(url, fmt, **options)
@@ -76,8 +185,7 @@ def open_url(
 
 def open_source(args: argparse.Namespace, url: str) -> PersiDict:
     """The store copied from: its own format, whatever --format says of the copy."""
-    options = {} if split_protocol(url)[0] in (None, "file", "local") else storage_options(args)
-    return open_url(args, url, guess_format(url, **options))
+    return open_url(args, url, guess_format(url, **storage_options(args, url)))
 
 
 def parse_key(text: str) -> tuple[str, ...]:
@@ -191,7 +299,7 @@ def _decoding_source(args: argparse.Namespace, src: PersiDict) -> PersiDict:
     return src
 
 
-def _copy_bytes(src: PersiDict, dst: PersiDict, keys: list[tuple[str, ...]]) -> None:
+def _copy_bytes(src: PersiDict, dst: PersiDict, keys: Sequence[tuple[str, ...]]) -> None:
     """Same format: the stored bytes as they are, never decoded."""
     results = src.store.read_many([src.layout.path_of(k) for k in keys])
     items = {}
@@ -204,7 +312,7 @@ def _copy_bytes(src: PersiDict, dst: PersiDict, keys: list[tuple[str, ...]]) -> 
             raise result
 
 
-def _copy_values(src: PersiDict, dst: PersiDict, keys: list[tuple[str, ...]]) -> None:
+def _copy_values(src: PersiDict, dst: PersiDict, keys: Sequence[tuple[str, ...]]) -> None:
     dst.setitems(zip(keys, src.getitems(keys), strict=True))
 
 
@@ -227,12 +335,11 @@ def cmd_mount(args: argparse.Namespace) -> None:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    options = storage_options(args)
+    options = storage_options(args, args.url)
     fmt = args.format or guess_format(args.url, **options)
     log_file = args.log
     if log_file is None and not args.foreground:  # the server outlives this terminal command
-        name = os.path.basename(os.path.abspath(args.mountpoint))
-        log_file = os.path.join(tempfile.gettempdir(), f"persidict-mount-{name}.log")
+        log_file = default_log(args.mountpoint)
     handle = mount(
         args.url,
         args.mountpoint,
@@ -250,57 +357,92 @@ def cmd_mount(args: argparse.Namespace) -> None:
               f"unmount with: fusermount3 -u {where}", file=sys.stderr)  # fmt: skip
 
 
+def default_log(mountpoint: str) -> str:
+    """The server log of a background mount: one per mount point, begun afresh each time.
+
+    A live mount's log is left alone (mounting there again is refused anyway).
+    """
+    where = os.path.abspath(mountpoint)
+    tag = hashlib.sha256(where.encode()).hexdigest()[:8]
+    path = os.path.join(
+        tempfile.gettempdir(), f"persidict-mount-{os.path.basename(where)}-{tag}.log"
+    )
+    if not os.path.ismount(where):
+        with open(path, "w"):
+            pass  # no stale line from an earlier run
+    return path
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--format", "-f", choices=format_names(), help="value format")
-    common.add_argument("--endpoint-url", help="S3 endpoint (or env PERSIDICT_ENDPOINT_URL)")
     common.add_argument(
-        "-o", dest="option", action="append", metavar="KEY=VALUE", help="storage option"
+        "--endpoint-url", help="S3 endpoint (or env PERSIDICT_ENDPOINT_URL); S3 URLs only"
+    )
+    common.add_argument(
+        "-o",
+        dest="option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="storage option of a remote store, e.g. -o anon=true",
     )
     parser = argparse.ArgumentParser(
-        prog="persidict", description=__doc__.split("\n\n")[0], parents=[]
+        prog="persidict",
+        description=__doc__.split("\n\n")[0],
+        epilog=HELP_FORMS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, func, help: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, parents=[common], help=help, description=help)
+        p = sub.add_parser(
+            name,
+            parents=[common],
+            help=help,
+            description=help,
+            epilog=HELP_FORMS,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         p.set_defaults(func=func)
         return p
 
     p = command("ls", cmd_ls, "list the keys of a store (as a/b/c), optionally under PREFIX")
-    p.add_argument("url")
-    p.add_argument("prefix", nargs="?")
+    p.add_argument("url", help=STORE)
+    p.add_argument("prefix", nargs="?", help="only keys starting with these parts, e.g. Eliza")
     p = command("get", cmd_get, "print the value of KEY")
-    p.add_argument("url")
-    p.add_argument("key")
+    p.add_argument("url", help=STORE)
+    p.add_argument("key", help=KEY)
     p = command("set", cmd_set, "store VALUE (JSON if it parses, else text; stdin if omitted)")
-    p.add_argument("url")
-    p.add_argument("key")
-    p.add_argument("value", nargs="?")
+    p.add_argument("url", help=STORE)
+    p.add_argument("key", help=KEY)
+    p.add_argument("value", nargs="?", help='e.g. 1965, \'["a", "b"]\' or some text')
     p = command("rm", cmd_rm, "delete KEY")
-    p.add_argument("url")
-    p.add_argument("key")
+    p.add_argument("url", help=STORE)
+    p.add_argument("key", help=KEY)
     p = command("cp", cmd_cp, "copy every key of SRC to DST (in --format if given), concurrently")
-    p.add_argument("src")
-    p.add_argument("dst")
+    p.add_argument("src", help="the store copied from, e.g. /data/store")
+    p.add_argument("dst", help="the store copied to (not inside SRC), e.g. s3://bucket/backup")
     p.add_argument(
         "--trust",
         action="store_true",
         help="allow converting a format whose decoding runs stored code (pkl, json objects)",
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress or summary")
+    p.set_defaults(check=refuse_copy_into_itself)
     p = command("info", cmd_info, "count, total size and format of a store")
-    p.add_argument("url")
+    p.add_argument("url", help=STORE)
     p = command("mount", cmd_mount, "show a store as a folder of per-key files (FUSE)")
-    p.add_argument("url")
-    p.add_argument("mountpoint")
+    p.add_argument("url", help=STORE)
+    p.add_argument("mountpoint", help="an empty folder, e.g. /mnt/store")
     p.add_argument("--read-only", action="store_true", help="refuse every write (EROFS)")
     p.add_argument("--foreground", action="store_true", help="serve until Ctrl-C or unmount")
     p.add_argument(
         "--cache-ttl", type=float, default=1.0, metavar="S", help="cache time in seconds (1)"
     )
     p.add_argument(
-        "--log", metavar="FILE", help="server log (default: stderr if --foreground, else in /tmp)"
+        "--log",
+        metavar="FILE",
+        help="server log (default: stderr if --foreground, else a new one in /tmp per mount point)",
     )
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
@@ -311,7 +453,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        check_options(args)
+        if getattr(args, "check", None):
+            args.check(args)
         args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+    except BrokenPipeError:
+        # the reader left (``| head``): quiet, as coreutils are when SIGPIPE ends them
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13
     except UsageError as exc:
         parser.exit(2, f"persidict: error: {exc}\n")
     except KeyError as exc:

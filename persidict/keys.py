@@ -238,14 +238,13 @@ class KeyLayout:
         return self._decode_folder(folder) if head is _UNSEEN else head  # type: ignore[return-value]
 
     def _decode_folder(self, folder: str) -> tuple[str, ...] | None:
-        parts = tuple(self._decode_part(n) for n in folder.split("/"))
-        head = None if None in parts else parts
+        parts = [self._decode_part(n) for n in folder.split("/")]
+        head = None if None in parts else tuple(p for p in parts if p is not None)
         if len(self._dir_parts) >= PATH_CACHE_SIZE:
             self._dir_parts.clear()
         self._dir_parts[folder] = head
-        return head  # type: ignore[return-value]
+        return head
 
     def from_dir_name(self, name: str) -> str | None:
         """Key part that a folder name stands for, or None if not one of ours."""
         return self._decode_part(name)
-

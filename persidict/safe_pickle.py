@@ -12,6 +12,7 @@ This module is pure: no I/O.
 
 from __future__ import annotations
 
+import _compat_pickle
 import io
 import pickle
 from collections.abc import Iterable
@@ -64,14 +65,18 @@ _SAFE: dict[str, frozenset[str]] = {
         "pyarrow.lib": "_restore_array py_buffer type_for_alias",
     }.items()
 }
-# numpy 1.x wrote its rebuilding functions under numpy.core; protocol 2 pickles use
-# Python 2's module names.
-_RENAMED = {
+# numpy 1.x wrote its rebuilding functions under numpy.core.
+_MOVED = {
     "numpy.core.multiarray": "numpy._core.multiarray",
     "numpy.core.numeric": "numpy._core.numeric",
-    "__builtin__": "builtins",
-    "copy_reg": "copyreg",
 }
+
+
+def _home(module: str, name: str) -> tuple[str, str]:
+    """Where ``module.name`` lives now: Python 2's names (protocols 0-2) and numpy's moves."""
+    module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+    module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+    return _MOVED.get(module, module), name
 
 
 class UnsafePickleError(pickle.UnpicklingError):
@@ -86,7 +91,7 @@ class _DataUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in self._allowed:
             return self._allowed[module, name]
-        home = _RENAMED.get(module, module)
+        home, name = _home(module, name)
         if name not in _SAFE.get(home, ()):
             raise UnsafePickleError(
                 f"refused to load {module}.{name}: only builtin, datetime, numpy and "

@@ -5,11 +5,16 @@ Needs the ``dev`` extra (moto[server]).
 
 from __future__ import annotations
 
+import io
 import logging
+import shutil
 import socket
+import subprocess
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from aiobotocore.session import AioSession
 from fsspec.asyn import sync
@@ -24,25 +29,103 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class _OneWriteAtATime:
+    """WSGI middleware: moto handles writes one at a time, as S3 decides them atomically.
+
+    moto checks ``If-Match``/``If-None-Match`` and then stores, unlocked: two racing
+    conditional PUTs with the same ETag can both succeed (a lost update that real S3
+    never allows). The body is read before the lock, so a slow upload holds up no one.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        if environ["REQUEST_METHOD"] not in ("PUT", "POST", "DELETE"):
+            return self.app(environ, start_response)
+        from werkzeug.wsgi import get_input_stream
+
+        body = get_input_stream(environ).read()
+        environ.update({"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))})
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+        with self.lock:
+            return list(self.app(environ, start_response))
+
+
 @contextmanager
 def moto_server() -> Iterator[str]:
-    """A real S3 API (moto's threaded server) on 127.0.0.1; yields its endpoint URL."""
-    from moto.server import ThreadedMotoServer
+    """A real S3 API (moto, threaded) on 127.0.0.1; yields its endpoint URL.
+
+    Writes are decided one at a time (see :class:`_OneWriteAtATime`).
+    """
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # it logs every request
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    app = _OneWriteAtATime(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, name="moto", daemon=True)
+    thread.start()
     try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join()
+
+
+_S3RVER_FLAGS = ("--allow-mismatched-signatures", "--no-vhost-buckets")
+
+
+@contextmanager
+def s3rver_server(folder: str) -> Iterator[str]:
+    """npm's s3rver (another S3 implementation; it ignores conditional headers) on 127.0.0.1.
+
+    Yields its endpoint URL; its data lives in ``folder``. Credentials: any
+    (``--allow-mismatched-signatures``). FileNotFoundError if s3rver is not
+    installed (``npm install -g s3rver``, done by scripts/setup-venv).
+    """
+    exe = shutil.which("s3rver")
+    if exe is None:
+        raise FileNotFoundError("s3rver is not installed: npm install -g s3rver")
+    port = free_port()
+    server = subprocess.Popen(
+        [exe, "-d", folder, "-a", "127.0.0.1", "-p", str(port), "--silent", *_S3RVER_FLAGS],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_port(port, server)
         yield f"http://127.0.0.1:{port}"
     finally:
-        server.stop()
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _wait_for_port(port: int, server: subprocess.Popen, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and server.poll() is None:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)  # polling a port that has no event to wait on
+    raise RuntimeError(f"s3rver did not start on port {port} (exit code {server.poll()})")
 
 
 @contextmanager
 def count_s3_requests(store: S3Store) -> Iterator[Counter]:
-    """Count the HTTP requests ``store`` sends, by S3 operation (``GetObject``, ...)."""
-    client = sync(store.fs.loop, store.fs.set_session)
+    """Count the HTTP requests ``store`` sends, by S3 operation (``GetObject``, ...).
+
+    The once-per-process probe of the server's conditional writes is made
+    first, so that the counts are those of the operations themselves.
+    """
+    with suppress(OSError):  # an unreachable server: the operation under count says so
+        store.check_conditional_writes()
+    client = sync(store.fs.loop, store._client)
     sent: Counter = Counter()
 
     def count(event_name: str, **kwargs: object) -> None:

@@ -1,9 +1,9 @@
-"""Open files of the filesystem view: whole values in, whole values out.
+"""Files of the filesystem view open for writing: committed whole, on close.
 
-A stored value is read in one request and served from memory; a file
-opened for writing is buffered and committed in one atomic store write on
-``close`` (or on the transaction's commit), never half-written. Leaving a
-``with`` block by an exception discards the buffer.
+A file opened for writing is buffered and committed in one atomic store
+write on ``close`` (or on the transaction's commit), never half-written.
+Leaving a ``with`` block by an exception discards the buffer. (Files open
+for reading are the store's own: ``PersiDictFileSystem.open_stored``.)
 """
 
 from __future__ import annotations
@@ -11,23 +11,6 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from typing import Any
-
-
-class StoredFile(io.BytesIO):
-    """A stored value opened with mode ``rb``: fetched whole, in one request."""
-
-    def __init__(self, fs: Any, path: str, data: bytes) -> None:
-        super().__init__(data)
-        self.fs = fs
-        self.path = path
-        self.mode = "rb"
-        self.size = len(data)
-
-    def writable(self) -> bool:
-        return False
-
-    def write(self, data: Any) -> int:
-        raise io.UnsupportedOperation(f"{self.path} is open for reading")
 
 
 class StagedFile(io.BytesIO):

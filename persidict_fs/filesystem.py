@@ -1,7 +1,7 @@
 """PersiDictFileSystem: any PersiDict as an fsspec filesystem (protocol ``persidict``).
 
-Directories are key prefixes, files are keys, file bytes are the stored
-bytes. Paths are relative to the store root: ``Eliza/year.json``.
+Directories are folders of the store, files are its files, file bytes are
+the stored bytes. Paths are relative to the store root: ``Eliza/year.json``.
 
 >>> import fsspec
 >>> fs = fsspec.filesystem("persidict", fo="memory://demo/view", serialization_format="json")
@@ -11,46 +11,50 @@ bytes. Paths are relative to the store root: ``Eliza/year.json``.
 >>> fsspec.open("persidict://Eliza/year.json::memory://demo/view").open().read()
 b'1965'
 
-Which format checks a write:
-- ``dict=`` or ``serialization_format=`` given: that format. Files are its
-  keys only: a path without its extension is a ValueError, and stored
-  files of other extensions are not shown.
-- neither (the default): every stored file is shown under its own name,
-  and a write is checked by the format its extension names where that
-  check is cheap (``.json`` must parse, ``.txt`` be UTF-8, ``.pkl`` be
-  well-formed pickle opcodes, never run); other files are raw bytes. So a
-  folder of mixed extensions reads and writes as a user expects.
+Any name a Linux disk accepts is a file, stored under that literal name
+(``New York/notes 1.txt``). A file whose path is a key of the dict's
+format (``Eliza/year.json`` for a json dict) is written through the dict,
+under its rules (append-only, ``base_class_for_values``), and its bytes
+must be valid for the format (FormatError naming the path). Every other
+file is a plain file: stored as given, skipped by the dict. A view opened
+by URL without a format (the default) stores every file as given.
 
-Costs on S3: ``open(..., "rb")`` fetches the whole value in one GET (use
-``cat_file(path, start, end)`` for part of a big one: one ranged GET);
-``ls``/``isdir`` one LIST; ``info``/``isfile`` one HEAD; ``find``, ``walk``
-and ``glob`` one LIST per 1000 files; a write one PUT on close.
+Costs on S3: ``open(..., "rb")`` reads one version through the store's
+``open_read`` (what is read, where the store reads by ranges); ``cat_file``
+one GET (ranged with ``start``/``end``); ``ls``/``isdir`` one LIST;
+``info``/``isfile`` one HEAD; ``find``, ``walk`` and ``glob`` one LIST per
+1000 files; a write one PUT on close. ``cat``, ``pipe`` and ``rm`` of many
+paths run concurrently (``persidict_fs.batches``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import os
-import posixpath
 from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
 from fsspec.callbacks import DEFAULT_CALLBACK
-from fsspec.spec import AbstractFileSystem
-from fsspec.utils import isfilelike
+from fsspec.spec import AbstractFileSystem, _Cached
+from fsspec.utils import isfilelike, tokenize
 
 from persidict.dicts.base import PersiDict
 from persidict.dicts.url import open_dict
-from persidict.formats import Format, format_names, get_format
+from persidict.formats import Format
 from persidict.keys import Key
-from persidict.storage.base import Entry, PreconditionFailed, payload_bytes
+from persidict.storage.base import (
+    MISSING,
+    Entry,
+    Payload,
+    PreconditionFailed,
+    payload_bytes,
+)
 from persidict_fs import listing
-from persidict_fs.files import StagedFile, StoredFile
+from persidict_fs.batches import Batches
+from persidict_fs.files import StagedFile
+from persidict_fs.folders import FoldersAndTimes
 from persidict_fs.paths import ViewPaths
-
-logger = logging.getLogger(__name__)
 
 # Options that fsspec itself consumes; the rest go to the inner store.
 _FSSPEC_OPTIONS = {
@@ -62,17 +66,37 @@ _FSSPEC_OPTIONS = {
 }
 
 
-class PersiDictFileSystem(AbstractFileSystem):
-    """An fsspec filesystem over the keys of a PersiDict.
+class _ViewCache(_Cached):
+    """fsspec's instance cache, but never for a view of a dict in hand.
+
+    The cache key is built from the arguments' reprs, and a dict's repr
+    leaves out its rules (append-only, base class): two dicts over one
+    folder would share one view. Such a view is made anew, its token the
+    dict object's identity.
+    """
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        d = kwargs.get("dict")
+        if d is None:
+            return super().__call__(*args, **kwargs)
+        kwargs["skip_instance_cache"] = True
+        fs = super().__call__(*args, **kwargs)
+        fs._fs_token_ = tokenize(cls, "dict", id(d), repr(d))
+        return fs
+
+
+class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclass=_ViewCache):
+    """An fsspec filesystem over the files of a PersiDict's store.
 
     Args:
         fo: the store's root URL (``s3://bucket/store``, ``/data/store``,
             ``memory://x``); in a chained URL, fsspec passes the inner path.
-        dict: a PersiDict already in hand, instead of ``fo``.
+        dict: a PersiDict already in hand, instead of ``fo`` (such views are
+            never shared through fsspec's instance cache).
         target_protocol, target_options: the inner filesystem's protocol and
             options (fsspec's convention for chained URLs).
-        serialization_format: the store's format; None shows every stored
-            file and checks writes by extension (see the module docstring).
+        serialization_format: the dict's format, whose keys the view checks;
+            None (the default) stores every file as given.
         storage_options: passed to the store too (``endpoint_url``,
             ``digest_len``, ...).
     """
@@ -105,10 +129,10 @@ class PersiDictFileSystem(AbstractFileSystem):
                 store_options.setdefault("digest_len", 0)  # the raw view shows names as stored
             self.dict = open_dict(url, serialization_format or "bytes", **store_options)
         self.store = self.dict.store
-        self._infer_format = dict is None and serialization_format is None
-        # A local folder outlives its last file; elsewhere a folder is only a prefix.
-        self._folders_outlive_files = self.store.is_local
-        self._paths = ViewPaths(self.dict.layout, f"persidict view of {self.store.url}")
+        where = f"persidict view of {self.store.url}"
+        self._paths = ViewPaths(self.dict.layout, where, self.dict.prefix_path)
+        # a key's bytes must be valid for the format; raw bytes stream unread
+        self._checks_keys = self.dict.format.name != "bytes"
 
     @classmethod
     def _strip_protocol(cls, path: Any) -> Any:
@@ -116,35 +140,15 @@ class PersiDictFileSystem(AbstractFileSystem):
             return [cls._strip_protocol(p) for p in path]
         return super()._strip_protocol(path).split("::")[0].strip("/")
 
-    # mapping and checking
-    def _format_for(self, path: str) -> Format | None:
-        if not self._infer_format:
-            return self.dict.format
-        return _cheap_formats().get(posixpath.splitext(path)[1])
-
-    def _streams_unchecked(self, path: str) -> bool:
-        """True if bytes written at ``path`` are stored unchecked (raw bytes, no base class)."""
-        fmt = self._format_for(path)
-        raw = fmt is None or fmt.name == "bytes"
-        return raw and self.dict.base_class_for_values is None
-
     def _where(self, path: str) -> str:
         return f"{path!r} in {self.store.url}"
 
     def _stored_file(self, path: str) -> str:
-        """Stored path for reading; a path no key can have is simply not there."""
+        """Stored path for reading; a path no file can have is simply not there."""
         try:
             return self._paths.file(path)
         except ValueError as exc:
             raise FileNotFoundError(errno.ENOENT, str(exc), path) from None
-
-    def _checked(self, path: str, data: bytes) -> Key:
-        """The key for writing ``data`` at ``path``, after the format's check passed."""
-        key = self._paths.key(path)
-        fmt = self._format_for(path)
-        if fmt is not None:
-            fmt.validate(data, self._where(path))
-        return key
 
     def _file_info(self, path: str, entry: Entry) -> dict[str, Any]:
         return {
@@ -161,30 +165,20 @@ class PersiDictFileSystem(AbstractFileSystem):
         if not path:
             return listing.dir_info("")
         try:
-            stored = self._paths.file(path)
-        except ValueError:
-            stored = None  # cannot be a file; may still be a directory
-        if stored is not None:
-            try:
-                return self._file_info(path, self.store.info(stored))
-            except (FileNotFoundError, IsADirectoryError):
-                pass
-        try:
-            folder = self._paths.folder(path)
-        except ValueError as exc:
-            raise FileNotFoundError(errno.ENOENT, str(exc), path) from None
-        if not self.store.is_empty(folder):
+            return self._file_info(path, self.store.info(self._stored_file(path)))
+        except MISSING:
+            pass
+        if self._is_folder(self._paths.folder(path)):
             return listing.dir_info(path)
         raise FileNotFoundError(errno.ENOENT, f"no file or directory {self._where(path)}", path)
 
     def isdir(self, path: str) -> bool:
-        """True if some file lies below ``path`` (one listing request, no HEAD)."""
+        """True if a folder is at ``path`` (one listing request, no HEAD)."""
         path = self._strip_protocol(path)
         try:
-            folder = self._paths.folder(path)
+            return self._is_folder(self._paths.folder(path))
         except ValueError:
             return False
-        return not path or not self.store.is_empty(folder)
 
     def isfile(self, path: str) -> bool:
         try:
@@ -200,8 +194,6 @@ class PersiDictFileSystem(AbstractFileSystem):
         except ValueError as exc:
             raise FileNotFoundError(errno.ENOENT, str(exc), path) from None
         files, dirs = self.store.listdir(folder)
-        if self._folders_outlive_files:
-            dirs = [n for n in dirs if not self.store.is_empty(f"{folder}/{n}" if folder else n)]
         out = [listing.dir_info(p) for p in (self._paths.view_dir(path, n) for n in dirs) if p]
         for entry in files:
             name = self._paths.view_file(entry.path)
@@ -234,7 +226,10 @@ class PersiDictFileSystem(AbstractFileSystem):
         detail: bool = False,
         **kwargs: Any,
     ) -> Any:
-        """Files below ``path`` (and directories if ``withdirs``), from one listing."""
+        """Files below ``path`` (and the folders holding them if ``withdirs``), from one listing.
+
+        A folder that holds no file shows in ``ls``, not here.
+        """
         if maxdepth is not None and maxdepth < 1:
             raise ValueError("maxdepth must be at least 1")
         path = self._strip_protocol(path)
@@ -269,7 +264,7 @@ class PersiDictFileSystem(AbstractFileSystem):
         on_error: str = "omit",
         **kwargs: Any,
     ) -> Any:
-        """Like ``os.walk``, from one recursive store listing."""
+        """Like ``os.walk``, from one recursive store listing (folders holding files)."""
         if maxdepth is not None and maxdepth < 1:
             raise ValueError("maxdepth must be at least 1")
         path = self._strip_protocol(path)
@@ -305,15 +300,13 @@ class PersiDictFileSystem(AbstractFileSystem):
     def open_stored(self, path: str) -> BinaryIO:
         """A readable, seekable file of one version of the stored bytes at ``path``.
 
-        The caller closes it. Local: the stored file itself, open (a write
-        makes a new file, so it reads one version to its end); S3: ranged
-        reads pinned to the version's ETag. The FUSE mount reads through it.
+        The caller closes it. It reads what is read: a local store hands over
+        the stored file itself, open (a write makes a new file, so it reads
+        one version to its end); S3 ranged GETs pinned to the version's ETag
+        (a concurrent replace is an OSError, never a mix). ``open(path, "rb")``
+        and the FUSE mount read through it.
         """
         return self.store.open_read(self._stored_file(self._strip_protocol(path)))
-
-    def set_mtime(self, path: str, mtime: float) -> None:
-        """Set the modification time (seconds since the epoch) of the file at ``path``."""
-        self.store.set_mtime(self._stored_file(self._strip_protocol(path)), mtime)
 
     def head(self, path: str, size: int = 1024) -> bytes:
         return self.cat_file(path, 0, size)
@@ -328,22 +321,47 @@ class PersiDictFileSystem(AbstractFileSystem):
         return self.info(path).get("ETag") or super().ukey(path)
 
     # writing
-    def pipe_file(self, path: str, value: Any, mode: str = "overwrite", **kwargs: Any) -> None:
-        """Store ``value`` at ``path`` atomically; ``mode="create"`` only if absent."""
-        path = self._strip_protocol(path)
-        if callable(value) and self._streams_unchecked(path):
-            data: Any = value  # a callable writing the bytes: streamed, nothing to check
-            key = self._paths.key(path)
-        else:
-            data = bytes(payload_bytes(value))
-            key = self._checked(path, data)
-        if mode == "create":
-            if self.dict.write_bytes(key, data, if_absent=True) is None:
-                raise FileExistsError(errno.EEXIST, f"{self._where(path)} exists", path)
-        elif mode == "overwrite":
-            self.dict.write_bytes(key, data)
-        else:
-            raise ValueError(f"pipe_file mode must be 'overwrite' or 'create', not {mode!r}")
+    def _checked(self, path: str, data: Payload) -> Payload:
+        """``data`` for the key at ``path``, once the dict's format accepts it."""
+        if not self._checks_keys:
+            return data  # any bytes will do: streamed as they come
+        data = bytes(payload_bytes(data))
+        self.dict.format.validate(data, self._where(path))
+        return data
+
+    def _target(self, path: str, data: Payload) -> tuple[str, Key | None, Payload]:
+        """(stored path, key or None, data to store): every check done, nothing written."""
+        key = self._paths.key(path)  # ValueError naming a bad name
+        stored = self._paths.file(path)
+        return stored, key, data if key is None else self._checked(path, data)
+
+    def _store_one(
+        self, stored: str, key: Key | None, data: Payload, exclusive: bool = False, etag: Any = None
+    ) -> str | None:
+        """Commit checked ``data``: a key through the dict (its rules), a plain file as is."""
+        if key is not None:
+            return self.dict.write_bytes(key, data, if_absent=exclusive, etag=etag)
+        if exclusive:
+            return self.store.create(stored, data)
+        if etag is not None:
+            return self.store.write_if(stored, data, etag)
+        return self.store.write(stored, data)
+
+    def _commit(self, path: str, data: Payload, mode: str = "overwrite", etag: Any = None) -> None:
+        if mode not in ("overwrite", "create"):
+            raise ValueError(f"mode must be 'overwrite' or 'create', not {mode!r}")
+        stored, key, data = self._target(path, data)
+        created = self._store_one(stored, key, data, mode == "create", etag)
+        if created is None and mode == "create":
+            raise FileExistsError(errno.EEXIST, f"{self._where(path)} exists", path)
+
+    def pipe_file(self, path: str, value: Payload, mode: str = "overwrite", **kwargs: Any) -> None:
+        """Store ``value`` at ``path`` atomically; ``mode="create"`` only if absent.
+
+        ``value`` is bytes, or a callable writing them into a binary file
+        (a big file streams into the store without a copy in memory).
+        """
+        self._commit(self._strip_protocol(path), value, mode)
 
     def _open(
         self,
@@ -356,31 +374,30 @@ class PersiDictFileSystem(AbstractFileSystem):
     ) -> Any:
         path = self._strip_protocol(path)
         if mode == "rb":
-            return StoredFile(self, path, self.cat_file(path))
+            return self.open_stored(path)
         if mode not in ("wb", "xb", "ab"):
             raise ValueError(f"mode {mode!r} is not supported for {self._where(path)}")
-        stored = self._paths.file(path)  # a bad path fails now, not on close
+        stored = self._paths.file(path)  # a bad name fails now, not on close
         initial, etag = b"", None
         if mode == "xb" and self.store.exists(stored):
             raise FileExistsError(errno.EEXIST, f"{self._where(path)} exists", path)
         if mode == "ab":
-            with contextlib.suppress(FileNotFoundError):  # appending to nothing
+            with contextlib.suppress(MISSING):  # appending to nothing: a new file
                 initial, etag = self.store.read_with_etag(stored)
 
         def commit(data: bytes) -> None:
             if mode == "wb":
-                self.pipe_file(path, data)
+                self._commit(path, data)
             elif etag is None:  # xb, or ab on a new file: exclusive
-                self.pipe_file(path, data, mode="create")
+                self._commit(path, data, mode="create")
             else:
                 self._append_commit(path, data, etag)
 
         return StagedFile(self, path, mode, commit, initial, autocommit)
 
     def _append_commit(self, path: str, data: bytes, etag: str) -> None:
-        key = self._checked(path, data)
         try:
-            self.dict.write_bytes(key, data, etag=etag)
+            self._commit(path, data, etag=etag)
         except PreconditionFailed:
             raise OSError(
                 errno.EAGAIN,
@@ -388,78 +405,17 @@ class PersiDictFileSystem(AbstractFileSystem):
                 path,
             ) from None
 
-    def touch(self, path: str, truncate: bool = True, **kwargs: Any) -> None:
-        """Make ``path`` an empty file, or (``truncate=False``) renew its mtime."""
-        path = self._strip_protocol(path)
-        if truncate:
-            self.pipe_file(path, b"")
-            return
-        stored = self._paths.file(path)
-        try:
-            data, etag = self.store.read_with_etag(stored)
-        except FileNotFoundError:
-            if self.dict.write_bytes(self._checked(path, b""), b"", if_absent=True) is None:
-                logger.debug("touch: %s was created meanwhile", path)
-            return
-        if self.dict.append_only:
-            return  # renewing the mtime would rewrite a value this dict never rewrites
-        try:
-            self.dict.write_bytes(self._paths.key(path), data, etag=etag)
-        except PreconditionFailed:
-            logger.debug("touch: %s was rewritten meanwhile, so it is fresh", path)
-
     def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
+        """Copy one file (streamed), or make the folder ``path2`` if ``path1`` is one."""
         try:
-            data = self.cat_file(path1)
-        except (FileNotFoundError, IsADirectoryError):
+            src = self.open_stored(path1)
+        except MISSING:
             if self.isdir(path1):
-                return  # directories are implicit: they come with their files
+                self.makedirs(path2, exist_ok=True)
+                return
             raise
-        self.pipe_file(path2, data)
-
-    def rm_file(self, path: str) -> None:
-        path = self._strip_protocol(path)
-        try:
-            key = self._paths.key(path)
-        except ValueError as exc:
-            raise FileNotFoundError(errno.ENOENT, str(exc), path) from None
-        if not self.dict.discard(key):
-            raise FileNotFoundError(errno.ENOENT, f"no file {self._where(path)}", path)
-
-    _rm = rm_file
-
-    def rm(self, path: Any, recursive: bool = False, maxdepth: int | None = None) -> None:
-        """Delete files (directories with ``recursive``); deletes run concurrently."""
-        paths = set(self.expand_path(path, recursive=recursive, maxdepth=maxdepth))
-        # a path that holds another is a directory: it goes with its files
-        dirs = {q for p in paths for q in listing.parents_below("", p) if q in paths}
-        candidates, missing = {}, []
-        for p in sorted(paths - dirs):
-            try:
-                candidates[p] = self._paths.key(p)
-            except ValueError:
-                missing.append(p)  # no file can live there: a directory, or nothing
-        found = self.dict.discard_many(list(candidates.values()))
-        missing += [p for p, there in zip(candidates, found, strict=True) if not there]
-        for p in missing:
-            if not self.isdir(p):
-                raise FileNotFoundError(errno.ENOENT, f"no file {self._where(p)}", p)
-
-    def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
-        """Check the name only: directories exist while they hold files."""
-        self._paths.folder(self._strip_protocol(path))
-
-    def makedirs(self, path: str, exist_ok: bool = False) -> None:
-        path = self._strip_protocol(path)
-        self._paths.folder(path)
-        if not exist_ok and path and self.exists(path):
-            raise FileExistsError(errno.EEXIST, f"{self._where(path)} exists", path)
-
-    def rmdir(self, path: str) -> None:
-        """Succeed on an empty (that is, absent) directory; refuse a full one."""
-        path = self._strip_protocol(path)
-        if not self.store.is_empty(self._paths.folder(path)):
-            raise OSError(errno.ENOTEMPTY, f"directory {self._where(path)} is not empty", path)
+        with src:
+            self.pipe_file(path2, src.read())
 
     # local disk
     def get_file(
@@ -470,24 +426,23 @@ class PersiDictFileSystem(AbstractFileSystem):
         outfile: Any = None,
         **kwargs: Any,
     ) -> None:
-        """Copy one stored file to local ``lpath`` (one read)."""
+        """Copy one stored file to local ``lpath``, streamed."""
         if outfile is None and isfilelike(lpath):
             outfile = lpath
         try:
-            data = self.cat_file(rpath)
-        except (FileNotFoundError, IsADirectoryError):
+            src = self.open_stored(rpath)
+        except MISSING:
             if outfile is None and self.isdir(rpath):
                 os.makedirs(lpath, exist_ok=True)
                 return
             raise
-        callback.set_size(len(data))
-        if outfile is not None:
-            outfile.write(data)
-        else:
+        with src:
+            if outfile is not None:
+                _copy(src, outfile, callback)
+                return
             os.makedirs(os.path.dirname(os.path.abspath(lpath)), exist_ok=True)
             with open(lpath, "wb") as f:
-                f.write(data)
-        callback.relative_update(len(data))
+                _copy(src, f, callback)
 
     def put_file(
         self,
@@ -497,22 +452,18 @@ class PersiDictFileSystem(AbstractFileSystem):
         mode: str = "overwrite",
         **kwargs: Any,
     ) -> None:
-        """Store local file ``lpath`` at ``rpath`` (one atomic write)."""
+        """Store local file ``lpath`` at ``rpath`` (one atomic write, streamed)."""
         if os.path.isdir(lpath):
             self.makedirs(rpath, exist_ok=True)
             return
-        with open(lpath, "rb") as f:
-            data = f.read()
+        with open(lpath, "rb") as src:
+            data = src.read()
         callback.set_size(len(data))
         self.pipe_file(rpath, data, mode=mode)
         callback.relative_update(len(data))
 
 
-def _cheap_formats() -> dict[str, Format]:
-    """Registered formats with a cheap byte check, by extension."""
-    out = {}
-    for name in format_names():
-        fmt = get_format(name)
-        if fmt.extension and fmt.check_bytes is not None:
-            out[fmt.extension] = fmt
-    return out
+def _copy(src: BinaryIO, dst: BinaryIO, callback: Any) -> None:
+    while chunk := src.read(1 << 20):
+        dst.write(chunk)
+        callback.relative_update(len(chunk))

@@ -54,6 +54,7 @@ def store_io(what: str, rel: str):
         yield
     except (FileNotFoundError, NotADirectoryError):
         raise
+
     except Exception as exc:
         log.error("could not %s %r: %s: %s", what, "/" + rel, type(exc).__name__, exc)
         raise OSError(errno.EIO, f"could not {what} {rel}") from exc
@@ -118,11 +119,15 @@ class TreeCache:
             # every name in it, where a request per name would cost thousands
             return self.list(parent).get(name)
         log.debug("info %r", rel)
+        st: Stat | None = None
         try:
             with store_io("look up", rel):
-                st: Stat | None = stat_of(self.fs.info(self.full(rel)))
+                try:
+                    st = stat_of(self.fs.info(self.full(rel)))
+                except ValueError as exc:  # a name no stored file can have (a store temp name)
+                    log.debug("no %r: %s", rel, exc)
         except FileNotFoundError:
-            st = None
+            pass
         with self._lock:
             self._stats[rel] = (now + self.ttl, st)
         return st

@@ -61,7 +61,7 @@ def view_of(d: PersiDict) -> tuple[PersiDictFileSystem, NameCheck]:
 
     def check_name(path: str, is_dir: bool) -> str | None:
         try:
-            paths.parts(path) if is_dir else paths.key(path)
+            paths.folder(path) if is_dir else paths.file(path)
         except ValueError as exc:
             return str(exc)
         return None
@@ -136,9 +136,8 @@ def _run_fuse(
         attr_timeout=cache_ttl,
         entry_timeout=cache_ttl,
         nothreads=not multithreaded,
-        # remove an open file's name at once: libfuse would otherwise rename it to
-        # .fuse_hidden..., which is no key, and rm of a file anyone has open would fail
-        hard_remove=True,
+        # no hard_remove: libfuse renames a file removed while open to a hidden name
+        # (which the server keeps in memory) so fstat of its descriptors still works
     )
 
 

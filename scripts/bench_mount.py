@@ -1,11 +1,15 @@
 """Shell tools through a FUSE mount of a local store vs. directly on its folder, in one run.
 
-    .venv/bin/python scripts/bench_mount.py [--small 2000] [--big-mb 100]
+    .venv/bin/python scripts/bench_mount.py [--small 2000] [--big-mb 100] [--write-mb 1024]
 
 Each case runs cold (the backing files dropped from the page cache with
 posix_fadvise, the mount never having read them) and then warm (run again).
 Prints seconds and the speed ratio: direct time / mount time, 1.0 being as
 fast as the folder itself. Targets: large read >= 0.5x, small-file cat >= 0.2x.
+
+Then a ``--write-mb`` ``dd`` through a local and an S3 (moto) mount, each in
+a fresh server: its time against ``dd`` into a folder, and the server's peak
+RSS (target: under 300 MB whatever the size: writes spill to a temp file).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import time
 from pathlib import Path
 
 from persidict import open_dict
+from persidict.testing import moto_server
 from persidict_fs import mount
 
 
@@ -42,10 +47,50 @@ def evict(folder: Path) -> None:
                 os.close(fd)
 
 
+def peak_rss_mb(pid: int) -> float:
+    """The peak resident memory of process ``pid`` so far (VmHWM), in MB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for pid {pid}")
+
+
+def big_write(work: Path, size_mb: int) -> None:
+    """``dd`` of ``size_mb`` MB through local and S3 mounts: time ratio and server peak RSS."""
+    dd = f"dd if=/dev/zero of=big bs=1M count={size_mb} status=none"
+    folder = work / "plain"
+    folder.mkdir()
+    direct = timed(dd, folder)
+    os.unlink(folder / "big")
+    print(f"\n{size_mb} MB dd: into a folder {direct:.2f} s")
+    print(f"{'mount':8} {'seconds':>8} {'ratio':>6} {'server peak RSS MB':>19}")
+    with moto_server() as endpoint:
+        s3 = dict(endpoint_url=endpoint, key="k", secret="s", create_bucket=True)
+        for name, url, options in (
+            ("local", str(work / "wstore"), {}),
+            ("s3", "s3://bench-mount/store", s3),
+        ):
+            open_dict(url, "bytes", **options)["seed"] = b""
+            mnt = work / f"wmnt-{name}"
+            mnt.mkdir()
+            with mount(url, mnt, serialization_format="bytes", **options) as m:
+                try:
+                    seconds = timed(dd, mnt)
+                except SystemExit as failed:
+                    print(f"{name:8} failed: {failed}")
+                    continue
+                rss = peak_rss_mb(m.process.pid)
+            got = open_dict(url, "bytes", **options).store.info("big").size
+            assert got == size_mb << 20, f"{name}: stored {got} bytes"
+            print(f"{name:8} {seconds:8.2f} {direct / seconds:6.2f} {rss:19.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", type=int, default=2000, help="number of small files")
     parser.add_argument("--big-mb", type=int, default=100, help="size of the large value")
+    parser.add_argument("--write-mb", type=int, default=1024, help="size of the big dd (0: none)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="persidict-bench-"))
@@ -81,6 +126,8 @@ def main() -> None:
     for name, cd, cm, wd, wm in rows:
         print(f"{name:30} {cd:12.3f} {cm:7.3f} {cd / cm:6.2f} {wd:13.3f} {wm:7.3f} {wd / wm:6.2f}")
     print("seconds; ratio = direct time / mount time (1.0 = as fast as the folder itself)")
+    if args.write_mb:
+        big_write(work, args.write_mb)
     subprocess.run(["rm", "-rf", str(work)], check=True)
 
 

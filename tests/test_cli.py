@@ -144,6 +144,106 @@ def test_mount_command_serves_in_the_background_until_fusermount(tmp_path):
     assert not os.path.ismount(mnt)
 
 
+@pytest.mark.parametrize("dst", ["{src}/sub", "{src}", "{parent}"])
+def test_cp_into_itself_is_refused_in_one_line(tmp_path, dst):
+    src = tmp_path / "many"
+    open_dict(str(src), "json").setitems({str(i): i for i in range(5)})
+    done = run("cp", str(src), dst.format(src=src, parent=tmp_path), check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"persidict: error: cannot copy {src} to {dst.format(src=src, parent=tmp_path)}: "
+        "one store lies inside the other"
+    ]
+    assert len(open_dict(str(src), "json")) == 5
+
+
+def test_cp_into_itself_is_refused_on_s3_too(s3_options):
+    src = f"s3://persidict-tests/many-{uuid.uuid4().hex[:8]}"
+    done = run("cp", src, f"{src}/sub/", "--endpoint-url", s3_options["endpoint_url"], check=False)
+    assert done.returncode == 2 and "one store lies inside the other" in done.stderr
+
+
+def test_ls_into_a_pipe_closed_early_ends_quietly(tmp_path):
+    d = open_dict(str(tmp_path / "store"), "json")
+    d.setitems({("k" * 150, f"{i:05d}"): i for i in range(1500)})  # ~230 kB: more than a pipe
+    done = subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {PERSIDICT} ls {tmp_path / 'store'} | head -1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stdout == f"{'k' * 150}/00000\n"
+    assert done.stderr == ""
+    assert done.returncode in (0, 141)
+
+
+def test_an_s3_endpoint_in_the_environment_leaves_local_stores_alone(tmp_path):
+    d = open_dict(str(tmp_path / "store"), "txt")
+    d["greeting"] = "hello"
+    env = {"PERSIDICT_ENDPOINT_URL": "http://127.0.0.1:9"}
+    assert run("ls", str(tmp_path / "store"), env=env).stdout == "greeting\n"
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    run("mount", str(tmp_path / "store"), str(mnt), "--log", str(tmp_path / "log"), env=env)
+    try:
+        assert (mnt / "greeting.txt").read_text() == "hello"
+    finally:
+        subprocess.run(["fusermount3", "-u", str(mnt)], check=True)
+
+
+def test_an_unknown_storage_option_is_named_in_one_line(tmp_path, s3_options):
+    url = f"s3://persidict-tests/opt-{uuid.uuid4().hex[:8]}"
+    done = run(
+        "ls", url, "--endpoint-url", s3_options["endpoint_url"], "-o", "bogus=1", check=False
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"persidict: error: unknown storage option 'bogus' (-o bogus=...) for {url}; "
+        "see persidict --help"
+    ]
+    (tmp_path / "store").mkdir()
+    done = run("ls", str(tmp_path / "store"), "-o", "bogus=1", check=False)
+    assert done.returncode == 2 and "'-o bogus'" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "persidict: error: -o bogus: a local folder takes no storage options"
+    ]
+
+
+def test_a_known_storage_option_reaches_s3(s3_options):
+    url = f"s3://persidict-tests/opt-{uuid.uuid4().hex[:8]}"
+    open_dict(url, "json", **s3_options)["k"] = 1
+    region = 'client_kwargs={"region_name": "us-east-1"}'
+    done = run("ls", url, "--endpoint-url", s3_options["endpoint_url"], "-o", region)
+    assert done.stdout == "k\n"
+
+
+def test_help_explains_urls_options_and_keys_with_examples():
+    for args in (["--help"], ["get", "--help"], ["mount", "--help"]):
+        out = run(*args).stdout
+        assert "s3://bucket/prefix" in out and "/data/store" in out  # URL forms
+        assert "-o anon=true" in out  # storage options
+        assert "Eliza/year" in out  # key syntax
+    assert "e.g. Eliza/year" in run("get", "--help").stdout  # the positional's own help
+
+
+def test_the_default_mount_log_is_per_mount_point_and_begun_afresh(tmp_path):
+    open_dict(str(tmp_path / "store"), "txt")["greeting"] = "hello"
+    logs = []
+    for parent in ("one", "two", "one"):
+        mnt = tmp_path / parent / "mnt"
+        mnt.mkdir(parents=True, exist_ok=True)
+        done = run("mount", str(tmp_path / "store"), str(mnt))
+        log = done.stderr.split(", log ")[1].split(")")[0]
+        try:
+            assert (mnt / "greeting.txt").read_text() == "hello"
+        finally:
+            subprocess.run(["fusermount3", "-u", str(mnt)], check=True)
+        wait_for(lambda log=log: "unmounted" in Path(log).read_text(), "the server's exit")
+        logs.append((log, Path(log).read_text()))
+    assert logs[0][0] == logs[2][0] != logs[1][0]  # same mount point, same log
+    assert logs[2][1].count("unmounted") == 1  # not appended to the first run's
+
+
 class _Planted:
     """Unpickling this runs ``touch marker``: what a hostile writer plants in a pkl store."""
 
@@ -193,3 +293,23 @@ def test_cp_converting_json_decodes_data_only(tmp_path):
     run("cp", str(src), str(tmp_path / "same"))  # same format: bytes, nothing decoded
     assert (tmp_path / "same" / "planted.json").read_text() == json.dumps(attack)
     assert not marker.exists()
+
+
+def test_a_refused_commit_through_a_mount_is_not_listed_afterwards(tmp_path):
+    open_dict(str(tmp_path / "store"), "json")["seed"] = 0
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    run("mount", str(tmp_path / "store"), str(mnt), "--log", str(tmp_path / "log"))
+    try:
+        shell = subprocess.run(
+            ["bash", "-c", "echo '{not json' > x.json; ls"],
+            cwd=mnt,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert shell.stdout.split() == ["seed.json"]  # at once, not after a cache time
+        assert sorted(os.listdir(mnt)) == ["seed.json"]
+    finally:
+        subprocess.run(["fusermount3", "-u", str(mnt)], check=True)
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["seed.json"]

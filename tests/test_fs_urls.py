@@ -52,15 +52,27 @@ def test_chained_urls_read_and_write(store_url):
     assert fs.ls(path, detail=False) == ["Eliza/year.json"]
 
 
-def test_chained_url_writes_are_checked_by_extension(store_url):
+def test_a_chained_url_without_a_format_stores_bytes_as_given(store_url):
     inner, options = store_url
+    frame = pd.DataFrame({"name": ["Eliza", "Ada"], "year": [1965, 1843]})
+    url = f"persidict://tables/x.json::{inner}"
+    frame.to_json(url, orient="records", lines=True, storage_options=options)  # not one JSON
+    back = pd.read_json(url, orient="records", lines=True, storage_options=options)
+    pd.testing.assert_frame_equal(back, frame)
+
+
+def test_a_chained_url_with_a_format_checks_its_keys(store_url):
+    inner, options = store_url
+    options = {**options, "persidict": {"serialization_format": "json"}}
     with (
         pytest.raises(ValueError, match=r"'Eliza/year\.json'"),
         fsspec.open(f"persidict://Eliza/year.json::{inner}", "wb", **options) as f,
     ):
         f.write(b"{broken")
+    with fsspec.open(f"persidict://Eliza/notes.txt::{inner}", "wb", **options) as f:
+        f.write(b"{not a key: as given")
     fs, _ = fsspec.url_to_fs(f"persidict://::{inner}", **options)
-    assert not fs.exists("Eliza/year.json")
+    assert fs.find("Eliza") == ["Eliza/notes.txt"]
 
 
 def test_open_files_globs_inside_the_store(store_url):

@@ -106,6 +106,7 @@ def test_user_classes_need_to_be_allowed(tmp_path):
     "value",
     [
         {"a": (1, 2), 3: {4}, (5, 6): None, "b": b"\x00"},
+        {3: np.int64(1), "a": __import__("datetime").date(2024, 1, 1)},  # read back in other order
         __import__("datetime").datetime(2024, 1, 2, tzinfo=__import__("zoneinfo").ZoneInfo("UTC")),
         __import__("decimal").Decimal("1.10"),
         __import__("uuid").UUID(int=7),
@@ -224,3 +225,36 @@ def test_reads_what_jsonpickles_own_numpy_and_pandas_handlers_wrote():
     assert docs["long"]["a"].tolist() == list(range(1000))
     pd.testing.assert_series_equal(docs["series"], pd.Series([1.0, 2.0], name="s"))
     assert docs["timestamp"] == pd.Timestamp("2024-01-02 03:04:05")
+
+
+_HOSTILE_ARRAYS = """
+import base64, json, sys, zlib
+from persidict.formats import FormatError, get_format
+raw = base64.b64encode(zlib.compress(bytes(16))).decode()
+ints = {"py/object": "numpy.ndarray", "dtype": "int64", "values": [1, 2]}
+objects = {"py/object": "numpy.ndarray", "dtype": "object", "values": [1, "x"]}
+view = {"py/object": "numpy.ndarray", "shape": [2], "strides": [8], "offset": 0}
+docs = [
+    {"py/object": "numpy.ndarray", "dtype": "[('a', 'O')]", "values": raw, "shape": [2]},
+    {**view, "base": ints, "dtype": "object"},
+    {**view, "base": objects, "dtype": "int64"},
+    {**view, "base": ints, "dtype": "int64", "shape": [1000], "strides": [800000]},
+    {"py/object": "pandas.Index", "kind": "multi", "names": [None], "codes": [ints],
+     "levels": [{"name": None, "values": {"py/object": "numpy.ndarray", "dtype": "int64",
+                                           "values": [7]}}]},
+]
+for doc in docs:
+    try:
+        get_format("json").decode(json.dumps(doc).encode(), "k.json")
+    except FormatError:
+        print("refused")
+"""
+
+
+def test_hostile_arrays_are_refused_without_crashing():
+    # Object pointers made of stored numbers would crash the reading process.
+    done = subprocess.run(
+        [sys.executable, "-c", _HOSTILE_ARRAYS], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["refused"] * 5

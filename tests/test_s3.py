@@ -9,6 +9,7 @@ import pytest
 
 from persidict import S3Dict, open_dict
 from persidict.storage import RootNotFoundError
+from persidict.storage.s3 import MAX_ATTEMPTS
 from persidict.testing import count_s3_requests, free_port
 from tests.conftest import BUCKET
 from tests.waiting import wait_for
@@ -39,15 +40,18 @@ def test_delete_is_a_head_and_a_delete(s3d):
     assert seen == {"HeadObject": 1, "DeleteObject": 1}
 
 
+PAGE_AND_ONE = {("k", f"{i:04d}"): i for i in range(1001)}  # S3 lists 1000 keys a page
+
+
 def test_listing_is_one_request_per_thousand_keys(s3d):
-    s3d.setitems({("k", f"{i:04d}"): i for i in range(1500)})
+    s3d.setitems(PAGE_AND_ONE)
     with count_s3_requests(s3d.store) as seen:
-        assert len(s3d) == 1500
+        assert len(s3d) == 1001
     assert seen == {"ListObjectsV2": 2}
 
 
 def test_clear_is_one_delete_request_per_thousand_keys(s3d):
-    s3d.setitems({("k", f"{i:04d}"): i for i in range(1500)})
+    s3d.setitems(PAGE_AND_ONE)
     with count_s3_requests(s3d.store) as seen:
         s3d.clear()
     assert seen == {"ListObjectsV2": 2, "DeleteObjects": 2}
@@ -132,4 +136,4 @@ def test_unreachable_endpoint_fails_after_the_configured_retries():
     d = open_dict(f"s3://{BUCKET}/x", endpoint_url="http://127.0.0.1:9", key="k", secret="s")
     with count_s3_requests(d.store) as sent, pytest.raises(ConnectionError, match="cannot reach"):
         d["k"] = 1
-    assert sent == {"PutObject": 4}  # the first attempt and the 3 retries of DEFAULT_CONFIG
+    assert sent == {"PutObject": MAX_ATTEMPTS}  # a refused connection surely sent nothing

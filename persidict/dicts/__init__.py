@@ -19,4 +19,3 @@ __all__ = [
     "S3Dict",
     "open_dict",
 ]
-

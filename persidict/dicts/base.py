@@ -18,7 +18,7 @@ from typing import Any
 from persidict.conditions import ITEM_NOT_AVAILABLE
 from persidict.dicts.conditional import ConditionalMixin
 from persidict.dicts.timestamps import TimestampsMixin
-from persidict.errors import KeyClashError, MutationPolicyError
+from persidict.errors import KeyClashError, MutationPolicyError, OutcomeUnknownError
 from persidict.formats import Format, FormatError, get_format
 from persidict.jokers import DELETE_CURRENT, KEEP_CURRENT, Joker
 from persidict.keys import Key, KeyLayout, KeyLike, is_valid_part, normalize_key
@@ -132,7 +132,7 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
                 return None
             path = path[len(root) + 1 :]
         key = self.layout.from_path(path)
-        return None if key is None else NonEmptySafeStrTuple._trusted(key)
+        return None if key is None else NonEmptySafeStrTuple.from_valid_parts(key)
 
     def _where(self, path: str) -> str:
         return f"{self.store.url.rstrip('/')}/{path}"
@@ -197,7 +197,9 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         if self.format.name == "pkl":
             try:
                 value = safe_loads(raw, allowed=(cls,))
-            except Exception as exc:
+            except MemoryError:
+                raise
+            except Exception as exc:  # any malformed pickle: say which check failed
                 raise FormatError(f"cannot check {where} against {cls.__name__}: {exc}") from exc
         else:
             value = self.format.decode(bytes(raw), where)
@@ -219,12 +221,12 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
     ) -> str | None:
         """Store ``data`` as the value of ``key`` at ``path``; the new ETag.
 
-        ``expected`` None: whatever is stored (an append-only dict only
-        creates; a stored value goes to :meth:`_keep_existing`, which may
-        return None: nothing written). ``ITEM_NOT_AVAILABLE``: only if absent
-        (None if something is stored). An ETag: only if still stored
-        (PreconditionFailed otherwise). ``value`` is what ``data`` encodes,
-        when the caller has it.
+        ``expected`` None: over whatever is stored; an append-only dict only
+        creates, and if ``key`` is stored :meth:`_keep_existing` refuses or
+        keeps it (None: nothing written). ``ITEM_NOT_AVAILABLE``: only if
+        absent (None if something is stored). An ETag: only if that version
+        is still stored (PreconditionFailed otherwise; never on an
+        append-only dict). ``value`` is what ``data`` encodes, if known.
         """
         try:
             if expected is None and not self.append_only:
@@ -351,7 +353,8 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         return self.store.exists(path)
 
     def __iter__(self) -> Iterator[NonEmptySafeStrTuple]:
-        keys_in, wrap, cut = self.layout.keys_in, NonEmptySafeStrTuple._trusted, len(self._prefix)
+        keys_in, cut = self.layout.keys_in, len(self._prefix)
+        wrap = NonEmptySafeStrTuple.from_valid_parts
         for folder, names in self.store.iter_folders(self.prefix_path):
             for key in keys_in(folder, names):
                 yield wrap(key[cut:])
@@ -370,7 +373,7 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
             return True
         if (
             type(self) is type(other)
-            and self._prefix == other._prefix  # type: ignore[attr-defined]
+            and self.prefix == other.prefix  # type: ignore[attr-defined]
             and self.get_params() == other.get_params()  # type: ignore[attr-defined]
         ):
             return True  # the same store seen twice
@@ -477,6 +480,9 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
                 break
             except PreconditionFailed:
                 continue  # changed or removed by another writer since we read it
+            except OutcomeUnknownError as exc:
+                exc.value = value  # removed by this pop or another remover: not lost
+                raise
             return value
         else:
             raise RuntimeError(f"pop({key!r}) kept losing races with other writers")
@@ -552,7 +558,7 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
                 raise result
 
 
-def _rebuild(cls: type, state: dict[str, Any]) -> PersiDict:
+def _rebuild(cls: type[PersiDict], state: dict[str, Any]) -> PersiDict:
     obj = cls.__new__(cls)
     fmt = resolve_format(state["format"], state.get("base_class_for_values"))
     obj.__dict__.update(state, format=fmt)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from persidict.conditions import (
     ALWAYS_RETRIEVE,
@@ -59,11 +59,22 @@ def _check_expected(expected: Any) -> None:
 class ConditionalMixin:
     """``etag``, ``get_with_etag``, ``*_if`` and ``transform_item``."""
 
+    if TYPE_CHECKING:  # what the mixin uses of PersiDict
+        from persidict.storage.base import ByteStore, Payload
+
+        store: ByteStore
+
+        def _path(self, key: Any) -> str: ...
+        def _decode(self, data: bytes, path: str) -> Any: ...
+        def _payload(self, value: Any, key: Any) -> Payload: ...
+        def _commit(self, key: Any, path: str, data: Payload, expected: Any = None) -> Any: ...
+        def _delete(self, key: Any, path: str, expected: str | None = None) -> None: ...
+
     def etag(self, key: Any) -> ETagValue:
         """The ETag of the stored version of ``key``; KeyError if absent."""
         path = self._path(key)
         try:
-            return ETagValue(self.store.info(path).etag)
+            return ETagValue(cast(str, self.store.info(path).etag))
         except MISSING:
             raise KeyError(key) from None
 
@@ -71,7 +82,7 @@ class ConditionalMixin:
         """The current ``(etag, value)`` of ``path`` in one request; value per ``retrieve``."""
         try:
             if retrieve is NEVER_RETRIEVE:
-                return ETagValue(self.store.info(path).etag), VALUE_NOT_RETRIEVED
+                return ETagValue(cast(str, self.store.info(path).etag)), VALUE_NOT_RETRIEVED
             if retrieve is IF_ETAG_CHANGED and expected is not ITEM_NOT_AVAILABLE:
                 data, etag = self.store.read_if_changed(path, expected)
                 if data is None:

@@ -11,7 +11,7 @@ import heapq
 import random
 from collections.abc import Iterator
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from persidict.safe_str_tuple import NonEmptySafeStrTuple
 from persidict.storage.base import MISSING, Entry
@@ -21,6 +21,20 @@ _BATCH = 64
 
 class TimestampsMixin:
     """``timestamp``, ``*_and_timestamps``, ``oldest_*``/``newest_*`` and ``random_key``."""
+
+    if TYPE_CHECKING:  # what the mixin uses of PersiDict
+        from persidict.storage.base import ByteStore
+
+        store: ByteStore
+
+        @property
+        def prefix_path(self) -> str: ...
+
+        def _path(self, key: Any) -> str: ...
+        def _key_of(self, path: str) -> NonEmptySafeStrTuple | None: ...
+        def _decode(self, data: bytes, path: str) -> Any: ...
+        def getitems(self, keys: Any) -> list[Any]: ...
+        def __iter__(self) -> Iterator[NonEmptySafeStrTuple]: ...
 
     def timestamp(self, key: Any) -> float:
         """POSIX time (seconds) of the last write of ``key``; KeyError if absent."""

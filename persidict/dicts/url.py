@@ -35,7 +35,10 @@ def open_dict(
     True
     """
     protocol, path = split_protocol(url)
-    policy = {"append_only": append_only, "base_class_for_values": base_class_for_values}
+    policy: dict[str, Any] = {
+        "append_only": append_only,
+        "base_class_for_values": base_class_for_values,
+    }
     if protocol in (None, "file", "local"):
         return FileDirDict(
             path, serialization_format, digest_len=digest_len, **policy, **storage_options

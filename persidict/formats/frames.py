@@ -19,6 +19,7 @@ the same trust rules.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import zlib
@@ -48,12 +49,51 @@ def _decode_text(ctx: Any, text: str) -> Any:
 # ---- numpy: jsonpickle's handlers, which restore nested values through the context
 
 
+@functools.cache
+def _array_handler_class() -> type:
+    import numpy as np
+    from jsonpickle.ext import numpy as jnp
+
+    class ArrayHandler(jnp.NumpyNDArrayHandlerView):
+        """jsonpickle's handler, minus building Python objects out of raw memory.
+
+        An array of (or with fields of) dtype object made from stored bytes, or
+        viewing another array's memory, would turn stored numbers into object
+        pointers: a crash at best.
+        """
+
+        def restore(self, data: dict) -> Any:
+            dtype = self.restore_dtype(data)
+            base = data.get("base")
+            if base is None:
+                raw = not isinstance(data.get("values"), list)
+                if raw and dtype.hasobject and dtype.kind != "O":  # plain object: JSON values
+                    raise ValueError(f"refused an array of dtype {dtype} from raw bytes")
+                return super().restore(data)
+            base = self.context.restore(base, reset=False)
+            if not isinstance(base, np.ndarray):
+                base = np.array(base)
+            if dtype.hasobject or base.dtype.hasobject:
+                raise ValueError("refused an array of Python objects viewing another array")
+            arr = np.ndarray(
+                buffer=base.data,
+                dtype=dtype.newbyteorder(data.get("byteorder", "|")),
+                shape=data.get("shape"),
+                offset=data.get("offset", 0),
+                strides=data.get("strides"),
+            )
+            self.restore_flags(data, arr)
+            return arr
+
+    return ArrayHandler
+
+
 def _numpy_handler(cls: type) -> Any:
     import numpy as np
     from jsonpickle.ext import numpy as jnp
 
     if issubclass(cls, np.ndarray):
-        return jnp.NumpyNDArrayHandlerView(size_threshold=16)
+        return _array_handler_class()(size_threshold=16)
     if issubclass(cls, np.datetime64):
         return jnp.NumpyDatetimeHandler(None)
     if issubclass(cls, np.generic):
@@ -170,7 +210,7 @@ def _restore_index(ctx: Any, data: dict) -> Any:
             levels=[_restore_index(ctx, level) for level in data["levels"]],
             codes=[_unflat(ctx, c) for c in data["codes"]],
             names=_unflat(ctx, data["names"]),
-            verify_integrity=False,
+            verify_integrity=True,  # stored codes out of range would read outside the levels
         )
     name = _unflat(ctx, data["name"])
     if kind == "range":
@@ -392,7 +432,7 @@ def _upstream_index(constructor: Callable) -> Restore:
     return restore
 
 
-def _upstream_scalar(ctx: Any, data: dict, cls: type) -> Any:
+def _upstream_scalar(ctx: Any, data: dict, *, cls: type) -> Any:
     import pandas as pd
 
     _, meta = _upstream_text(data)
@@ -419,7 +459,7 @@ def _restore_upstream_pandas(cls: Any) -> Restore | None:
             return _upstream_index(ctor)
     for scalar in (pd.Timestamp, pd.Period, pd.Interval):
         if issubclass(cls, scalar):
-            return lambda ctx, data, scalar=scalar: _upstream_scalar(ctx, data, scalar)
+            return functools.partial(_upstream_scalar, cls=scalar)
     return None
 
 

@@ -228,7 +228,7 @@ def difference(a: Any, b: Any, where: str = "value") -> str:
         same = a.dtype == b.dtype and a.shape == b.shape and _array_equal(np, a, b)
         return "" if same else f"{where} (a {a.dtype} array of shape {a.shape}) reads back changed"
     if isinstance(a, dict):
-        if list(a) != list(b):
+        if a.keys() != b.keys():  # jsonpickle restores non-str keys last: order may differ
             return f"the keys of {where} read back changed"
         return _first(difference(v, b[k], f"{where}[{k!r}]") for k, v in a.items())
     if isinstance(a, (list, tuple)):

@@ -1,0 +1,134 @@
+"""Real tools behave in a mount as in a plain folder: one script, run in both, same transcript.
+
+Run on a mount of a raw (bytes) store. What a store does
+not keep is left out on purpose: symlinks, hard links, modes (chmod).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+
+import pytest
+
+from persidict import open_dict
+from persidict_fs import mount
+
+NAMES = ["a b.txt", "ünï cödé.txt", "c++", "x@y:z", "100%", "semi;colon", "#hash#", "dash-"]
+
+BATTERY = r"""
+set -e
+export LC_ALL=C GIT_AUTHOR_DATE='2020-01-01T00:00:00' GIT_COMMITTER_DATE='2020-01-01T00:00:00'
+step() { echo "== $1"; }
+step "cp -r odd names in and out"
+cp -r "$SRC" tree
+cp -r tree "$OUT/back"
+diff -r "$SRC" "$OUT/back" && echo same
+step "tar -c and -x"
+tar -cf "$OUT/t.tar" -C tree .
+mkdir untar && tar -xf "$OUT/t.tar" -C untar && diff -r tree untar && echo same
+step "rsync -a twice"
+rsync -a "$SRC/" synced/
+rsync -a --stats "$SRC/" synced/ | grep "files transferred"
+diff -r "$SRC" synced && echo same
+step "git init, add, commit"
+git init -q repo && cd repo && echo hi > a.txt && git add a.txt
+git -c user.name=t -c user.email=t@t commit -qm one && git log --format=%s && git status --porcelain
+cd ..
+step "sed -i"
+printf 'a\nb\n' > s.txt && sed -i 's/a/A/' s.txt && cat s.txt
+step "append with >> and from Python"
+echo one > app.txt && echo two >> app.txt && cat app.txt
+python3 -c "open('py.txt', 'a').write('x'); open('py.txt', 'a').write('y')" && cat py.txt && echo
+step "truncate"
+printf 123456 > tr.txt && truncate -s 3 tr.txt && truncate -s 5 tr.txt && od -c tr.txt
+step "dd seek"
+printf abcdef > dd.bin
+printf XY | dd of=dd.bin bs=1 seek=2 conv=notrunc status=none && cat dd.bin && echo
+printf Z | dd of=dd.bin bs=1 seek=10 status=none && od -c dd.bin
+step "mkdir, mv, rm -r"
+mkdir -p empty/deeper && mkdir m1 && echo x > m1/f && mv m1 m2 && mv m2/f m2/g
+ls -R empty m2 && rm -r m2 && ls
+step "touch -d, find -newer, cp -p"
+echo old > old.txt && touch -d '2020-01-02 03:04:05' old.txt && echo new > new.txt
+find . -maxdepth 1 -newer old.txt -name '*.txt' | sort
+stat -c '%n %Y' old.txt && cp -p old.txt kept.txt && stat -c '%n %Y' kept.txt
+step "rm while open"
+echo content > open.txt && exec 3<open.txt && rm open.txt && cat <&3 && exec 3<&-
+ls open.txt 2>/dev/null || echo gone
+step "what is there"
+find . -type f ! -path './repo/.git/*' | sort | xargs -d '\n' md5sum
+find . -type d ! -path './repo/.git/*' | sort
+"""
+
+
+def run_battery(where, src, out) -> str:
+    out.mkdir()
+    done = subprocess.run(
+        ["bash", "-c", BATTERY],
+        cwd=where,
+        env={**os.environ, "SRC": str(src), "OUT": str(out)},
+        capture_output=True,
+        text=True,
+        errors="backslashreplace",
+        timeout=300,
+    )
+    return done.stdout + done.stderr + f"exit {done.returncode}\n"
+
+
+# S3 joins when its store keeps times (set_mtime): until then rsync re-sends every file there
+@pytest.fixture(params=["local"])
+def store_url(request, tmp_path):
+    if request.param == "local":
+        return str(tmp_path / "store"), {}
+    return f"s3://persidict-tests/tools-{uuid.uuid4().hex[:8]}", dict(
+        request.getfixturevalue("s3_options")
+    )
+
+
+def test_tools_in_a_mount_do_what_they_do_in_a_folder(store_url, tmp_path):
+    src = tmp_path / "src"
+    (src / "sub dir" / "deeper ü").mkdir(parents=True)
+    for i, name in enumerate(NAMES):
+        (src / name).write_text(f"file {i}\n")
+        (src / "sub dir" / "deeper ü" / name).write_bytes(os.urandom(100 + i))
+    for i, path in enumerate(sorted(src.rglob("*"))):
+        os.utime(path, (1_600_000_000 + i, 1_600_000_000 + i))
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    expected = run_battery(folder, src, tmp_path / "out-folder")
+    assert expected.endswith("exit 0\n"), expected
+    assert "files transferred: 0" in expected
+
+    url, options = store_url
+    open_dict(url, "bytes", **options)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    log = tmp_path / "log"
+    with mount(url, mnt, serialization_format="bytes", log_file=log, **options):
+        got = run_battery(mnt, src, tmp_path / "out-mount")
+    assert got == expected, log.read_text()[-3000:]
+    shutil.rmtree(tmp_path / "out-mount")
+
+
+# S3 joins when its store keeps empty folders (make_folder: a "name/" marker)
+@pytest.mark.parametrize("backend", ["local"])
+def test_an_empty_folder_made_in_the_mount_survives_a_remount(backend, request, tmp_path):
+    if backend == "local":
+        url, options = str(tmp_path / "store"), {}
+    else:
+        url = f"s3://persidict-tests/folders-{uuid.uuid4().hex[:8]}"
+        options = dict(request.getfixturevalue("s3_options"))
+    d = open_dict(url, "json", **options)
+    d["seed"] = 0
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    with mount(url, mnt, log_file=tmp_path / "log", **options):
+        subprocess.run(["mkdir", "-p", "a/empty", "gone"], cwd=mnt, check=True)
+        subprocess.run(["rmdir", "gone"], cwd=mnt, check=True)
+    with mount(url, mnt, log_file=tmp_path / "log", **options):
+        assert sorted(os.listdir(mnt)) == ["a", "seed.json"]
+        assert os.listdir(mnt / "a") == ["empty"]
+    assert list(d) == [("seed",)]  # folders are no keys
