@@ -14,7 +14,7 @@ This module is pure: no I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final, Generic, NewType, Protocol, TypeAlias, TypeVar
+from typing import Any, Final, Generic, NewType, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 from persidict.jokers import DeleteCurrentFlag, KeepCurrentFlag, Singleton
 
@@ -78,6 +78,7 @@ IF_ETAG_CHANGED: Final = IfETagChangedRetrieveFlag()
 ETagIfExists: TypeAlias = ETagValue | ItemNotAvailableFlag
 
 
+@runtime_checkable
 class TransformingFunction(Protocol[ValueType]):
     """``transform_item``'s callback: current value or ITEM_NOT_AVAILABLE -> new value or joker."""
 

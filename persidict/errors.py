@@ -6,6 +6,8 @@
   winning until the retries ran out.
 - :class:`BackendError` (``OSError`` and ``RuntimeError``): the storage itself
   failed (not a missing key, which is a ``KeyError``).
+- :class:`OutcomeUnknownError` (a ``BackendError``): a commit's reply was lost
+  and its outcome could not be found out.
 - :class:`KeyClashError` (``OSError`` and ``ValueError``): a key cannot be
   stored because another key's file or folder holds its path.
 
@@ -75,8 +77,26 @@ class BackendError(OSError, RuntimeError):
         return (_rebuild_backend_error, (str(self), options))
 
 
+class OutcomeUnknownError(BackendError):
+    """A write or delete may or may not have been applied, and the store cannot tell.
+
+    Raised only where reading back the write's id could not settle it (the
+    reply was lost and another writer changed or removed the key since, or
+    the server stayed silent). Read the key to see what is stored now.
+    """
+
+    def __reduce__(self):
+        return (type(self), (str(self),), dict(self.__dict__))
+
+
 def _rebuild_backend_error(message: str, options: dict[str, Any]) -> BackendError:
     return BackendError(message, **options)
 
 
-__all__ = ["BackendError", "ConcurrencyConflictError", "KeyClashError", "MutationPolicyError"]
+__all__ = [
+    "BackendError",
+    "ConcurrencyConflictError",
+    "KeyClashError",
+    "MutationPolicyError",
+    "OutcomeUnknownError",
+]

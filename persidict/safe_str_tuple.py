@@ -11,7 +11,10 @@ This module is pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 from persidict.keys import SAFE_CHARS, SAFE_CHARS_SET, check_part
 
@@ -83,8 +86,15 @@ class SafeStrTuple(tuple):
     # a set or dict (as in persidict 0.309.0): look keys up as tuples.
     __hash__ = tuple.__hash__
 
-    def __reversed__(self) -> Iterator[str]:
-        return reversed(tuple(self))
+    def __reversed__(self) -> Self:
+        """The parts in reverse order, as a key of the same class (as in persidict 0.309.0)."""
+        return tuple.__new__(type(self), tuple(self)[::-1])
+
+    def __copy__(self) -> Self:
+        return self  # immutable
+
+    def __deepcopy__(self, memo: dict) -> Self:
+        return self
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({tuple(self)!r})"

@@ -6,10 +6,13 @@ Needs the ``dev`` extra (moto[server]).
 from __future__ import annotations
 
 import logging
+import shutil
 import socket
+import subprocess
+import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from aiobotocore.session import AioSession
 from fsspec.asyn import sync
@@ -39,10 +42,54 @@ def moto_server() -> Iterator[str]:
         server.stop()
 
 
+_S3RVER_FLAGS = ("--allow-mismatched-signatures", "--no-vhost-buckets")
+
+
+@contextmanager
+def s3rver_server(folder: str) -> Iterator[str]:
+    """npm's s3rver (another S3 implementation; it ignores conditional headers) on 127.0.0.1.
+
+    Yields its endpoint URL; its data lives in ``folder``. Credentials: any
+    (``--allow-mismatched-signatures``). FileNotFoundError if s3rver is not
+    installed (``npm install -g s3rver``, done by scripts/setup-venv).
+    """
+    exe = shutil.which("s3rver")
+    if exe is None:
+        raise FileNotFoundError("s3rver is not installed: npm install -g s3rver")
+    port = free_port()
+    server = subprocess.Popen(
+        [exe, "-d", folder, "-a", "127.0.0.1", "-p", str(port), "--silent", *_S3RVER_FLAGS],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_port(port, server)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _wait_for_port(port: int, server: subprocess.Popen, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and server.poll() is None:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)  # polling a port that has no event to wait on
+    raise RuntimeError(f"s3rver did not start on port {port} (exit code {server.poll()})")
+
+
 @contextmanager
 def count_s3_requests(store: S3Store) -> Iterator[Counter]:
-    """Count the HTTP requests ``store`` sends, by S3 operation (``GetObject``, ...)."""
-    client = sync(store.fs.loop, store.fs.set_session)
+    """Count the HTTP requests ``store`` sends, by S3 operation (``GetObject``, ...).
+
+    The once-per-process probe of the server's conditional writes is made
+    first, so that the counts are those of the operations themselves.
+    """
+    with suppress(OSError):  # an unreachable server: the operation under count says so
+        store.check_conditional_writes()
+    client = sync(store.fs.loop, store._client)
     sent: Counter = Counter()
 
     def count(event_name: str, **kwargs: object) -> None:

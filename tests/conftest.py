@@ -14,14 +14,16 @@ from persidict import PersiDict, open_dict
 from persidict.testing import moto_server, shared_s3_session
 
 BUCKET = "persidict-tests"
+# Workers get S3 credentials from their environment (pickles carry no secrets), and a
+# forkserver started by any test keeps the environment it started with: set it now.
+for _var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+    os.environ.setdefault(_var, "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """A real S3 API (moto's threaded server) on 127.0.0.1, for the whole session."""
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        os.environ.setdefault(var, "testing")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     with moto_server() as endpoint:
         yield endpoint
 

@@ -9,6 +9,7 @@ import pytest
 
 from persidict import S3Dict, open_dict
 from persidict.storage import RootNotFoundError
+from persidict.storage.s3 import MAX_ATTEMPTS
 from persidict.testing import count_s3_requests, free_port
 from tests.conftest import BUCKET
 from tests.waiting import wait_for
@@ -132,4 +133,4 @@ def test_unreachable_endpoint_fails_after_the_configured_retries():
     d = open_dict(f"s3://{BUCKET}/x", endpoint_url="http://127.0.0.1:9", key="k", secret="s")
     with count_s3_requests(d.store) as sent, pytest.raises(ConnectionError, match="cannot reach"):
         d["k"] = 1
-    assert sent == {"PutObject": 4}  # the first attempt and the 3 retries of DEFAULT_CONFIG
+    assert sent == {"PutObject": MAX_ATTEMPTS}  # a refused connection surely sent nothing

@@ -19,7 +19,7 @@ from persidict.conditions import ITEM_NOT_AVAILABLE
 from persidict.dicts.conditional import ConditionalMixin
 from persidict.dicts.timestamps import TimestampsMixin
 from persidict.dicts.values import check_class, check_incoming, check_storable
-from persidict.errors import KeyClashError, MutationPolicyError
+from persidict.errors import KeyClashError, MutationPolicyError, OutcomeUnknownError
 from persidict.formats import Format, FormatError, get_format
 from persidict.jokers import DELETE_CURRENT, KEEP_CURRENT
 from persidict.keys import Key, KeyLayout, KeyLike, is_valid_part, normalize_key
@@ -441,6 +441,9 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
                 break
             except PreconditionFailed:
                 continue  # changed or removed by another writer since we read it
+            except OutcomeUnknownError as exc:
+                exc.value = value  # removed by this pop or another remover: not lost
+                raise
             return value
         else:
             raise RuntimeError(f"pop({key!r}) kept losing races with other writers")

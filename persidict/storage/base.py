@@ -102,9 +102,7 @@ class ByteStore(ABC):
         data, new_etag = self.read_with_etag(path)
         return (None, etag) if new_etag == etag else (data, new_etag)
 
-    def read_range(
-        self, path: str, start: int, end: int | None, etag: str | None = None
-    ) -> bytes:
+    def read_range(self, path: str, start: int, end: int | None, etag: str | None = None) -> bytes:
         """Bytes ``[start:end]`` at ``path``.
 
         With ``etag``, PreconditionFailed if the stored version has another ETag.

@@ -97,9 +97,7 @@ class FsspecStore(ByteStore):
             etag = self.info(path).etag
             return self.read(path), etag  # type: ignore[return-value]
 
-    def read_range(
-        self, path: str, start: int, end: int | None, etag: str | None = None
-    ) -> bytes:
+    def read_range(self, path: str, start: int, end: int | None, etag: str | None = None) -> bytes:
         if etag is None:
             return self.fs.cat_file(self.full_path(path), start=start, end=end)
         with self._lock:

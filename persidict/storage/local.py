@@ -233,9 +233,7 @@ class LocalStore(ByteStore):
         finally:
             os.close(fd)
 
-    def read_range(
-        self, path: str, start: int, end: int | None, etag: str | None = None
-    ) -> bytes:
+    def read_range(self, path: str, start: int, end: int | None, etag: str | None = None) -> bytes:
         fd, st = self._open_file(path)
         try:
             if etag is not None and _etag(st) != etag:

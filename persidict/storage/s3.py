@@ -3,40 +3,64 @@
 Talks to S3 through s3fs's aiobotocore client directly, never through
 s3fs's listing cache, so a write by another machine is visible at once.
 Exclusive create is ``PUT If-None-Match: *``; compare-and-swap is
-``PUT``/``DELETE`` with ``If-Match: <etag>``. Retries are botocore's, for
-the errors it knows to be transient, plus S3's 409 on racing conditional
-writes; nothing else is retried.
+``PUT``/``DELETE`` with ``If-Match: <etag>``.
+
+Exact under faults (see ``s3_faults``): botocore's own retries are off.
+Idempotent requests are retried here on transient failures, with jittered
+back-off bounded in count (``max_attempts``) and time (``request_timeout``).
+A conditional request is resent only when it surely was not applied; when
+its reply is lost, its outcome is found out by reading back the write id
+that every PUT carries in its metadata (or OutcomeUnknownError says it
+cannot be). Every request goes through :meth:`S3Store._attempt`, which
+applies the user's s3fs options (``s3_additional_kwargs``, requester pays).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import logging
 import os
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    EndpointConnectionError,
-    NoCredentialsError,
-)
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from fsspec.asyn import sync
+from fsspec.exceptions import FSTimeoutError
 
-from persidict.errors import BackendError
+from persidict.errors import OutcomeUnknownError
+from persidict.storage import s3_faults as faults
 from persidict.storage.base import (
+    TEMP_PREFIX,
     ByteStore,
     Entry,
     PreconditionFailed,
     RootNotFoundError,
     is_temp_name,
 )
+from persidict.storage.s3_faults import (
+    AFTER,
+    WRITE_ID,
+    ConditionalWritesUnsupportedError,
+    S3Error,
+    S3TimeoutError,
+    Version,
+)
+from persidict.storage.s3_workers import reduce_store, remember
 
-DEFAULT_CONFIG = {
-    "connect_timeout": 5,
-    "read_timeout": 60,
-    "retries": {"max_attempts": 3, "mode": "standard"},
-}
+logger = logging.getLogger(__name__)
+
+REQUEST_TIMEOUT = 8.0
+"""Default ``request_timeout``: seconds one request may wait for the server.
+
+An operation starts no new attempt once 1.5 times this has passed (2.5 times
+for the read-back that settles a conditional write's lost reply), so against a
+silent endpoint ``get``/``set`` fail within 2 x 8 = 16 s, conditional
+operations within 3 x 8 = 24 s."""
+MAX_ATTEMPTS = 5
+EXPECT_CONTINUE_ABOVE = 1 << 20
+"""PUT bodies up to this size go without ``Expect: 100-continue``: one round trip."""
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 _DENIED = {
     "AccessDenied",
@@ -46,20 +70,37 @@ _DENIED = {
     "ExpiredToken",
     "InvalidToken",
 }
-_CONFLICT_RETRIES = 5
 _DELETE_BATCH = 1000  # S3's limit for one DeleteObjects
+_SEEN = 4096  # versions remembered per store, to chain conditional writes
+_PROBE_PREFIX = f"{TEMP_PREFIX}persidict-probe-"  # a store's own name: never listed
+_CONDITIONAL_SUPPORT: dict[tuple[str, str], bool] = {}  # (endpoint, bucket) -> probed answer
 
 
 class NotModified(Exception):
     """A conditional GET found the ETag unchanged (HTTP 304)."""
 
 
+class _Resend(Exception):
+    """Resolution found that a conditional request was not applied: send it again."""
+
+
 class S3Store(ByteStore):
     """Bytes at relative paths under ``root_prefix`` in ``bucket``.
 
     ``storage_options`` go to ``s3fs.S3FileSystem`` (``endpoint_url``,
-    ``key``, ``secret``, ``client_kwargs``, ...). ``create_bucket=True``
-    makes the bucket if it does not exist.
+    ``key``, ``secret``, ``client_kwargs``, ``s3_additional_kwargs``, ...),
+    except these, which are the store's own:
+
+    - ``request_timeout`` (seconds, default 8): how long one request waits
+      to connect and for an answer; an operation retries for at most 1.5 times
+      this, so a silent endpoint fails an operation within 16 s (24 s for a
+      conditional one, which also reads back what it may have written).
+    - ``max_attempts`` (default 5): tries of a transiently failing request.
+    - ``ship_credentials`` (default False): put ``key``/``secret``/``token``
+      into pickles of this store (workers otherwise take credentials from
+      their environment or credential files).
+
+    ``create_bucket=True`` makes the bucket if it does not exist.
     """
 
     max_workers = 64
@@ -78,13 +119,17 @@ class S3Store(ByteStore):
         self.prefix = root_prefix.strip("/")
         self.storage_options = storage_options
         self.url = f"s3://{bucket}/{self.prefix}".rstrip("/")
+        self.request_timeout = float(storage_options.get("request_timeout", REQUEST_TIMEOUT))
+        self.max_attempts = max(1, int(storage_options.get("max_attempts", MAX_ATTEMPTS)))
         self._fs = None
         self._pid = None
+        self._seen: dict[tuple[str, str], Version] = {}
         if create_bucket:
             self._create_bucket()
+        remember(self)
 
     def __reduce__(self):
-        return (_rebuild, (self.bucket, self.prefix, self.storage_options))
+        return reduce_store(self)
 
     @property
     def fs(self):
@@ -94,8 +139,20 @@ class S3Store(ByteStore):
 
             from persidict.moto_compat import s3fs_options
 
-            options = s3fs_options(dict(self.storage_options))
-            config = {**DEFAULT_CONFIG, **options.pop("config_kwargs", {})}
+            options = s3fs_options(
+                {
+                    k: v
+                    for k, v in self.storage_options.items()
+                    if k not in ("request_timeout", "max_attempts", "ship_credentials")
+                }
+            )
+            timeout = self.request_timeout
+            config = {
+                "connect_timeout": min(5.0, timeout),
+                "read_timeout": timeout,
+                **options.pop("config_kwargs", {}),
+                "retries": {"total_max_attempts": 1},  # retried here, knowing what is safe
+            }
             self._fs = s3fs.S3FileSystem(config_kwargs=config, skip_instance_cache=True, **options)
             self._pid = os.getpid()
         return self._fs
@@ -109,37 +166,90 @@ class S3Store(ByteStore):
     def _where(self, path: str = "") -> str:
         return f"s3://{self.bucket}/{self._key(path)}"
 
-    # plumbing
+    # plumbing: one attempt, retries, errors
     def _run(self, coro_fn, *args):
-        return sync(self.fs.loop, coro_fn, *args)
+        try:
+            return sync(self.fs.loop, coro_fn, *args)
+        except FSTimeoutError as exc:  # fsspec renames every TimeoutError; ours names the path
+            if isinstance(exc.__cause__, S3TimeoutError):
+                raise exc.__cause__ from exc.__cause__.__cause__
+            raise
 
-    async def _call(self, method: str, path: str | None = None, **kwargs: Any) -> dict:
+    async def _client(self):
         client = await self.fs.set_session()
-        kwargs.setdefault("Bucket", self.bucket)
-        for attempt in range(_CONFLICT_RETRIES + 1):
+        if not getattr(client, "_persidict_hooks", False):
+            client.meta.events.register("before-send.s3.PutObject", _one_round_trip)
+            _no_blind_resend(client._endpoint.http_session)
+            client._persidict_hooks = True
+        return client
+
+    async def _attempt(self, method: str, **kwargs: Any) -> dict:
+        """Send one request with the user's options; a GET's body is read into ``Data``."""
+        client = await self._client()
+        call = getattr(client, method)
+        params = self.fs._get_s3_method_kwargs(call, Bucket=self.bucket, **kwargs)
+        if "Metadata" in kwargs and "Metadata" in self.fs.s3_additional_kwargs:
+            params["Metadata"] = {**self.fs.s3_additional_kwargs["Metadata"], **kwargs["Metadata"]}
+        resp = await call(**params)  # botocore's connect and read timeouts bound the wait
+        if method == "get_object":
+            body = resp["Body"]
             try:
-                return await getattr(client, method)(**kwargs)
-            except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "")
-                if code == "ConditionalRequestConflict" and attempt < _CONFLICT_RETRIES:
-                    await asyncio.sleep(0.05 * 2**attempt)
-                    continue
-                raise self._translate(exc, path) from exc
-            except EndpointConnectionError as exc:
-                raise ConnectionError(
-                    f"cannot reach S3 endpoint for {self._where(path or '')}: {exc}"
-                ) from exc
-            except NoCredentialsError as exc:
-                raise PermissionError(
-                    f"no S3 credentials for {self._where(path or '')}: {exc}"
-                ) from exc
-            except BotoCoreError as exc:
-                raise BackendError(
-                    f"S3 request for {self._where(path or '')} failed: {exc}",
-                    backend="s3",
-                    operation=method,
-                ) from exc
+                resp["Data"] = await body.read()
+            finally:
+                body.close()
+        return resp
+
+    async def _request(
+        self, method: str, path: str | None = None, *, until: float | None = None, **kwargs: Any
+    ) -> dict:
+        """An idempotent request, retried on transient failures within the bounds.
+
+        No attempt starts after ``until`` (monotonic; default 1.5 request
+        timeouts from now), so a silent endpoint fails within two timeouts.
+        """
+        attempts = self.max_attempts if until is None else 2 * self.max_attempts
+        until = until or time.monotonic() + 1.5 * self.request_timeout
+        for attempt in range(attempts):
+            try:
+                return await self._attempt(method, **kwargs)
+            except Exception as exc:
+                if not (faults.transient(exc) and attempt + 1 < attempts):
+                    raise self._error(exc, path, method) from exc
+                if time.monotonic() + faults.pause(attempt) >= until:
+                    raise self._error(exc, path, method) from exc
+                await asyncio.sleep(faults.pause(attempt, exc))
         raise AssertionError("unreachable")
+
+    def _retry(self, exc: BaseException, attempt: int, start: float) -> bool:
+        if not faults.transient(exc):
+            return False
+        budget = 1.5 * self.request_timeout
+        return attempt + 1 < self.max_attempts and time.monotonic() - start < budget
+
+    def _error(self, exc: BaseException, path: str | None, method: str) -> Exception:
+        """The OSError (naming the s3:// path) that ``exc`` means to a dict user."""
+        where = self._where(path or "")
+        if isinstance(exc, ClientError):
+            return self._translate(exc, path)
+        if faults.never_sent(exc):
+            return ConnectionError(f"cannot reach S3 endpoint for {where}: {exc}")
+        if isinstance(exc, NoCredentialsError):
+            return PermissionError(f"no S3 credentials for {where}: {exc}")
+        if isinstance(exc, OSError) and not faults.unknown_outcome(exc):
+            return exc
+        if isinstance(exc, asyncio.TimeoutError) or "timeout" in type(exc).__name__.lower():
+            return S3TimeoutError(
+                f"S3 {method} for {where}: no answer within {self.request_timeout:g} s "
+                "(storage option request_timeout)",
+                code="Timeout",
+                operation=method,
+            )
+        if isinstance(exc, BotoCoreError) or faults.unknown_outcome(exc):
+            return S3Error(
+                f"S3 {method} for {where} failed after retries: {type(exc).__name__}: {exc}",
+                operation=method,
+            )
+        return exc
 
     def _translate(self, exc: ClientError, path: str | None) -> Exception:
         error = exc.response.get("Error", {})
@@ -157,9 +267,9 @@ class S3Store(ByteStore):
             return PermissionError(
                 f"S3 refused access to {where}: {code} {error.get('Message', '')}"
             )
-        return BackendError(
+        return S3Error(
             f"S3 error {code} at {where}: {error.get('Message', exc)}",
-            backend="s3",
+            code=code,
             operation=exc.operation_name,
         )
 
@@ -168,19 +278,19 @@ class S3Store(ByteStore):
 
         async def make():
             try:
-                await self._call("head_bucket")
+                await self._request("head_bucket")
                 return
             except PermissionError:
                 return  # someone else's bucket, maybe shared with us by a policy
             except (FileNotFoundError, RootNotFoundError):
                 pass
-            client = await self.fs.set_session()
+            client = await self._client()
             region = client.meta.region_name
             where = {}
             if region and region != "us-east-1":
                 where = {"CreateBucketConfiguration": {"LocationConstraint": region}}
             try:
-                await self._call("create_bucket", **where)
+                await self._request("create_bucket", **where)
             except OSError as exc:
                 if "BucketAlreadyOwnedByYou" not in str(exc) and "BucketAlreadyExists" not in str(
                     exc
@@ -189,15 +299,25 @@ class S3Store(ByteStore):
 
         self._run(make)
 
+    # versions seen, so that a write can name the version it replaces
+    def _remember(self, path: str, version: Version) -> Version:
+        seen = self._seen
+        if len(seen) >= _SEEN:
+            del seen[next(iter(seen))]
+        seen[(path, version.etag)] = version
+        return version
+
+    async def _head(self, path: str, until: float | None = None) -> Version | None:
+        try:
+            resp = await self._request("head_object", path, until=until, Key=self._key(path))
+        except FileNotFoundError:
+            return None
+        return self._remember(path, Version.of(resp))
+
     # reading
     async def _get(self, path: str, **conditions: Any) -> tuple[bytes, str]:
-        resp = await self._call("get_object", path, Key=self._key(path), **conditions)
-        body = resp["Body"]
-        try:
-            data = await body.read()
-        finally:
-            body.close()
-        return data, resp["ETag"].strip('"')
+        resp = await self._request("get_object", path, Key=self._key(path), **conditions)
+        return resp["Data"], self._remember(path, Version.of(resp)).etag
 
     def read(self, path: str) -> bytes:
         return self._run(self._get, path)[0]
@@ -217,13 +337,14 @@ class S3Store(ByteStore):
         last = "" if end is None else str(end - 1)
         try:
             return self._run(lambda: self._get(path, Range=f"bytes={start}-{last}"))[0]
-        except OSError as exc:
-            if "InvalidRange" in str(exc):
+        except S3Error as exc:
+            if exc.code == "InvalidRange":
                 return b""
             raise
 
     def info(self, path: str) -> Entry:
-        resp = self._run(lambda: self._call("head_object", path, Key=self._key(path)))
+        resp = self._run(lambda: self._request("head_object", path, Key=self._key(path)))
+        self._remember(path, Version.of(resp))
         return Entry(
             path,
             resp["ContentLength"],
@@ -232,40 +353,206 @@ class S3Store(ByteStore):
         )
 
     # writing
-    async def _put(self, path: str, data: bytes, **conditions: Any) -> str:
-        resp = await self._call("put_object", path, Key=self._key(path), Body=data, **conditions)
-        return resp["ETag"].strip('"')
+    async def _put(self, path: str, data: bytes) -> str:
+        write_id = faults.new_write_id()
+        resp = await self._request(
+            "put_object", path, Key=self._key(path), Body=data, Metadata={WRITE_ID: write_id}
+        )
+        return self._remember(path, Version(resp["ETag"].strip('"'), write_id, ())).etag
 
     def write(self, path: str, data: bytes) -> str:
         return self._run(self._put, path, data)
 
-    def create(self, path: str, data: bytes) -> str | None:
+    async def _commit(self, method: str, path: str, resolve, **kwargs: Any) -> dict:
+        """A conditional request: resent only when surely not applied, else resolved.
+
+        ``resolve(version or None)`` looks at what is stored after an unknown
+        outcome: returns the answer, raises ``_Resend`` if the request was not
+        applied, or raises PreconditionFailed / OutcomeUnknownError.
+        """
+        await self._require_conditional()
+        start = time.monotonic()
+        uncertain = False  # an earlier attempt may have been applied
+        for attempt in range(self.max_attempts):
+            try:
+                return await self._attempt(method, Key=self._key(path), **kwargs)
+            except Exception as exc:
+                if faults.never_sent(exc) or faults.refused(exc):  # surely not applied
+                    if self._retry(exc, attempt, start):
+                        await asyncio.sleep(faults.pause(attempt, exc))
+                        continue
+                    if not uncertain:
+                        raise self._error(exc, path, method) from exc
+                elif faults.unknown_outcome(exc):
+                    uncertain = True
+                elif not (uncertain and isinstance(exc, ClientError)):
+                    # a definite answer to our only attempt (412, 404, 403, ...)
+                    raise self._error(exc, path, method) from exc
+                # else: refused, maybe because our own earlier attempt was applied
+                if time.monotonic() - start > 1.5 * self.request_timeout:
+                    raise self._unknown(path, method, exc) from exc
+            try:
+                # Finding out is worth more tries than a plain request gets.
+                return await resolve(await self._head(path, start + 2.5 * self.request_timeout))
+            except _Resend:
+                await asyncio.sleep(faults.pause(attempt))
+            except (OutcomeUnknownError, PreconditionFailed):
+                raise
+            except OSError as exc:  # the read-back itself failed
+                raise self._unknown(path, method, exc) from exc
+        raise self._unknown(path, method, None)
+
+    def _unknown(self, path: str, method: str, cause: BaseException | None) -> Exception:
+        why = f": {type(cause).__name__}: {cause}" if cause else ""
+        return OutcomeUnknownError(
+            f"S3 {method} at {self._where(path)}: the reply was lost and what is stored "
+            f"now cannot tell whether it was applied{why}; read the key to see its value",
+            backend="s3",
+            operation=method,
+        )
+
+    async def _create(self, path: str, data: bytes) -> str | None:
+        write_id = faults.new_write_id()
+
+        async def resolve(now: Version | None) -> dict:
+            if now is None:
+                raise _Resend
+            if now.write_id == write_id or now.follows(write_id):
+                return {"ETag": now.etag if now.write_id == write_id else _md5(data)}
+            # Another writer's version: ours was not applied (or was replaced by a
+            # write that does not chain, which only a non-persidict writer makes).
+            raise PreconditionFailed(f"{self._where(path)} exists")
+
         try:
-            return self._run(lambda: self._put(path, data, IfNoneMatch="*"))
+            resp = await self._commit(
+                "put_object",
+                path,
+                resolve,
+                Body=data,
+                IfNoneMatch="*",
+                Metadata={WRITE_ID: write_id},
+            )
         except PreconditionFailed:
             return None
+        return self._remember(path, Version(resp["ETag"].strip('"'), write_id, ())).etag
 
-    def write_if(self, path: str, data: bytes, etag: str) -> str:
+    def create(self, path: str, data: bytes) -> str | None:
+        return self._run(self._create, path, data)
+
+    async def _write_if(self, path: str, data: bytes, etag: str) -> str:
+        write_id = faults.new_write_id()
+        parent = self._seen.get((path, etag))
+        after = faults.chain_after(parent, etag)
+        parent_mark = after.split()[0]
+
+        async def resolve(now: Version | None) -> dict:
+            if now is None:
+                raise self._unknown(path, "put_object (If-Match)", None)
+            if now.write_id == write_id or now.follows(write_id):
+                return {"ETag": now.etag if now.write_id == write_id else _md5(data)}
+            if now.etag == etag and (parent is None or now.write_id == parent.write_id):
+                raise _Resend
+            if now.follows(parent_mark):
+                raise PreconditionFailed(f"{self._where(path)} was changed by another writer")
+            raise self._unknown(path, "put_object (If-Match)", None)
+
         try:
-            return self._run(lambda: self._put(path, data, IfMatch=f'"{etag}"'))
-        except FileNotFoundError:
-            raise PreconditionFailed(f"{self._where(path)} is absent") from None
-
-    def delete(self, path: str) -> None:
-        # S3's DELETE succeeds on absent keys; the HEAD gives KeyError semantics.
-        async def head_then_delete():
-            await self._call("head_object", path, Key=self._key(path))
-            await self._call("delete_object", path, Key=self._key(path))
-
-        self._run(head_then_delete)
-
-    def delete_if(self, path: str, etag: str) -> None:
-        try:
-            self._run(
-                lambda: self._call("delete_object", path, Key=self._key(path), IfMatch=f'"{etag}"')
+            resp = await self._commit(
+                "put_object",
+                path,
+                resolve,
+                Body=data,
+                IfMatch=f'"{etag}"',
+                Metadata={WRITE_ID: write_id, AFTER: after},
             )
         except FileNotFoundError:
             raise PreconditionFailed(f"{self._where(path)} is absent") from None
+        version = Version(resp["ETag"].strip('"'), write_id, tuple(after.split()))
+        return self._remember(path, version).etag
+
+    def write_if(self, path: str, data: bytes, etag: str) -> str:
+        return self._run(self._write_if, path, data, etag)
+
+    def delete(self, path: str) -> None:
+        # S3's DELETE succeeds on absent keys; the HEAD gives KeyError semantics.
+        self._run(self._delete, path)
+
+    async def _delete(self, path: str) -> None:
+        await self._request("head_object", path, Key=self._key(path))
+        await self._request("delete_object", path, Key=self._key(path))
+
+    async def _delete_if(self, path: str, etag: str) -> None:
+        parent = self._seen.get((path, etag))
+        parent_mark = faults.chain_after(parent, etag).split()[0]
+
+        async def resolve(now: Version | None) -> dict:
+            if now is None:  # removed: by us, or by another remover before us
+                raise self._unknown(path, "delete_object (If-Match)", None)
+            if now.etag == etag and (parent is None or now.write_id == parent.write_id):
+                raise _Resend
+            if now.follows(parent_mark):
+                raise PreconditionFailed(f"{self._where(path)} was changed by another writer")
+            raise self._unknown(path, "delete_object (If-Match)", None)
+
+        try:
+            await self._commit("delete_object", path, resolve, IfMatch=f'"{etag}"')
+        except FileNotFoundError:
+            raise PreconditionFailed(f"{self._where(path)} is absent") from None
+
+    def delete_if(self, path: str, etag: str) -> None:
+        self._run(self._delete_if, path, etag)
+
+    # servers that ignore conditional headers
+    async def _require_conditional(self) -> None:
+        """Refuse conditional requests on an endpoint that ignores them (probed once)."""
+        client = await self._client()
+        where = (str(client.meta.endpoint_url), self.bucket)
+        supported = _CONDITIONAL_SUPPORT.get(where)
+        if supported is None:
+            supported = _CONDITIONAL_SUPPORT[where] = await self._probe()
+        if not supported:
+            raise ConditionalWritesUnsupportedError(
+                f"S3 endpoint {where[0]} (bucket {self.bucket!r}, {self.url}) ignores "
+                "conditional headers (If-None-Match/If-Match): setdefault, pop, append-only "
+                "writes, transform_item and the *_if operations would be silently wrong "
+                "there, so they are refused; plain get/set/del work",
+                code="ConditionalWritesUnsupported",
+                operation="probe",
+            )
+
+    async def _probe(self) -> bool:
+        """Does the server refuse a PUT If-None-Match over an existing object?
+
+        The probe object lives outside the store's folder, under a name no
+        listing shows (it carries the temp mark), and is deleted at once.
+        """
+        key = f"{_PROBE_PREFIX}{faults.new_write_id()}"
+        first = await self._request("put_object", None, Key=key, Body=b"probe")
+        checks = [
+            {"IfNoneMatch": "*", "Body": b"again"},
+            {"IfMatch": '"0123456789abcdef0123456789abcdef"', "Body": b"again"},
+        ]
+        refused = 0
+        try:
+            for extra in checks:
+                try:
+                    await self._request("put_object", None, Key=key, **extra)
+                except PreconditionFailed:
+                    refused += 1
+        finally:
+            await self._request("delete_object", None, Key=key)
+        supported = refused == len(checks)
+        logger.info(
+            "S3 endpoint for %s %s conditional writes (probe ETag %s)",
+            self.url,
+            "supports" if supported else "IGNORES",
+            first.get("ETag"),
+        )
+        return supported
+
+    def check_conditional_writes(self) -> None:
+        """Probe now whether the server honours conditional writes (else raise)."""
+        self._run(self._require_conditional)
 
     # listing
     def _folder(self, prefix: str) -> str:
@@ -276,7 +563,11 @@ class S3Store(ByteStore):
         token = None
         while True:
             extra = {"ContinuationToken": token} if token else {}
-            page = self._run(lambda extra=extra: self._call("list_objects_v2", **kwargs, **extra))
+            page = self._run(
+                lambda extra=extra: self._request(
+                    "list_objects_v2", kwargs.get("Prefix"), **kwargs, **extra
+                )
+            )
             yield page
             if not page.get("IsTruncated"):
                 return
@@ -301,12 +592,14 @@ class S3Store(ByteStore):
         for page in self._pages(Prefix=folder, Delimiter="/"):
             files.extend(self._entries(page))
             for common in page.get("CommonPrefixes", ()):
-                dirs.append(common["Prefix"][len(folder) :].rstrip("/"))
+                name = common["Prefix"][len(folder) :].rstrip("/")
+                if not is_temp_name(name):
+                    dirs.append(name)
         return files, dirs
 
     def is_empty(self, prefix: str = "") -> bool:
         page = self._run(
-            lambda: self._call("list_objects_v2", Prefix=self._folder(prefix), MaxKeys=1)
+            lambda: self._request("list_objects_v2", prefix, Prefix=self._folder(prefix), MaxKeys=1)
         )
         return not page.get("KeyCount")
 
@@ -336,13 +629,7 @@ class S3Store(ByteStore):
         return self._gather(lambda kv: self._put(*kv), list(items.items()))
 
     def create_many(self, items: Mapping[str, bytes]) -> list[str | BaseException | None]:
-        async def create_one(kv):
-            try:
-                return await self._put(*kv, IfNoneMatch="*")
-            except PreconditionFailed:
-                return None
-
-        return self._gather(create_one, list(items.items()))
+        return self._gather(lambda kv: self._create(*kv), list(items.items()))
 
     def delete_many(
         self, paths: Iterable[str], *, missing_ok: bool = False
@@ -356,20 +643,19 @@ class S3Store(ByteStore):
             ):
                 results.extend(outcome if isinstance(outcome, list) else [outcome] * len(chunk))
             return results
-
-        async def delete_one(path):
-            await self._call("head_object", path, Key=self._key(path))
-            await self._call("delete_object", path, Key=self._key(path))
-
-        return self._gather(delete_one, paths)
+        return self._gather(self._delete, paths)
 
     async def _delete_objects(self, paths: list[str]) -> list[BaseException | None]:
         objects = [{"Key": self._key(p)} for p in paths]
-        resp = await self._call("delete_objects", Delete={"Objects": objects, "Quiet": True})
+        resp = await self._request(
+            "delete_objects", paths[0], Delete={"Objects": objects, "Quiet": True}
+        )
         failed = {e["Key"]: e for e in resp.get("Errors", ())}
         return [
-            OSError(
-                f"S3 could not delete {self._where(p)}: {failed[k]['Code']} {failed[k]['Message']}"
+            S3Error(
+                f"S3 could not delete {self._where(p)}: {failed[k]['Code']} {failed[k]['Message']}",
+                code=failed[k]["Code"],
+                operation="DeleteObjects",
             )
             if (k := self._key(p)) in failed
             else None
@@ -377,5 +663,45 @@ class S3Store(ByteStore):
         ]
 
 
-def _rebuild(bucket: str, prefix: str, storage_options: dict) -> S3Store:
-    return S3Store(bucket, prefix, **storage_options)
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def _no_blind_resend(http_session: Any) -> None:
+    """Stop aiohttp from resending a PUT/DELETE whose connection broke (RFC 9112 9.3.1).
+
+    aiohttp resends "idempotent" methods once on a broken keep-alive
+    connection; a conditional PUT or DELETE is not idempotent, and a resend
+    of one that was applied reports the wrong outcome. The store decides.
+    """
+    get_session = http_session._get_session
+
+    async def without_resend(*args: Any, **kwargs: Any) -> Any:
+        session = await get_session(*args, **kwargs)
+        session._retry_connection = False
+        return session
+
+    http_session._get_session = without_resend
+
+
+def _one_round_trip(request, **kwargs: Any) -> None:
+    """Send small PUT bodies at once: ``Expect: 100-continue`` costs a round trip."""
+    if "Expect" not in request.headers:
+        return
+    body = request.body
+    size = len(body) if isinstance(body, (bytes, bytearray)) else None
+    if size is None and hasattr(body, "seek") and hasattr(body, "tell"):
+        here = body.tell()
+        size = body.seek(0, os.SEEK_END) - here
+        body.seek(here)
+    if size is not None and size <= EXPECT_CONTINUE_ABOVE:
+        del request.headers["Expect"]
+
+
+__all__ = [
+    "ConditionalWritesUnsupportedError",
+    "OutcomeUnknownError",
+    "S3Error",
+    "S3Store",
+    "S3TimeoutError",
+]

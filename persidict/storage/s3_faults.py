@@ -1,0 +1,183 @@
+"""What an S3 failure means: retry it, resolve it, or report it (used by S3Store).
+
+A failed request is one of three things:
+
+- **refused**: the server answered and did not apply it (4xx, 503 SlowDown),
+  or it never left this machine (the connection could not be made);
+- **transient and unknown**: it may have been applied (a reset, a lost or
+  truncated reply, a 5xx, a timeout after sending);
+- **final**: anything else.
+
+Idempotent requests retry the first two kinds; a conditional request is
+resent only when it surely was not applied, and otherwise its outcome is
+resolved by reading back the write id that every write carries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+import socket
+from dataclasses import dataclass
+
+from persidict.errors import BackendError, OutcomeUnknownError
+
+WRITE_ID = "persidict-write-id"
+"""User-metadata name of the id that tags every write (``x-amz-meta-persidict-write-id``)."""
+AFTER = "persidict-after"
+"""User-metadata name of the ids of the versions this one replaced, newest first."""
+CHAIN = 128
+"""Ids of replaced versions kept in each object's metadata (11 bytes each; S3 allows 2 KB).
+
+A lost reply is resolved exactly while fewer than this many writes landed on
+the key between the lost one and the read-back; beyond, OutcomeUnknownError."""
+
+_SLOW_DOWN = {"SlowDown", "503"}
+_TRANSIENT_CODES = {"InternalError", "ServiceUnavailable", "RequestTimeout", "500", "502", "504"}
+
+
+class S3Error(BackendError):
+    """S3 answered with an error; ``code`` is S3's error code (``SlowDown``, ...)."""
+
+    def __init__(self, message: str, *, code: str = "", operation: str = "", key=None) -> None:
+        super().__init__(message, backend="s3", operation=operation, key=key)
+        self.code = code
+
+    def __reduce__(self):
+        return (_rebuild_s3_error, (type(self), str(self), self.code, self.operation, self.key))
+
+
+class S3TimeoutError(S3Error, TimeoutError):
+    """No answer from the S3 endpoint within the configured ``request_timeout``."""
+
+
+class ConditionalWritesUnsupportedError(S3Error):
+    """The endpoint ignores ``If-Match``/``If-None-Match``; conditional operations are refused."""
+
+
+def _rebuild_s3_error(cls, message, code, operation, key):
+    return cls(message, code=code, operation=operation, key=key)
+
+
+def new_write_id() -> str:
+    """40 random bits: a chain of 128 ids holds a stranger's id once in 8 billion resolutions."""
+    return secrets.token_hex(5)
+
+
+@dataclass(frozen=True)
+class Version:
+    """What a GET or HEAD said of one stored version: its ETag and write ids."""
+
+    etag: str
+    write_id: str | None
+    after: tuple[str, ...]
+
+    @classmethod
+    def of(cls, resp: dict) -> Version:
+        meta = resp.get("Metadata") or {}
+        after = tuple(meta.get(AFTER, "").split())
+        return cls(resp["ETag"].strip('"'), meta.get(WRITE_ID), after)
+
+    @property
+    def mark(self) -> str:
+        """How later versions name this one in their ``after`` chain."""
+        return self.write_id or f"e{self.etag}"
+
+    def follows(self, mark: str) -> bool:
+        """True if this version replaced (directly or a few steps on) the version ``mark``."""
+        return mark in self.after
+
+
+def chain_after(parent: Version | None, etag: str) -> str:
+    """The ``after`` metadata of a write replacing the version with ``etag``."""
+    if parent is None or parent.etag != etag:
+        return f"e{etag}"
+    return " ".join((parent.mark, *parent.after)[:CHAIN])
+
+
+def error_code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return ""
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def http_status(exc: BaseException) -> int:
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return 0
+    return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+
+
+def never_sent(exc: BaseException) -> bool:
+    """True if the request surely did not reach the server (the connection failed)."""
+    from aiohttp import ClientConnectorError
+    from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
+
+    if isinstance(exc, ConnectTimeoutError):
+        return True
+    if isinstance(exc, EndpointConnectionError):
+        cause = getattr(exc, "kwargs", {}).get("error")
+        return isinstance(cause, (ClientConnectorError, socket.gaierror))
+    return False
+
+
+def refused(exc: BaseException) -> bool:
+    """True if the server turned the request away without applying it (503 SlowDown)."""
+    return error_code(exc) in _SLOW_DOWN
+
+
+def unknown_outcome(exc: BaseException) -> bool:
+    """True for failures after which the request may or may not have been applied."""
+    from aiohttp import ClientError as AiohttpError
+    from botocore.exceptions import (
+        ConnectionClosedError,
+        EndpointConnectionError,
+        HTTPClientError,
+        IncompleteReadError,
+        ReadTimeoutError,
+        ResponseStreamingError,
+    )
+
+    if never_sent(exc):
+        return False
+    if isinstance(
+        exc,
+        (
+            ConnectionClosedError,
+            EndpointConnectionError,
+            HTTPClientError,
+            IncompleteReadError,
+            ReadTimeoutError,
+            ResponseStreamingError,
+            AiohttpError,
+            asyncio.TimeoutError,
+            ConnectionError,
+        ),
+    ):
+        return True
+    code = error_code(exc)
+    return code in _TRANSIENT_CODES or (http_status(exc) >= 500 and code not in _SLOW_DOWN)
+
+
+def transient(exc: BaseException) -> bool:
+    """True if an idempotent request that failed this way may succeed when sent again."""
+    return never_sent(exc) or refused(exc) or unknown_outcome(exc)
+
+
+def pause(attempt: int, exc: BaseException | None = None) -> float:
+    """Jittered exponential back-off before attempt ``attempt + 1`` (longer after SlowDown)."""
+    base = 0.2 if exc is not None and refused(exc) else 0.05
+    return random.uniform(base / 2, min(2.0, base * 2**attempt))
+
+
+__all__ = [
+    "AFTER",
+    "WRITE_ID",
+    "ConditionalWritesUnsupportedError",
+    "OutcomeUnknownError",
+    "S3Error",
+    "S3TimeoutError",
+    "Version",
+]

@@ -1,0 +1,404 @@
+"""Exact under faults: every operation, every fault, through a real proxy in front of moto.
+
+The proxy (persidict.fault_proxy) breaks the commit request of each operation
+once: it loses the reply after the server applied the request, answers 500
+after applying it, answers 503 SlowDown, resets the connection before or after
+forwarding, truncates the reply, or stalls. With a single writer the truthful
+outcome is known, so each operation must report it, or raise a typed OSError
+naming the s3:// path where the outcome truly cannot be known (a conditional
+delete whose reply was lost); the stored state is checked with a second dict
+that talks to moto directly.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import socket
+import traceback
+import uuid
+from collections import Counter
+
+import pytest
+
+from persidict import S3Dict
+from persidict.conditions import ETAG_IS_THE_SAME, ITEM_NOT_AVAILABLE
+from persidict.errors import BackendError, OutcomeUnknownError
+from persidict.fault_proxy import FAULTS, FaultProxy
+from persidict.storage.s3 import S3Error
+from persidict_fs import PersiDictFileSystem
+from tests.conftest import BUCKET
+
+WRITES = ("PUT", "POST", "DELETE")
+
+
+@pytest.fixture(scope="module")
+def proxy(moto_endpoint):
+    with FaultProxy(moto_endpoint) as p:
+        yield p
+
+
+@pytest.fixture
+def pair(proxy, s3_options):
+    """(dict through the proxy, dict straight to moto) on one fresh prefix."""
+    prefix = f"faults-{uuid.uuid4().hex[:10]}"
+    options = dict(s3_options)
+    direct = S3Dict(BUCKET, prefix, create_bucket=False, **options)
+    options.update(endpoint_url=proxy.url, request_timeout=2.0)
+    faulty = S3Dict(BUCKET, prefix, create_bucket=False, **options)
+    faulty.store.check_conditional_writes()  # the once-per-process probe, not under test
+    proxy.clear()
+    yield faulty, direct
+    proxy.clear()
+
+
+def commit_request(req) -> bool:
+    return req.method in WRITES
+
+
+def a_get(req) -> bool:
+    return req.method == "GET" and "list-type" not in req.target
+
+
+def run(op, fault, proxy, faulty, direct):
+    """Arm ``fault`` on the request ``op`` breaks, run it; (result or exception)."""
+    when = a_get if op.reads else commit_request
+    proxy.inject(fault, when=when)
+    try:
+        result = op(faulty, direct)
+    except Exception as exc:
+        result = exc
+    assert proxy.pending() == 0, f"the fault was not triggered: {result!r}"
+    return result
+
+
+# Each operation: prepare with `direct`, act with `faulty`, check the outcome.
+class Op:
+    reads = False
+    may_be_unknown = False  # a conditional delete whose reply is lost cannot be told apart
+
+    def prepare(self, direct):
+        direct["k"] = 10
+
+    def __call__(self, faulty, direct):
+        self.prepare(direct)
+        return self.act(faulty)
+
+    def check(self, result, direct):
+        raise NotImplementedError
+
+
+class SetItem(Op):
+    def act(self, d):
+        d["k"] = 11
+
+    def check(self, result, direct):
+        assert direct["k"] == 11
+
+
+class GetItem(Op):
+    reads = True
+
+    def act(self, d):
+        return d["k"]
+
+    def check(self, result, direct):
+        assert result == 10
+
+
+class SetDefault(Op):
+    def prepare(self, direct):
+        pass
+
+    def act(self, d):
+        return d.setdefault("k", 7)
+
+    def check(self, result, direct):
+        assert result == 7 and direct["k"] == 7
+
+
+class Pop(Op):
+    may_be_unknown = True
+
+    def act(self, d):
+        return d.pop("k", "DEFAULT")
+
+    def check(self, result, direct):
+        assert result == 10 and "k" not in direct
+
+
+class Transform(Op):
+    def act(self, d):
+        return d.transform_item("k", transformer=lambda v: v + 1).new_value
+
+    def check(self, result, direct):
+        assert result == 11 and direct["k"] == 11
+
+
+class TransformNew(Op):
+    def prepare(self, direct):
+        pass
+
+    def act(self, d):
+        return d.transform_item("k", transformer=lambda v: 1).new_value
+
+    def check(self, result, direct):
+        assert result == 1 and direct["k"] == 1
+
+
+class SetItems(Op):
+    def act(self, d):
+        d.setitems({"k": 11, "j": 12})
+
+    def check(self, result, direct):
+        assert direct.getitems(["k", "j"]) == [11, 12]
+
+
+class GetItems(Op):
+    reads = True
+
+    def act(self, d):
+        return d.getitems(["k"])
+
+    def check(self, result, direct):
+        assert result == [10]
+
+
+class DelItems(Op):
+    def act(self, d):
+        d.delitems(["k"])
+
+    def check(self, result, direct):
+        assert "k" not in direct
+
+
+class SetItemIf(Op):
+    def act(self, d):
+        etag = d.etag("k")
+        return d.set_item_if("k", value=11, condition=ETAG_IS_THE_SAME, expected_etag=etag)
+
+    def check(self, result, direct):
+        assert result.condition_was_satisfied and direct["k"] == 11
+
+
+class SetDefaultIf(Op):
+    def prepare(self, direct):
+        pass
+
+    def act(self, d):
+        return d.setdefault_if(
+            "k", default_value=7, condition=ETAG_IS_THE_SAME, expected_etag=ITEM_NOT_AVAILABLE
+        )
+
+    def check(self, result, direct):
+        assert result.condition_was_satisfied and direct["k"] == 7
+
+
+class DiscardIf(Op):
+    may_be_unknown = True
+
+    def act(self, d):
+        return d.discard_if("k", condition=ETAG_IS_THE_SAME, expected_etag=d.etag("k"))
+
+    def check(self, result, direct):
+        assert result.condition_was_satisfied and "k" not in direct
+
+
+class AppendOnlySet(Op):
+    def prepare(self, direct):
+        pass
+
+    def act(self, d):
+        d.append_only = True
+        d["k"] = 5
+
+    def check(self, result, direct):
+        assert direct["k"] == 5
+
+
+class ViewCreate(Op):
+    def prepare(self, direct):
+        pass
+
+    def act(self, d):
+        fs = PersiDictFileSystem(dict=d, skip_instance_cache=True)
+        fs.pipe_file("k.pkl", d.format.encode(3), mode="create")
+
+    def check(self, result, direct):
+        assert direct["k"] == 3
+
+
+class ViewAppend(Op):
+    def prepare(self, direct):
+        direct.store.write("log.txt", b"one\n")
+
+    def act(self, d):
+        text = S3Dict(**{**d.get_params(), "serialization_format": "txt"}, create_bucket=False)
+        fs = PersiDictFileSystem(dict=text, skip_instance_cache=True)
+        with fs.open("log.txt", "ab") as f:
+            f.write(b"two\n")
+
+    def check(self, result, direct):
+        assert direct.store.read("log.txt") == b"one\ntwo\n"
+
+
+OPS = {
+    cls.__name__: cls()
+    for cls in (
+        SetItem,
+        GetItem,
+        SetDefault,
+        Pop,
+        Transform,
+        TransformNew,
+        SetItems,
+        GetItems,
+        DelItems,
+        SetItemIf,
+        SetDefaultIf,
+        DiscardIf,
+        AppendOnlySet,
+        ViewCreate,
+        ViewAppend,
+    )
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.parametrize("name", list(OPS))
+def test_one_fault_gives_the_true_outcome_or_a_typed_error(name, fault, proxy, pair):
+    op = OPS[name]
+    faulty, direct = pair
+    result = run(op, fault, proxy, faulty, direct)
+    if isinstance(result, Exception):
+        # The only error allowed with one writer: a conditional delete whose reply
+        # was lost finds the object gone and cannot know who removed it.
+        assert isinstance(result, OutcomeUnknownError) and op.may_be_unknown, repr(result)
+        assert "s3://" in str(result)
+        assert "k" not in direct
+        if name == "Pop":
+            assert result.value == 10  # the value removed is handed back, not lost
+        return
+    op.check(result, direct)
+
+
+# Many writers, many faults
+CONTEXT = mp.get_context("spawn")
+
+
+def count_up(d, ready, go, results, times: int) -> None:
+    try:
+        d.store.check_conditional_writes()  # probed before the faults start
+        ready.wait(timeout=120)
+        go.wait(timeout=120)
+        for _ in range(times):
+            d.transform_item("counter", transformer=lambda v: v + 1, n_retries=None)
+        results.put(times)
+    except BaseException as exc:
+        results.put(f"{exc!r}\n{traceback.format_exc()}")
+
+
+def test_racing_transforms_at_a_20_percent_fault_rate_count_exactly(proxy, pair):
+    faulty, direct = pair
+    faulty = S3Dict(**{**faulty.get_params(), "request_timeout": 2.0}, create_bucket=False)
+    direct["counter"] = 0
+    workers, times = 4, 50
+    ready, go, results = CONTEXT.Barrier(workers + 1), CONTEXT.Event(), CONTEXT.Queue()
+    procs = [
+        CONTEXT.Process(target=count_up, args=(faulty, ready, go, results, times))
+        for _ in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    ready.wait(timeout=120)
+    proxy.set_rate(0.2, seed=8)
+    go.set()
+    outcomes = [results.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    broken = Counter(r.fault for r in proxy.seen if r.fault)
+    proxy.clear()
+    assert outcomes == [times] * workers
+    assert direct["counter"] == workers * times
+    assert set(broken) == set(FAULTS), broken  # every kind of fault was met
+
+
+# Bounded, typed failures
+def test_a_body_truncated_every_time_is_a_backend_error_naming_the_path(proxy, pair):
+    faulty, direct = pair
+    direct["k"] = "x" * 1000
+    proxy.inject("truncate", when=a_get, times=5)
+    with pytest.raises(BackendError, match=r"s3://.*k\.pkl") as caught:
+        faulty["k"]
+    assert proxy.pending() == 0  # retried five times (max_attempts), then gave up
+    assert not isinstance(caught.value.__cause__, BackendError)
+
+
+def test_slowdown_every_time_keeps_the_s3_error_code(proxy, pair):
+    faulty, _ = pair
+    proxy.inject("slowdown", when=commit_request, times=5)
+    with pytest.raises(S3Error, match=r"s3://.*k\.pkl") as caught:
+        faulty["k"] = 1
+    assert caught.value.code == "SlowDown"
+
+
+@pytest.fixture
+def silent_endpoint():
+    """A TCP port that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    server.close()
+
+
+@pytest.mark.parametrize("operation", ["get", "set", "setdefault"])
+def test_a_silent_endpoint_fails_within_the_configured_timeout(silent_endpoint, operation):
+    d = S3Dict(
+        BUCKET,
+        "silent",
+        create_bucket=False,
+        endpoint_url=silent_endpoint,
+        key="testing",
+        secret="testing",
+        request_timeout=0.5,
+    )
+    with pytest.raises(OSError, match=r"s3://persidict-tests/.*request_timeout") as caught:
+        if operation == "get":
+            d["k"]
+        elif operation == "set":
+            d["k"] = 1
+        else:
+            d.setdefault("k", 1)
+    assert isinstance(caught.value, TimeoutError)
+
+
+# One funnel for the user's options; one round trip for small PUTs
+def test_every_request_carries_the_users_s3_options(proxy, s3_options):
+    options = dict(s3_options, endpoint_url=proxy.url)
+    options["s3_additional_kwargs"] = {"ServerSideEncryption": "AES256"}
+    d = S3Dict(BUCKET, f"sse-{uuid.uuid4().hex[:8]}", create_bucket=False, **options)
+    d.store.check_conditional_writes()
+    proxy.clear()
+    d["plain"] = 1
+    d.setdefault("created", 2)
+    d.transform_item("plain", transformer=lambda v: v + 1)
+    d.setitems({"a": 1, "b": 2})
+    view = PersiDictFileSystem(dict=d, skip_instance_cache=True)
+    view.pipe_file("viewed.pkl", d.format.encode(3))
+    puts = [r for r in proxy.seen if r.method == "PUT"]
+    assert len(puts) == 6
+    assert all(r.headers.get("x-amz-server-side-encryption") == "AES256" for r in puts)
+    head = d.store._run(lambda: d.store._request("head_object", Key=f"{d.root_prefix}/a.pkl"))
+    assert head["ServerSideEncryption"] == "AES256"
+
+
+def test_a_small_put_is_one_round_trip_and_a_big_one_asks_first(proxy, pair):
+    faulty, _ = pair
+    faulty["small"] = b"x" * 1000
+    faulty["big"] = b"x" * (2 << 20)
+    expects = {
+        r.target.rsplit("/", 1)[-1]: r.headers.get("expect")
+        for r in proxy.seen
+        if r.method == "PUT"
+    }
+    assert expects == {"small.pkl": None, "big.pkl": "100-continue"}
