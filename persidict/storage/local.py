@@ -56,6 +56,9 @@ _ABSENT = (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG)  # no such stored fi
 _NAMES_CHUNK = 4096
 _THREADS_FROM = 1 << 20  # mean value size from which a batch write uses threads
 _FOLDER_THERE = "a folder is where this stored file would be"
+_A_FOLDER = "a folder, not a stored file"
+_SMALL = 1 << 16  # values up to this size are read without an fstat
+_FULL_READ_FS = frozenset({"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "f2fs", "zfs"})
 
 
 def _etag(st: os.stat_result) -> str:
@@ -87,6 +90,22 @@ def _named(exc: OSError, full: str, why: str | None = None) -> OSError:
     return type(exc)(exc.errno, why or exc.strerror, full)
 
 
+def _filesystem_type(path: str) -> str:
+    """The type of the filesystem ``path`` is on (Linux: from mountinfo), or ''."""
+    best, kind = "", ""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                fields = line.split()
+                point = fields[4].replace("\\040", " ")
+                inside = path == point or path.startswith(point.rstrip("/") + "/")
+                if inside and len(point) >= len(best):
+                    best, kind = point, fields[fields.index("-") + 1]
+    except (OSError, ValueError, IndexError):
+        return ""
+    return kind
+
+
 def _absent_or(exc: OSError) -> OSError:
     """FileNotFoundError where no stored file can be (a missing folder, a file on the way,
     a name too long), else ``exc``."""
@@ -107,8 +126,13 @@ def _symlink_error(full: str) -> OSError:
     )
 
 
-def _read_exactly(fd: int, size: int) -> bytes:
-    """``size`` bytes from ``fd`` into one buffer (fewer if the file ends first)."""
+def _read_exactly(fd: int, size: int, offset: int | None = None) -> bytes:
+    """``size`` bytes from ``fd`` (at ``offset``, if given) into one buffer.
+
+    Fewer if the file ends first.
+    """
+    if offset is not None:
+        os.lseek(fd, offset, os.SEEK_SET)
     data = os.read(fd, size)
     if len(data) == size or not data:
         return data
@@ -140,6 +164,7 @@ class LocalStore(ByteStore):
         if not os.path.isdir(self.root):  # opening an existing store writes nothing
             os.makedirs(self.root, exist_ok=True)
         self._real = os.path.realpath(self.root)  # symlinks are resolved in the root only
+        self._full_reads = _filesystem_type(self._real) in _FULL_READ_FS
 
     def __reduce__(self):
         return (type(self), (self.root,), {"durable": self.durable})
@@ -156,12 +181,15 @@ class LocalStore(ByteStore):
         try:
             return open_beneath(self._real, path, flags, mode)
         except OSError as exc:
-            full = self.full_path(path)
-            if exc.errno in (errno.ELOOP, errno.ENOTDIR):  # rare: find out which part
-                link = self._first_symlink(path)
-                if link is not None:
-                    raise _symlink_error(self.full_path(link)) from None
-            raise _named(exc, full, exc.strerror) from None
+            raise self._open_error(exc, path) from None
+
+    def _open_error(self, exc: OSError, path: str) -> OSError:
+        """What to raise when opening ``path`` failed: a symlink on it is named."""
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):  # rare: find out which part
+            link = self._first_symlink(path)
+            if link is not None:
+                return _symlink_error(self.full_path(link))
+        return _named(exc, self.full_path(path), exc.strerror)
 
     def _first_symlink(self, path: str) -> str | None:
         """The first part of ``path`` that is a symlink, if any (named in errors)."""
@@ -198,15 +226,16 @@ class LocalStore(ByteStore):
             raise _absent_or(_named(exc, full)) from None
         return fd, self._regular(fd, path)
 
-    def _regular(self, fd: int, path: str) -> os.stat_result:
-        """The stat of ``fd``, which must be a regular file (else closed and an error)."""
+    def _regular(self, fd: int, path: str, close: bool = True) -> os.stat_result:
+        """The stat of ``fd``, which must be a regular file (else an error; ``close``: closed)."""
         st = os.fstat(fd)
         if stat.S_ISREG(st.st_mode):
             return st
-        os.close(fd)
+        if close:
+            os.close(fd)
         full = self.full_path(path)
         if stat.S_ISDIR(st.st_mode):
-            raise IsADirectoryError(errno.EISDIR, "a folder, not a stored file", full)
+            raise IsADirectoryError(errno.EISDIR, _A_FOLDER, full)
         raise OSError(errno.EINVAL, "not a regular file", full)
 
     def _read_stat(self, path: str) -> tuple[bytes, os.stat_result]:
@@ -218,8 +247,38 @@ class LocalStore(ByteStore):
         finally:
             os.close(fd)
 
+    def _open_read(self, path: str) -> int:
+        try:
+            return open_beneath(self._real, path, _READ_FLAGS)
+        except OSError as exc:
+            raise _absent_or(self._open_error(exc, path)) from None
+
+    def _whole_if_small(self, fd: int, path: str) -> bytes | None:
+        """The whole value if one read of up to ``_SMALL`` bytes got it all, else None."""
+        try:
+            data = os.read(fd, _SMALL)
+        except IsADirectoryError:
+            raise IsADirectoryError(errno.EISDIR, _A_FOLDER, self.full_path(path)) from None
+        # A short read is the end of a regular file on local filesystems;
+        # elsewhere (network, FUSE) one more read makes sure.
+        if len(data) < _SMALL and (self._full_reads or not data or not os.read(fd, 1)):
+            return data
+        return None
+
     def read(self, path: str) -> bytes:
-        return self._read_stat(path)[0]
+        """The stored bytes: a small value in one read, a big one in one buffer sized by fstat."""
+        fd = self._open_read(path)
+        try:
+            data = self._whole_if_small(fd, path)
+            if data is None:
+                # Committed files are never changed in place (every write is a
+                # new inode), so the size fstat gives is the size to read.
+                data = _read_exactly(fd, self._regular(fd, path, close=False).st_size, 0)
+            return data
+        except OSError as exc:
+            raise _named(exc, self.full_path(path)) from None
+        finally:
+            os.close(fd)
 
     def read_with_etag(self, path: str) -> tuple[bytes, str]:
         data, st = self._read_stat(path)
@@ -248,13 +307,21 @@ class LocalStore(ByteStore):
         return open(fd, "rb")  # the caller closes it
 
     def read_or_open(self, path: str, limit: int) -> bytes | BinaryIO:
-        fd, st = self._open_file(path)
-        if st.st_size > limit:
-            return open(fd, "rb")  # the caller closes it
+        fd = self._open_read(path)
         try:
-            return _read_exactly(fd, st.st_size)
+            data = self._whole_if_small(fd, path) if limit >= _SMALL else None
+            if data is None:
+                size = self._regular(fd, path, close=False).st_size
+                if size > limit:
+                    os.lseek(fd, 0, os.SEEK_SET)
+                    f = open(fd, "rb")  # noqa: SIM115 (the caller closes it)
+                    fd = -1
+                    return f
+                data = _read_exactly(fd, size, 0)
+            return data
         finally:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
 
     def info(self, path: str) -> Entry:
         try:
