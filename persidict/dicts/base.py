@@ -21,7 +21,7 @@ from persidict.dicts.timestamps import TimestampsMixin
 from persidict.dicts.values import check_class, check_incoming, check_storable
 from persidict.errors import KeyClashError, MutationPolicyError, OutcomeUnknownError
 from persidict.formats import Format, FormatError, get_format
-from persidict.jokers import DELETE_CURRENT, KEEP_CURRENT
+from persidict.jokers import DELETE_CURRENT, KEEP_CURRENT, Joker
 from persidict.keys import Key, KeyLayout, KeyLike, is_valid_part, normalize_key
 from persidict.safe_str_tuple import NonEmptySafeStrTuple, SafeStrTuple
 from persidict.storage.base import MISSING, ByteStore, Payload, PreconditionFailed, payload_bytes
