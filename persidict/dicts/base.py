@@ -18,11 +18,11 @@ from typing import Any
 from persidict.conditions import ITEM_NOT_AVAILABLE
 from persidict.dicts.conditional import ConditionalMixin
 from persidict.dicts.timestamps import TimestampsMixin
+from persidict.dicts.values import check_class, check_incoming, check_storable
 from persidict.errors import KeyClashError, MutationPolicyError, OutcomeUnknownError
 from persidict.formats import Format, FormatError, get_format
-from persidict.jokers import DELETE_CURRENT, KEEP_CURRENT, Joker
+from persidict.jokers import DELETE_CURRENT, KEEP_CURRENT
 from persidict.keys import Key, KeyLayout, KeyLike, is_valid_part, normalize_key
-from persidict.safe_pickle import safe_loads
 from persidict.safe_str_tuple import NonEmptySafeStrTuple, SafeStrTuple
 from persidict.storage.base import MISSING, ByteStore, Payload, PreconditionFailed, payload_bytes
 
@@ -137,21 +137,10 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
     def _where(self, path: str) -> str:
         return f"{self.store.url.rstrip('/')}/{path}"
 
-    # values <-> bytes
-    def _check_value(self, value: Any, key: Any) -> None:
-        """TypeError unless ``value`` may be stored: a value, of ``base_class_for_values``."""
-        if isinstance(value, Joker):
-            raise TypeError(f"{value!r} is a command, not a value that can be stored")
-        cls = self.base_class_for_values
-        if cls is not None and not isinstance(value, cls):
-            raise TypeError(
-                f"value for key {key!r} is a {type(value).__name__}; this dict "
-                f"stores only instances of {cls.__name__} (base_class_for_values)"
-            )
-
+    # values <-> bytes (the rules of values: persidict.dicts.values)
     def _encode(self, value: Any, key: Any) -> bytes:
         """The bytes of ``value``, checked (batches encode every value before writing)."""
-        self._check_value(value, key)
+        check_storable(value, key, self.base_class_for_values)
         return self.format.encode(value)
 
     def _payload(self, value: Any, key: Any) -> Payload:
@@ -159,18 +148,9 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         # Streams (fmt.dump into the store's file) once every store takes a callable payload.
         return self._encode(value, key)
 
-    def _checked_class(self, value: Any, where: str) -> Any:
-        cls = self.base_class_for_values
-        if cls is not None and not isinstance(value, cls):
-            raise TypeError(
-                f"value in {where} is a {type(value).__name__}, not an "
-                f"instance of {cls.__name__} (base_class_for_values)"
-            )
-        return value
-
     def _decode(self, data: bytes, path: str) -> Any:
         where = self._where(path)
-        return self._checked_class(self.format.decode(data, where), where)
+        return check_class(self.format.decode(data, where), self.base_class_for_values, where)
 
     def _load(self, path: str) -> Any:
         """The value stored at ``path``, a big one streamed if the format can; MISSING if absent."""
@@ -181,29 +161,7 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
             return self._decode(data, path)
         where = self._where(path)
         with data:
-            return self._checked_class(self.format.load(data, where), where)
-
-    def _check_stored_bytes(self, key: Any, data: Payload) -> None:
-        """TypeError unless bytes written as they are hold a ``base_class_for_values``.
-
-        Checked without running stored code: a pickle is read by a restricted
-        unpickler (builtins, numpy and pandas data, and the base class itself).
-        """
-        cls = self.base_class_for_values
-        if cls is None:
-            return
-        where = f"the bytes written for key {key!r} in {self.store.url}"
-        raw = payload_bytes(data)
-        if self.format.name == "pkl":
-            try:
-                value = safe_loads(raw, allowed=(cls,))
-            except MemoryError:
-                raise
-            except Exception as exc:  # any malformed pickle: say which check failed
-                raise FormatError(f"cannot check {where} against {cls.__name__}: {exc}") from exc
-        else:
-            value = self.format.decode(bytes(raw), where)
-        self._checked_class(value, where)
+            return check_class(self.format.load(data, where), self.base_class_for_values, where)
 
     # the one write and delete path: every rule of the dict lives here
     def _check_mutable(self, key: Any, action: str) -> None:
@@ -310,7 +268,10 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         write-once dict keeps the value it holds.
         """
         path = self._path(key)
-        self._check_stored_bytes(key, data)
+        cls = self.base_class_for_values
+        if cls is not None:
+            where = f"the bytes written for key {key!r} in {self.store.url}"
+            check_incoming(payload_bytes(data), self.format, cls, where)
         expected = ITEM_NOT_AVAILABLE if if_absent else etag
         return self._commit(key, path, data, expected)
 
