@@ -127,9 +127,9 @@ def test_key_iteration_streams_folder_by_folder(tmp_path, monkeypatch):
 
 
 def test_a_huge_folder_is_listed_in_bounded_chunks(tmp_path, monkeypatch):
-    from persidict.storage import local
+    from persidict.storage import local, local_listing
 
-    monkeypatch.setattr(local, "_NAMES_CHUNK", 100)  # 4096 in use; a small folder shows it
+    monkeypatch.setattr(local_listing, "_NAMES_CHUNK", 100)  # 4096 in use; a small folder shows it
     for i in range(250):
         (tmp_path / f"k{i:05d}").touch()
     chunks = [len(names) for _, names in local.LocalStore(tmp_path).iter_folders()]

@@ -25,13 +25,11 @@ from __future__ import annotations
 import errno
 import fcntl
 import itertools
-import logging
 import os
 import secrets
 import stat
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import suppress
-from itertools import islice
 from typing import BinaryIO
 
 from persidict.storage.base import (
@@ -42,8 +40,7 @@ from persidict.storage.base import (
     PreconditionFailed,
 )
 from persidict.storage.beneath import O_PATH, open_beneath
-
-log = logging.getLogger(__name__)
+from persidict.storage.local_listing import FolderLister
 
 LOCK_NAME = ".#lock"  # only where a folder cannot be locked (NFS)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY
@@ -53,7 +50,6 @@ _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 _NO_FOLDER_LOCK = (errno.EBADF, errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL)
 _NO_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK)
 _ABSENT = (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG)  # no such stored file can exist
-_NAMES_CHUNK = 4096
 _THREADS_FROM = 1 << 20  # mean value size from which a batch write uses threads
 _FOLDER_THERE = "a folder is where this stored file would be"
 _A_FOLDER = "a folder, not a stored file"
@@ -165,6 +161,7 @@ class LocalStore(ByteStore):
             os.makedirs(self.root, exist_ok=True)
         self._real = os.path.realpath(self.root)  # symlinks are resolved in the root only
         self._full_reads = _filesystem_type(self._real) in _FULL_READ_FS
+        self._lister = FolderLister(self._open_folder, self.full_path)
 
     def __reduce__(self):
         return (type(self), (self.root,), {"durable": self.durable})
@@ -756,101 +753,25 @@ class LocalStore(ByteStore):
         finally:
             os.close(dfd)
 
-    # listing: scandir of folders opened without following symlinks
-    def _scan(self, rel: str) -> int | None:
-        """An fd of folder ``rel`` to scan, or None if it is no folder (or a symlink)."""
-        try:
-            fd = self._open(rel, _DIR_FLAGS)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        except OSError as exc:
-            if exc.errno != errno.ELOOP:
-                raise
-            log.warning("skipped %s: symlinks inside a store are never followed", exc.filename)
-            return None
-        return fd
-
-    def _entries(self, rel: str, with_stat: bool):
-        """Chunks of ``(files, folders)`` of folder ``rel``: stored files and sub-folder names.
-
-        Files are names (or ``(name, stat)`` with ``with_stat``); symlinks
-        and other special files are skipped with a log line.
-        """
-        fd = self._scan(rel)
-        if fd is None:
-            return
-        try:
-            with os.scandir(fd) as it:
-                # Chunks bound memory in huge folders; list comprehensions keep
-                # the per-entry work in C-speed loops.
-                while batch := list(islice(it, _NAMES_CHUNK)):
-                    found = [e for e in batch if e.is_file(follow_symlinks=False)]
-                    folders = []
-                    if len(found) < len(batch):
-                        for e in batch:
-                            if e.is_dir(follow_symlinks=False):
-                                folders.append(e.name)
-                            elif not e.is_file(follow_symlinks=False):
-                                self._skip(rel, e.name, e)
-                    if with_stat:
-                        yield self._stats(found), folders
-                        continue
-                    names = [e.name for e in found]
-                    if TEMP_PREFIX in "/".join(names):  # one C-level scan finds none, usually
-                        names = [n for n in names if not n.startswith(TEMP_PREFIX)]
-                    yield names, folders
-        finally:
-            os.close(fd)
-
-    @staticmethod
-    def _stats(found: list[os.DirEntry]) -> list[tuple[str, os.stat_result]]:
-        stats = []
-        for e in found:
-            if e.name.startswith(TEMP_PREFIX):
-                continue
-            try:
-                stats.append((e.name, e.stat(follow_symlinks=False)))
-            except FileNotFoundError:
-                continue  # deleted since it was listed
-        return stats
-
-    def _skip(self, rel: str, name: str, e: os.DirEntry) -> None:
-        what = "symlink" if e.is_symlink() else "special file"
-        full = self.full_path(f"{rel}/{name}" if rel else name)
-        log.warning("skipped %s %s: a store lists regular files and folders only", what, full)
+    # listing: see local_listing
+    def _open_folder(self, rel: str) -> int:
+        return self._open(rel, _DIR_FLAGS)
 
     def iter_folders(self, prefix: str = "") -> Iterator[tuple[str, list[str]]]:
         """Stored file names folder by folder, from bare scandir calls (no stat)."""
-        stack = [prefix]
-        while stack:
-            rel = stack.pop()
-            for names, folders in self._entries(rel, with_stat=False):
-                stack.extend(f"{rel}/{n}" if rel else n for n in folders)
-                if names:
-                    yield rel, names
+        return self._lister.iter_folders(prefix)
 
     def iter_paths(self, prefix: str = "") -> Iterator[str]:
         """Relative paths of stored files under ``prefix``, without stat calls."""
-        for folder, names in self.iter_folders(prefix):
+        for folder, names in self._lister.iter_folders(prefix):
             yield from ([f"{folder}/{n}" for n in names] if folder else names)
 
     def walk(self, prefix: str = "") -> Iterator[Entry]:
-        stack = [prefix]
-        while stack:
-            rel = stack.pop()
-            base = f"{rel}/" if rel else ""
-            for files, folders in self._entries(rel, with_stat=True):
-                stack.extend(base + n for n in folders)
-                yield from (_entry(base + name, st) for name, st in files)
+        return (_entry(path, st) for path, st in self._lister.walk(prefix))
 
     def listdir(self, prefix: str = "") -> tuple[list[Entry], list[str]]:
-        base = f"{prefix}/" if prefix else ""
-        files: list[Entry] = []
-        dirs: list[str] = []
-        for chunk, folders in self._entries(prefix, with_stat=True):
-            files.extend(_entry(base + name, st) for name, st in chunk)
-            dirs.extend(folders)
-        return files, dirs
+        files, folders = self._lister.listdir(prefix)
+        return [_entry(path, st) for path, st in files], folders
 
     def is_empty(self, prefix: str = "") -> bool:
         return next(self.iter_paths(prefix), None) is None
