@@ -19,24 +19,19 @@ must be valid for the format (FormatError naming the path). Every other
 file is a plain file: stored as given, skipped by the dict. A view opened
 by URL without a format (the default) stores every file as given.
 
-Costs on S3: ``open(..., "rb")`` reads what is read (ranged GETs of one
-version of the object); ``cat_file`` one GET (ranged with ``start``/``end``);
-``ls``/``isdir`` one LIST; ``info``/``isfile`` one HEAD; ``find``, ``walk``
-and ``glob`` one LIST per 1000 files; a write one PUT on close. ``cat``,
-``pipe`` and ``rm`` of many paths run concurrently.
+Costs on S3: ``open(..., "rb")`` reads one version through the store's
+``open_read`` (what is read, where the store reads by ranges); ``cat_file``
+one GET (ranged with ``start``/``end``); ``ls``/``isdir`` one LIST;
+``info``/``isfile`` one HEAD; ``find``, ``walk`` and ``glob`` one LIST per
+1000 files; a write one PUT on close. ``cat``, ``pipe`` and ``rm`` of many
+paths run concurrently (``persidict_fs.batches``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import io
-import logging
 import os
-import stat
-import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, BinaryIO
 
@@ -50,17 +45,16 @@ from persidict.formats import Format
 from persidict.keys import Key
 from persidict.storage.base import (
     MISSING,
-    ByteStore,
     Entry,
     Payload,
     PreconditionFailed,
     payload_bytes,
 )
 from persidict_fs import listing
+from persidict_fs.batches import Batches
 from persidict_fs.files import StagedFile
+from persidict_fs.folders import FoldersAndTimes
 from persidict_fs.paths import ViewPaths
-
-logger = logging.getLogger(__name__)
 
 # Options that fsspec itself consumes; the rest go to the inner store.
 _FSSPEC_OPTIONS = {
@@ -91,7 +85,7 @@ class _ViewCache(_Cached):
         return fs
 
 
-class PersiDictFileSystem(AbstractFileSystem, metaclass=_ViewCache):
+class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclass=_ViewCache):
     """An fsspec filesystem over the files of a PersiDict's store.
 
     Args:
@@ -164,22 +158,6 @@ class PersiDictFileSystem(AbstractFileSystem, metaclass=_ViewCache):
             "mtime": entry.mtime,
             "ETag": entry.etag,
         }
-
-    def _is_folder(self, folder: str) -> bool:
-        """True if a folder is stored at ``folder``: it holds files, or persists empty."""
-        if not folder:
-            return True
-        if self.store.is_local:  # a local folder outlives its last file; a symlink is none
-            try:
-                return stat.S_ISDIR(os.lstat(self.store.full_path(folder)).st_mode)
-            except (FileNotFoundError, NotADirectoryError):
-                return False  # absent, or below a file
-        if not self.store.is_empty(folder):
-            return True
-        if type(self.store).make_folder is ByteStore.make_folder:
-            return False  # a store without empty folders: a folder is where files are
-        parent, _, name = folder.rpartition("/")
-        return name in self.store.listdir(parent)[1]
 
     # reading
     def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
@@ -319,86 +297,6 @@ class PersiDictFileSystem(AbstractFileSystem, metaclass=_ViewCache):
             end = max(0, size + end) if end is not None and end < 0 else end
         return self.store.read_range(stored, start, end)
 
-    def cat(self, path: Any, recursive: bool = False, on_error: str = "raise", **kwargs: Any):
-        """Bytes of many files at once: one concurrent batch of reads."""
-        literal = isinstance(path, list)  # a list names files; a str may be a glob
-        paths = self.expand_path(path, recursive=recursive, assume_literal=literal)
-        if not (len(paths) > 1 or isinstance(path, list) or paths[0] != self._strip_protocol(path)):
-            return self.cat_file(paths[0], **kwargs)
-        if kwargs:  # ranges: one request each, as fsspec does them
-            return super().cat(paths, on_error=on_error, **kwargs)
-        folders = {q for p in paths for q in listing.parents_below("", p)}
-        files = [p for p in paths if p not in folders]
-        stored, results = {}, {}
-        for p in files:
-            try:
-                stored[p] = self._paths.file(p)
-            except ValueError as exc:
-                results[p] = FileNotFoundError(errno.ENOENT, str(exc), p)
-        results.update(zip(stored, self.store.read_many(stored.values()), strict=True))
-        out = {}
-        for p in files:
-            result = results[p]
-            if isinstance(result, MISSING) and recursive and self.isdir(p):
-                continue  # an empty folder found below a path: it has no bytes
-            if isinstance(result, BaseException):
-                if on_error == "raise":
-                    raise result
-                if on_error == "omit":
-                    continue
-            out[p] = result
-        return out
-
-    def cat_ranges(
-        self,
-        paths: list,
-        starts: Any,
-        ends: Any,
-        max_gap: Any = None,
-        on_error: str = "return",
-        **kwargs: Any,
-    ) -> list:
-        """Byte ranges of files, concurrently, each fetching only its bytes.
-
-        A file asked for once is one ranged read; the ranges of a file asked
-        for several times come from one open file of one version of it.
-        """
-        if not isinstance(paths, list):
-            raise TypeError("paths must be a list")
-        if not isinstance(starts, list):
-            starts = [starts] * len(paths)
-        if not isinstance(ends, list):
-            ends = [ends] * len(paths)
-        if len(starts) != len(paths) or len(ends) != len(paths):
-            raise ValueError("paths, starts and ends must have the same length")
-        by_file: dict[str, list[int]] = {}
-        for i, p in enumerate(paths):
-            by_file.setdefault(self._strip_protocol(p), []).append(i)
-        out: list[Any] = [None] * len(paths)
-
-        def read(path: str) -> None:
-            where = by_file[path]
-            try:
-                if len(where) == 1:
-                    out[where[0]] = self.cat_file(path, starts[where[0]], ends[where[0]])
-                    return
-                with self.open_stored(path) as f:
-                    size = f.seek(0, os.SEEK_END)
-                    for i in where:
-                        start, end = _bounds(starts[i], ends[i], size)
-                        f.seek(start)
-                        out[i] = f.read(max(0, end - start))
-            except Exception as exc:
-                if on_error == "raise":
-                    raise
-                for i in where:
-                    out[i] = exc
-
-        for result in self._map(read, list(by_file)):
-            if isinstance(result, BaseException):
-                raise result
-        return out
-
     def open_stored(self, path: str) -> BinaryIO:
         """A readable, seekable file of one version of the stored bytes at ``path``.
 
@@ -409,15 +307,6 @@ class PersiDictFileSystem(AbstractFileSystem, metaclass=_ViewCache):
         and the FUSE mount read through it.
         """
         return self.store.open_read(self._stored_file(self._strip_protocol(path)))
-
-    def local_path(self, path: str) -> str | None:
-        """Where the file at ``path`` is on this machine's disk, or None if the store is remote.
-
-        Superseded by :meth:`open_stored`; kept while the mount still asks for it.
-        """
-        if not self.store.is_local:
-            return None
-        return self.store.full_path(self._stored_file(self._strip_protocol(path)))
 
     def head(self, path: str, size: int = 1024) -> bytes:
         return self.cat_file(path, 0, size)
@@ -474,49 +363,6 @@ class PersiDictFileSystem(AbstractFileSystem, metaclass=_ViewCache):
         """
         self._commit(self._strip_protocol(path), value, mode)
 
-    def pipe(self, path: Any, value: Any = None, **kwargs: Any) -> None:
-        """Store one file, or a ``{path: bytes}`` dict of many as one concurrent batch.
-
-        Every name and every key's bytes are checked before anything is written.
-        """
-        if isinstance(path, str):
-            self.pipe_file(path, value, **kwargs)
-            return
-        if not isinstance(path, dict):
-            raise ValueError("path must be str or dict")
-        mode = kwargs.get("mode", "overwrite")
-        if mode not in ("overwrite", "create"):
-            raise ValueError(f"mode must be 'overwrite' or 'create', not {mode!r}")
-        exclusive = mode == "create"
-        targets = {self._strip_protocol(p): v for p, v in path.items()}
-        targets = {p: self._target(p, v) for p, v in targets.items()}
-        plain = {s: d for s, key, d in targets.values() if key is None}
-        keys = [(s, key, d) for s, key, d in targets.values() if key is not None]
-        batch = self.store.create_many if exclusive else self.store.write_many
-        results = dict(zip(plain, batch(plain), strict=True)) if plain else {}
-        written = self._map(lambda t: self.dict.write_bytes(t[1], t[2], if_absent=exclusive), keys)
-        results.update(zip((s for s, _, _ in keys), written, strict=True))
-        for p, (stored, _, _) in targets.items():
-            result = results[stored]
-            if isinstance(result, BaseException):
-                raise result
-            if result is None and exclusive:
-                raise FileExistsError(errno.EEXIST, f"{self._where(p)} exists", p)
-
-    def _map(self, func: Callable[[Any], Any], items: list) -> list:
-        """``func`` of each item concurrently; an item's exception is its result."""
-
-        def call(item: Any) -> Any:
-            try:
-                return func(item)
-            except Exception as exc:  # handed back per item, raised by the caller
-                return exc
-
-        if len(items) <= 1:
-            return [call(i) for i in items]
-        with ThreadPoolExecutor(min(self.store.max_workers, len(items))) as pool:
-            return list(pool.map(call, items))
-
     def _open(
         self,
         path: str,
@@ -559,59 +405,6 @@ class PersiDictFileSystem(AbstractFileSystem, metaclass=_ViewCache):
                 path,
             ) from None
 
-    def set_mtime(self, path: str, mtime: float) -> None:
-        """Set the modification time (seconds since the epoch) of the file at ``path``.
-
-        The store keeps it (local: the file's own time; S3: the object's
-        metadata) and ``info()["mtime"]`` reports it. io.UnsupportedOperation
-        where a store keeps no times (memory://). Folders keep no times of
-        their own: setting one does nothing.
-        """
-        path = self._strip_protocol(path)
-        try:
-            self.store.set_mtime(self._stored_file(path), mtime)
-        except MISSING:
-            if not self.isdir(path):
-                raise FileNotFoundError(
-                    errno.ENOENT, f"no file or directory {self._where(path)}", path
-                ) from None
-
-    def touch(self, path: str, truncate: bool = True, **kwargs: Any) -> None:
-        """Make ``path`` an empty file, or (``truncate=False``) set its mtime to now."""
-        path = self._strip_protocol(path)
-        if truncate:
-            self.pipe_file(path, b"")
-            return
-        try:
-            self.set_mtime(path, time.time())
-            return
-        except FileNotFoundError:
-            pass
-        except io.UnsupportedOperation:
-            if self._renew(path):
-                return
-        stored, key, data = self._target(path, b"")
-        if self._store_one(stored, key, data, exclusive=True) is None:
-            logger.debug("touch: %s was created meanwhile", path)
-
-    def _renew(self, path: str) -> bool:
-        """Rewrite a file as it is, for a new mtime, where the store cannot set times.
-
-        False if there is no file at ``path``.
-        """
-        stored, key, _ = self._target(path, b"")
-        if key is not None and self.dict.append_only:
-            return self.store.exists(stored)  # a value this dict never rewrites
-        try:
-            data, etag = self.store.read_with_etag(stored)
-        except MISSING:
-            return False
-        try:
-            self._store_one(stored, key, data, etag=etag)
-        except PreconditionFailed:
-            logger.debug("touch: %s was rewritten meanwhile, so it is fresh", path)
-        return True
-
     def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
         """Copy one file (streamed), or make the folder ``path2`` if ``path1`` is one."""
         try:
@@ -623,123 +416,6 @@ class PersiDictFileSystem(AbstractFileSystem, metaclass=_ViewCache):
             raise
         with src:
             self.pipe_file(path2, src.read())
-
-    def _delete(self, paths: list[str]) -> dict[str, BaseException | None]:
-        """Delete files concurrently (keys through the dict); per path None or the error."""
-        keys: dict[str, Key] = {}
-        plain: dict[str, str] = {}
-        results: dict[str, BaseException | None] = {}
-        for p in paths:
-            try:
-                key = self._paths.key(p)
-                if key is None:
-                    plain[p] = self._paths.file(p)
-                else:
-                    keys[p] = key
-            except ValueError as exc:  # no file can live there
-                results[p] = FileNotFoundError(errno.ENOENT, str(exc), p)
-        if keys:
-            found = self.dict.discard_many(list(keys.values()))
-            for p, there in zip(keys, found, strict=True):
-                results[p] = None if there else FileNotFoundError(errno.ENOENT, "no file", p)
-        results.update(zip(plain, self.store.delete_many(list(plain.values())), strict=True))
-        return results
-
-    def rm_file(self, path: str) -> None:
-        path = self._strip_protocol(path)
-        result = self._delete([path])[path]
-        if isinstance(result, MISSING):
-            raise FileNotFoundError(errno.ENOENT, f"no file {self._where(path)}", path)
-        if result is not None:
-            raise result
-
-    _rm = rm_file
-
-    def rm(self, path: Any, recursive: bool = False, maxdepth: int | None = None) -> None:
-        """Delete files (folders with ``recursive``); deletes run concurrently.
-
-        A list names files literally; a str may be a glob.
-        """
-        paths = set(
-            self.expand_path(
-                path, recursive=recursive, maxdepth=maxdepth, assume_literal=isinstance(path, list)
-            )
-        )
-        # a path that holds another is a directory: it goes with its files
-        dirs = {q for p in paths for q in listing.parents_below("", p) if q in paths}
-        for p, result in sorted(self._delete(sorted(paths - dirs)).items()):
-            if isinstance(result, MISSING) and self.isdir(p):
-                dirs.add(p)
-            elif isinstance(result, MISSING):
-                raise FileNotFoundError(errno.ENOENT, f"no file {self._where(p)}", p)
-            elif result is not None:
-                raise result
-        if recursive:
-            for d in sorted(dirs):
-                if not any(p in dirs for p in listing.parents_below("", d)):
-                    self._remove_tree(self._paths.folder(d))
-
-    def _remove_tree(self, folder: str) -> None:
-        """Remove ``folder`` and the empty folders below it (its files are gone)."""
-        try:
-            self.store.remove_folder(folder)
-            return
-        except io.UnsupportedOperation:
-            return  # folders live only while they hold files
-        except FileNotFoundError:
-            return  # a folder only while it held files
-        except OSError as exc:
-            if exc.errno != errno.ENOTEMPTY:
-                raise
-        files, subs = self.store.listdir(folder)
-        if files:
-            raise OSError(errno.ENOTEMPTY, f"{folder!r} in {self.store.url} is not empty")
-        for name in subs:
-            self._remove_tree(f"{folder}/{name}" if folder else name)
-        if folder:
-            self.store.remove_folder(folder)
-
-    def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
-        """Make a folder that persists empty (local: a folder; S3: a ``name/`` marker).
-
-        On stores without empty folders (memory://) a folder exists while it holds files.
-        """
-        path = self._strip_protocol(path)
-        folder = self._paths.folder(path)  # ValueError naming a bad name
-        if not path:
-            return
-        try:
-            self.store.make_folder(folder)
-        except io.UnsupportedOperation:
-            pass  # folders come with their files there
-        except FileExistsError:
-            raise FileExistsError(errno.EEXIST, f"a file is at {self._where(path)}", path) from None
-
-    def makedirs(self, path: str, exist_ok: bool = False) -> None:
-        path = self._strip_protocol(path)
-        self._paths.folder(path)
-        if not exist_ok and path and self.exists(path):
-            raise FileExistsError(errno.EEXIST, f"{self._where(path)} exists", path)
-        self.mkdir(path)
-
-    def rmdir(self, path: str) -> None:
-        """Remove an empty folder; OSError (ENOTEMPTY) naming it if it holds anything."""
-        path = self._strip_protocol(path)
-        try:
-            folder = self._paths.folder(path)
-        except ValueError as exc:
-            raise FileNotFoundError(errno.ENOENT, str(exc), path) from None
-        try:
-            self.store.remove_folder(folder)
-            return
-        except io.UnsupportedOperation:
-            empty = self.store.is_empty(folder)  # folders live only while they hold files
-        except OSError as exc:
-            if exc.errno != errno.ENOTEMPTY:
-                raise
-            empty = False
-        if not empty:
-            raise OSError(errno.ENOTEMPTY, f"directory {self._where(path)} is not empty", path)
 
     # local disk
     def get_file(
@@ -785,11 +461,6 @@ class PersiDictFileSystem(AbstractFileSystem, metaclass=_ViewCache):
         callback.set_size(len(data))
         self.pipe_file(rpath, data, mode=mode)
         callback.relative_update(len(data))
-
-
-def _bounds(start: int | None, end: int | None, size: int) -> tuple[int, int]:
-    """``[start:end]`` of a ``size``-byte file as absolute offsets, as slicing reads them."""
-    return slice(start, end).indices(size)[:2]
 
 
 def _copy(src: BinaryIO, dst: BinaryIO, callback: Any) -> None:

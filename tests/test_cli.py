@@ -293,3 +293,23 @@ def test_cp_converting_json_decodes_data_only(tmp_path):
     run("cp", str(src), str(tmp_path / "same"))  # same format: bytes, nothing decoded
     assert (tmp_path / "same" / "planted.json").read_text() == json.dumps(attack)
     assert not marker.exists()
+
+
+def test_a_refused_commit_through_a_mount_is_not_listed_afterwards(tmp_path):
+    open_dict(str(tmp_path / "store"), "json")["seed"] = 0
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    run("mount", str(tmp_path / "store"), str(mnt), "--log", str(tmp_path / "log"))
+    try:
+        shell = subprocess.run(
+            ["bash", "-c", "echo '{not json' > x.json; ls"],
+            cwd=mnt,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert shell.stdout.split() == ["seed.json"]  # at once, not after a cache time
+        assert sorted(os.listdir(mnt)) == ["seed.json"]
+    finally:
+        subprocess.run(["fusermount3", "-u", str(mnt)], check=True)
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == ["seed.json"]

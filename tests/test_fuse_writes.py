@@ -166,3 +166,12 @@ os.close(fd)
     p.communicate("\n", timeout=60)
     assert p.returncode == 0
     assert m.d[here, "v"] == 7
+
+
+def test_a_big_plain_file_is_stored_whole_as_written(m, here):
+    data = os.urandom(3 * SPILL + 5)  # spilled; not a key of the json dict: stored as given
+    p = writer(m, ["dd", f"of={here}/big blob.bin", "bs=64K", "status=none"])
+    feed(p, data)
+    finish(p)
+    assert m.d.store.read(f"{here}/big blob.bin") == data
+    assert (m.root / here / "big blob.bin").read_bytes() == data
