@@ -115,6 +115,8 @@ class S3Store(ByteStore):
     """
 
     max_workers = 64
+    markers_count_as_content = True
+    """``is_empty(folder)`` is False for an empty folder: its ``name/`` marker is under it."""
 
     def __init__(
         self,
