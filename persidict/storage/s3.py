@@ -226,7 +226,7 @@ class S3Store(ByteStore):
         budget = 1.5 * self.request_timeout
         return attempt + 1 < self.max_attempts and time.monotonic() - start < budget
 
-    def _error(self, exc: BaseException, path: str | None, method: str) -> Exception:
+    def _error(self, exc: BaseException, path: str | None, method: str) -> BaseException:
         """The OSError (naming the s3:// path) that ``exc`` means to a dict user."""
         where = self._where(path or "")
         if isinstance(exc, ClientError):
@@ -331,7 +331,7 @@ class S3Store(ByteStore):
         except NotModified:
             return None, etag
 
-    def read_range(self, path: str, start: int, end: int | None) -> bytes:
+    def read_range(self, path: str, start: int, end: int | None) -> bytes:  # type: ignore[override]  # no etag pinning yet
         if end is not None and end <= start:
             return b""
         last = "" if end is None else str(end - 1)
@@ -360,7 +360,7 @@ class S3Store(ByteStore):
         )
         return self._remember(path, Version(resp["ETag"].strip('"'), write_id, ())).etag
 
-    def write(self, path: str, data: bytes) -> str:
+    def write(self, path: str, data: bytes) -> str:  # type: ignore[override]  # bytes only: no streaming Payload on S3 yet
         return self._run(self._put, path, data)
 
     async def _commit(self, method: str, path: str, resolve, **kwargs: Any) -> dict:
@@ -436,7 +436,7 @@ class S3Store(ByteStore):
             return None
         return self._remember(path, Version(resp["ETag"].strip('"'), write_id, ())).etag
 
-    def create(self, path: str, data: bytes) -> str | None:
+    def create(self, path: str, data: bytes) -> str | None:  # type: ignore[override]  # bytes only: no streaming Payload on S3 yet
         return self._run(self._create, path, data)
 
     async def _write_if(self, path: str, data: bytes, etag: str) -> str:
@@ -470,7 +470,7 @@ class S3Store(ByteStore):
         version = Version(resp["ETag"].strip('"'), write_id, tuple(after.split()))
         return self._remember(path, version).etag
 
-    def write_if(self, path: str, data: bytes, etag: str) -> str:
+    def write_if(self, path: str, data: bytes, etag: str) -> str:  # type: ignore[override]  # bytes only: no streaming Payload on S3 yet
         return self._run(self._write_if, path, data, etag)
 
     def delete(self, path: str) -> None:
@@ -528,7 +528,7 @@ class S3Store(ByteStore):
         """
         key = f"{_PROBE_PREFIX}{faults.new_write_id()}"
         first = await self._request("put_object", None, Key=key, Body=b"probe")
-        checks = [
+        checks: list[dict[str, Any]] = [
             {"IfNoneMatch": "*", "Body": b"again"},
             {"IfMatch": '"0123456789abcdef0123456789abcdef"', "Body": b"again"},
         ]
@@ -562,7 +562,7 @@ class S3Store(ByteStore):
     def _pages(self, **kwargs: Any) -> Iterator[dict]:
         token = None
         while True:
-            extra = {"ContinuationToken": token} if token else {}
+            extra: dict[str, Any] = {"ContinuationToken": token} if token else {}
             page = self._run(
                 lambda extra=extra: self._request(
                     "list_objects_v2", kwargs.get("Prefix"), **kwargs, **extra
@@ -625,10 +625,10 @@ class S3Store(ByteStore):
 
         return self._gather(read_one, list(paths))
 
-    def write_many(self, items: Mapping[str, bytes]) -> list[str | BaseException]:
+    def write_many(self, items: Mapping[str, bytes]) -> list[str | BaseException]:  # type: ignore[override]  # bytes only: no streaming Payload on S3 yet
         return self._gather(lambda kv: self._put(*kv), list(items.items()))
 
-    def create_many(self, items: Mapping[str, bytes]) -> list[str | BaseException | None]:
+    def create_many(self, items: Mapping[str, bytes]) -> list[str | BaseException | None]:  # type: ignore[override]  # bytes only: no streaming Payload on S3 yet
         return self._gather(lambda kv: self._create(*kv), list(items.items()))
 
     def delete_many(
