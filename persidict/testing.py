@@ -5,10 +5,12 @@ Needs the ``dev`` extra (moto[server]).
 
 from __future__ import annotations
 
+import io
 import logging
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -27,19 +29,53 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class _OneWriteAtATime:
+    """WSGI middleware: moto handles writes one at a time, as S3 decides them atomically.
+
+    moto checks ``If-Match``/``If-None-Match`` and then stores, unlocked: two racing
+    conditional PUTs with the same ETag can both succeed (a lost update that real S3
+    never allows). The body is read before the lock, so a slow upload holds up no one.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        if environ["REQUEST_METHOD"] not in ("PUT", "POST", "DELETE"):
+            return self.app(environ, start_response)
+        from werkzeug.wsgi import get_input_stream
+
+        body = get_input_stream(environ).read()
+        environ.update({"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))})
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+        with self.lock:
+            return list(self.app(environ, start_response))
+
+
 @contextmanager
 def moto_server() -> Iterator[str]:
-    """A real S3 API (moto's threaded server) on 127.0.0.1; yields its endpoint URL."""
-    from moto.server import ThreadedMotoServer
+    """A real S3 API (moto, threaded) on 127.0.0.1; yields its endpoint URL.
+
+    Writes are decided one at a time (see :class:`_OneWriteAtATime`).
+    """
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # it logs every request
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    app = _OneWriteAtATime(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, name="moto", daemon=True)
+    thread.start()
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{server.server_port}"
     finally:
-        server.stop()
+        server.shutdown()
+        thread.join()
 
 
 _S3RVER_FLAGS = ("--allow-mismatched-signatures", "--no-vhost-buckets")

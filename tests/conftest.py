@@ -21,6 +21,37 @@ for _var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--soak-seconds",
+        type=float,
+        default=60.0,
+        help="how long each test marked soak runs (they run from scripts/soak)",
+    )
+
+
+def _keep(item: pytest.Item) -> bool:
+    return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect what a test module's ``deselect(item)`` names; soak tests get their time."""
+    dropped = [i for i in items if getattr(getattr(i, "module", None), "deselect", _keep)(i)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [i for i in items if i not in dropped]
+    seconds = config.getoption("--soak-seconds")
+    for item in items:
+        if item.get_closest_marker("soak"):
+            item.add_marker(pytest.mark.timeout(seconds + 600))
+
+
+@pytest.fixture
+def soak_seconds(request: pytest.FixtureRequest) -> float:
+    """The duration the soak tests are asked to run for."""
+    return request.config.getoption("--soak-seconds")
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """A real S3 API (moto's threaded server) on 127.0.0.1, for the whole session."""

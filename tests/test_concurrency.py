@@ -11,13 +11,17 @@ SPAWN = mp.get_context("spawn")
 
 
 def test_overwriters_and_readers_never_see_torn_values(shared_backend):
-    d = shared_backend.open()
+    overwriters_and_readers(shared_backend.open(), seconds=3.0)
+
+
+def overwriters_and_readers(d, seconds: float) -> None:
+    """4 processes overwrite 5 keys for ``seconds`` while 2 read them: nothing torn."""
     keys = [f"k{i}" for i in range(5)]
     with SPAWN.Pool(6) as pool:
-        writers = [pool.apply_async(workers.overwrite, (d, w, keys, 3.0)) for w in range(4)]
-        readers = [pool.apply_async(workers.read_and_check, (d, keys, 3.0)) for _ in range(2)]
-        last_seq = [w.get(timeout=120) for w in writers]
-        checks = [r.get(timeout=120) for r in readers]
+        writers = [pool.apply_async(workers.overwrite, (d, w, keys, seconds)) for w in range(4)]
+        readers = [pool.apply_async(workers.read_and_check, (d, keys, seconds)) for _ in range(2)]
+        last_seq = [w.get(timeout=seconds + 120) for w in writers]
+        checks = [r.get(timeout=seconds + 120) for r in readers]
     assert sum(reads for reads, _ in checks) > 0
     assert [p for _, problems in checks for p in problems] == []
     for key in keys:
@@ -47,25 +51,31 @@ def test_a_pool_of_workers_shares_one_store(shared_backend):
 
 def test_killed_writer_leaves_old_or_new_value_and_no_stray_key(tmp_path):
     from persidict import FileDirDict
-    from persidict.storage.base import is_temp_name
 
     d = FileDirDict(tmp_path / "store", "bytes")
     d["big"] = b"old"
+    kill_a_writer_mid_write(d, tmp_path / "store")
+    assert list(d) == [("big",)]
+    value = d["big"]
+    assert value == b"old" or value == value[:32] * workers.BIG_REPEATS  # whole: old or new
 
-    def temp_files() -> list[str]:
-        return [n for n in os.listdir(tmp_path / "store") if is_temp_name(n)]
 
+def kill_a_writer_mid_write(d, folder) -> None:
+    """Start a process overwriting ``d["big"]`` and kill -9 it while it writes a value."""
+    from persidict.storage.base import is_temp_name
+
+    def temp_files() -> set[str]:
+        return {n for n in os.listdir(folder) if is_temp_name(n)}
+
+    left_before = temp_files()  # by earlier kills
     for _ in range(5):  # until the kill lands mid-write (almost always the first time)
         child = SPAWN.Process(target=workers.write_forever, args=(d, "big"))
         child.start()
-        while not temp_files():  # wait for the event: a value being written
+        while not temp_files() - left_before:  # wait for the event: a value being written
             assert child.is_alive()
             time.sleep(0.001)
         os.kill(child.pid, signal.SIGKILL)
         child.join()
-        if temp_files():  # the temp file it was writing stays: killed mid-write
-            break
-    assert temp_files(), "never killed mid-write"
-    assert list(d) == [("big",)]
-    value = d["big"]
-    assert value == b"old" or value == value[:32] * workers.BIG_REPEATS  # whole: old or new
+        if temp_files() - left_before:  # the temp file it was writing stays: killed mid-write
+            return
+    raise AssertionError("never killed mid-write")

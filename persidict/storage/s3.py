@@ -241,7 +241,7 @@ class S3Store(ByteStore):
         budget = 1.5 * self.request_timeout
         return attempt + 1 < self.max_attempts and time.monotonic() - start < budget
 
-    def _error(self, exc: BaseException, path: str | None, method: str) -> Exception:
+    def _error(self, exc: BaseException, path: str | None, method: str) -> BaseException:
         """The OSError (naming the s3:// path) that ``exc`` means to a dict user."""
         where = self._where(path or "")
         if isinstance(exc, ClientError):
@@ -436,10 +436,10 @@ class S3Store(ByteStore):
         self._run(lambda: self._request("delete_object", path, Key=self._folder(path)))
 
     # writing
-    def _body(self, data: Payload) -> bytes | BinaryIO:
+    def _body(self, data: Payload) -> bytes | bytearray | BinaryIO:
         """Bytes for one PUT, or a spooled file to upload in parts (above MULTIPART_ABOVE)."""
         body = self._spool(data)
-        if not hasattr(body, "read"):
+        if isinstance(body, (bytes, bytearray, memoryview)):
             return bytes(body) if isinstance(body, memoryview) else body
         size = body.seek(0, os.SEEK_END)
         body.seek(0)
@@ -685,7 +685,7 @@ class S3Store(ByteStore):
         """
         key = f"{_PROBE_PREFIX}{faults.new_write_id()}"
         first = await self._request("put_object", None, Key=key, Body=b"probe")
-        checks = [
+        checks: list[dict[str, Any]] = [
             {"IfNoneMatch": "*", "Body": b"again"},
             {"IfMatch": '"0123456789abcdef0123456789abcdef"', "Body": b"again"},
         ]
@@ -719,7 +719,7 @@ class S3Store(ByteStore):
     def _pages(self, **kwargs: Any) -> Iterator[dict]:
         token = None
         while True:
-            extra = {"ContinuationToken": token} if token else {}
+            extra: dict[str, Any] = {"ContinuationToken": token} if token else {}
             page = self._run(
                 lambda extra=extra: self._request(
                     "list_objects_v2", kwargs.get("Prefix"), **kwargs, **extra
