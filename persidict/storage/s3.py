@@ -35,9 +35,11 @@ from persidict.storage.base import (
     TEMP_PREFIX,
     ByteStore,
     Entry,
+    Payload,
     PreconditionFailed,
     RootNotFoundError,
     is_temp_name,
+    payload_bytes,
 )
 from persidict.storage.s3_faults import (
     AFTER,
@@ -360,8 +362,8 @@ class S3Store(ByteStore):
         )
         return self._remember(path, Version(resp["ETag"].strip('"'), write_id, ())).etag
 
-    def write(self, path: str, data: bytes) -> str:
-        return self._run(self._put, path, data)
+    def write(self, path: str, data: Payload) -> str:
+        return self._run(self._put, path, payload_bytes(data))  # a callable: into memory
 
     async def _commit(self, method: str, path: str, resolve, **kwargs: Any) -> dict:
         """A conditional request: resent only when surely not applied, else resolved.
@@ -436,8 +438,8 @@ class S3Store(ByteStore):
             return None
         return self._remember(path, Version(resp["ETag"].strip('"'), write_id, ())).etag
 
-    def create(self, path: str, data: bytes) -> str | None:
-        return self._run(self._create, path, data)
+    def create(self, path: str, data: Payload) -> str | None:
+        return self._run(self._create, path, payload_bytes(data))
 
     async def _write_if(self, path: str, data: bytes, etag: str) -> str:
         write_id = faults.new_write_id()
@@ -470,8 +472,8 @@ class S3Store(ByteStore):
         version = Version(resp["ETag"].strip('"'), write_id, tuple(after.split()))
         return self._remember(path, version).etag
 
-    def write_if(self, path: str, data: bytes, etag: str) -> str:
-        return self._run(self._write_if, path, data, etag)
+    def write_if(self, path: str, data: Payload, etag: str) -> str:
+        return self._run(self._write_if, path, payload_bytes(data), etag)
 
     def delete(self, path: str) -> None:
         # S3's DELETE succeeds on absent keys; the HEAD gives KeyError semantics.
