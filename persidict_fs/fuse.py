@@ -255,7 +255,7 @@ class StoreOperations(mfusepy.Operations):
         h = self._handles.get(fh.fh) if fh is not None else None
         replying = None if h is not None or path is None else self._replying(path.strip("/"))
         if isinstance(h, Writer) or replying is not None:
-            st: Stat | None = self._writer_stat(replying or h)
+            st: Stat | None = self._writer_stat(replying or h)  # type: ignore[arg-type]
         elif path is None:  # open, and its name removed
             st = Stat(False, 0, self._born) if h is None else self._open_stat(h)
         else:
@@ -633,7 +633,7 @@ class StoreOperations(mfusepy.Operations):
         with self._lock:
             for table in (self._mem, self._writers):
                 for p in [p for p in table if p.startswith(src + "/")]:
-                    table[dst + p[len(src) :]] = table.pop(p)
+                    table[dst + p[len(src) :]] = table.pop(p)  # type: ignore[assignment]
             for h in self._handles.values():  # open files follow, to commit under the new name
                 if h.path.startswith(src + "/"):
                     h.path = dst + h.path[len(src) :]

@@ -46,7 +46,7 @@ class Spool:
 
     def _spill(self) -> None:
         self._file = tempfile.TemporaryFile(dir=self.folder)  # noqa: SIM115 (closed in close())
-        self._file.write(self._mem)
+        self._file.write(self._mem)  # type: ignore[arg-type]
         self._mem = None
 
     def write(self, offset: int, data: bytes) -> None:
@@ -58,7 +58,7 @@ class Spool:
                 self._mem.extend(bytes(offset - len(self._mem)))
             self._mem[offset:end] = data
         else:
-            os.pwrite(self._file.fileno(), data, offset)
+            os.pwrite(self._file.fileno(), data, offset)  # type: ignore[union-attr]
         self.size = max(self.size, end)
 
     def truncate(self, length: int) -> None:
@@ -68,13 +68,13 @@ class Spool:
             del self._mem[length:]
             self._mem.extend(bytes(length - len(self._mem)))
         else:
-            os.ftruncate(self._file.fileno(), length)
+            os.ftruncate(self._file.fileno(), length)  # type: ignore[union-attr]
         self.size = length
 
     def read(self, offset: int, size: int) -> bytes:
         if self._mem is not None:
             return bytes(self._mem[offset : offset + size])
-        return os.pread(self._file.fileno(), size, offset)
+        return os.pread(self._file.fileno(), size, offset)  # type: ignore[union-attr]
 
     def payload(self, note: Callable[[str], None]) -> bytes | Callable[[BinaryIO], None]:
         """The bytes to store: themselves if small, else a callable copying the temp file.
@@ -90,7 +90,7 @@ class Spool:
                 note(os.readlink(f"/proc/self/fd/{fileno}"))
             offset = 0
             while offset < self.size:
-                block = os.pread(self._file.fileno(), min(COPY_BLOCK, self.size - offset), offset)
+                block = os.pread(self._file.fileno(), min(COPY_BLOCK, self.size - offset), offset)  # type: ignore[union-attr]
                 if not block:
                     break
                 out.write(block)
@@ -132,11 +132,11 @@ class Reader:
                 self.block = self.fetch(offset, offset + max(size, READ_BLOCK))
                 self.block_start = offset
             return self.block[offset - self.block_start : end - self.block_start]
-        fileno = _fileno(self.source)
+        fileno = _fileno(self.source)  # type: ignore[arg-type]
         if fileno is not None:
             return os.pread(fileno, size, offset)
-        self.source.seek(offset)
-        return self.source.read(size)
+        self.source.seek(offset)  # type: ignore[union-attr]
+        return self.source.read(size)  # type: ignore[union-attr]
 
     def close(self) -> None:
         if self.source is not None:

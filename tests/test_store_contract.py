@@ -180,3 +180,20 @@ def test_batch_writes_of_big_values_and_streams(store):
     streamed = store.write_many({"s/1": writer(b"one"), "s/2": writer(b"two")})
     assert all(isinstance(e, str) for e in streamed)
     assert store.read_many(["s/1", "s/2"]) == [b"one", b"two"]
+
+
+def test_read_or_open_gives_bytes_up_to_the_limit_and_a_file_beyond(store):
+    small, big = b"s" * 100, os.urandom(200_000)
+    store.write("small", small)
+    store.write("big", big)
+    assert bytes(store.read_or_open("small", 1 << 20)) == small
+    for limit in (10, 100_000):
+        got = store.read_or_open("big", limit)
+        if isinstance(got, (bytes, bytearray, memoryview)):  # the default: always bytes
+            assert not isinstance(store, LocalStore)
+            assert got == big
+        else:
+            with got:
+                assert got.read() == big
+    with pytest.raises(FileNotFoundError):
+        store.read_or_open("absent", 10)

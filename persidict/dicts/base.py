@@ -14,18 +14,21 @@ import copy
 import sys
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic
 
-from persidict.conditions import ITEM_NOT_AVAILABLE
+from persidict.conditions import ITEM_NOT_AVAILABLE, ValueType
 from persidict.dicts.conditional import ConditionalMixin
 from persidict.dicts.timestamps import TimestampsMixin
 from persidict.dicts.values import check_class, check_incoming, check_storable
 from persidict.errors import KeyClashError, MutationPolicyError, OutcomeUnknownError
 from persidict.formats import Format, FormatError, get_format
-from persidict.jokers import DELETE_CURRENT, KEEP_CURRENT
+from persidict.jokers import DELETE_CURRENT, KEEP_CURRENT, Joker
 from persidict.keys import Key, KeyLayout, KeyLike, is_valid_part, normalize_key
 from persidict.safe_str_tuple import NonEmptySafeStrTuple, SafeStrTuple
 from persidict.storage.base import MISSING, ByteStore, Payload, PreconditionFailed, payload_bytes
+
+if TYPE_CHECKING:
+    from collections.abc import ItemsView, KeysView, ValuesView
 
 _NO_DEFAULT = object()
 NO_VALUE: Any = object()
@@ -57,7 +60,9 @@ def resolve_format(name: str | Format, base_class_for_values: type | None) -> Fo
         return replace(get_format("txt"), name=name, extension=f".{name}")
 
 
-class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
+class PersiDict(
+    TimestampsMixin, ConditionalMixin, MutableMapping[KeyLike, ValueType], Generic[ValueType]
+):
     """A persistent dict: key tuples of safe strings -> values, one file per key.
 
     Args:
@@ -295,13 +300,13 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         return found
 
     # the Mapping contract
-    def __getitem__(self, key: KeyLike) -> Any:
+    def __getitem__(self, key: KeyLike) -> ValueType:
         try:
             return self._load(self._path(key))
         except MISSING:
             raise KeyError(key) from None
 
-    def __setitem__(self, key: KeyLike, value: Any) -> None:
+    def __setitem__(self, key: KeyLike, value: ValueType | Joker) -> None:
         """Store ``value``; ``KEEP_CURRENT`` does nothing, ``DELETE_CURRENT`` discards."""
         path = self._path(key)
         if value is KEEP_CURRENT:
@@ -321,6 +326,12 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         except (TypeError, ValueError):
             return False
         return self.store.exists(path)
+
+    if TYPE_CHECKING:  # Mapping's views, with the keys this dict hands out
+
+        def keys(self) -> KeysView[NonEmptySafeStrTuple]: ...
+        def items(self) -> ItemsView[NonEmptySafeStrTuple, ValueType]: ...
+        def values(self) -> ValuesView[ValueType]: ...
 
     def __iter__(self) -> Iterator[NonEmptySafeStrTuple]:
         keys_in, cut = self.layout.keys_in, len(self._prefix)
@@ -343,8 +354,8 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
             return True
         if (
             type(self) is type(other)
-            and self.prefix == other.prefix  # type: ignore[attr-defined]
-            and self.get_params() == other.get_params()  # type: ignore[attr-defined]
+            and self.prefix == other.prefix
+            and self.get_params() == other.get_params()
         ):
             return True  # the same store seen twice
         if not isinstance(other, Mapping):
@@ -412,7 +423,7 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         return result
 
     # beyond the contract: atomic where a dict user would assume it
-    def setdefault(self, key: KeyLike, default: Any = None) -> Any:
+    def setdefault(self, key: KeyLike, default: Any = None) -> ValueType:
         """Insert ``default`` if ``key`` is absent (atomic exclusive create), return the value.
 
         Of many processes racing on one key, exactly one inserts.
@@ -460,7 +471,7 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
             raise KeyError(key)
         return default
 
-    def popitem(self) -> tuple[Key, Any]:
+    def popitem(self) -> tuple[NonEmptySafeStrTuple, ValueType]:
         self._check_mutable(None, "popitem")
         for key in self:
             try:
@@ -480,7 +491,7 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         self.setitems(items)
 
     # batches
-    def getitems(self, keys: Iterable[KeyLike]) -> list[Any]:
+    def getitems(self, keys: Iterable[KeyLike]) -> list[ValueType]:
         """Values of ``keys``, read concurrently; KeyError if any is missing."""
         keys = list(keys)
         paths = [self._path(k) for k in keys]

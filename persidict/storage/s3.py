@@ -228,7 +228,7 @@ class S3Store(ByteStore):
         budget = 1.5 * self.request_timeout
         return attempt + 1 < self.max_attempts and time.monotonic() - start < budget
 
-    def _error(self, exc: BaseException, path: str | None, method: str) -> Exception:
+    def _error(self, exc: BaseException, path: str | None, method: str) -> BaseException:
         """The OSError (naming the s3:// path) that ``exc`` means to a dict user."""
         where = self._where(path or "")
         if isinstance(exc, ClientError):
@@ -333,7 +333,7 @@ class S3Store(ByteStore):
         except NotModified:
             return None, etag
 
-    def read_range(self, path: str, start: int, end: int | None) -> bytes:
+    def read_range(self, path: str, start: int, end: int | None) -> bytes:  # type: ignore[override]  # no etag pinning yet
         if end is not None and end <= start:
             return b""
         last = "" if end is None else str(end - 1)
@@ -530,7 +530,7 @@ class S3Store(ByteStore):
         """
         key = f"{_PROBE_PREFIX}{faults.new_write_id()}"
         first = await self._request("put_object", None, Key=key, Body=b"probe")
-        checks = [
+        checks: list[dict[str, Any]] = [
             {"IfNoneMatch": "*", "Body": b"again"},
             {"IfMatch": '"0123456789abcdef0123456789abcdef"', "Body": b"again"},
         ]
@@ -564,7 +564,7 @@ class S3Store(ByteStore):
     def _pages(self, **kwargs: Any) -> Iterator[dict]:
         token = None
         while True:
-            extra = {"ContinuationToken": token} if token else {}
+            extra: dict[str, Any] = {"ContinuationToken": token} if token else {}
             page = self._run(
                 lambda extra=extra: self._request(
                     "list_objects_v2", kwargs.get("Prefix"), **kwargs, **extra
@@ -627,10 +627,10 @@ class S3Store(ByteStore):
 
         return self._gather(read_one, list(paths))
 
-    def write_many(self, items: Mapping[str, bytes]) -> list[str | BaseException]:
+    def write_many(self, items: Mapping[str, bytes]) -> list[str | BaseException]:  # type: ignore[override]  # bytes only: no streaming Payload on S3 yet
         return self._gather(lambda kv: self._put(*kv), list(items.items()))
 
-    def create_many(self, items: Mapping[str, bytes]) -> list[str | BaseException | None]:
+    def create_many(self, items: Mapping[str, bytes]) -> list[str | BaseException | None]:  # type: ignore[override]  # bytes only: no streaming Payload on S3 yet
         return self._gather(lambda kv: self._create(*kv), list(items.items()))
 
     def delete_many(
