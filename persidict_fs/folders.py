@@ -75,6 +75,8 @@ class FoldersAndTimes:
             return True
         if type(self.store).make_folder is ByteStore.make_folder:
             return False  # a store without empty folders: a folder is where files are
+        if getattr(self.store, "markers_count_as_content", False):
+            return False  # is_empty saw the folder's own marker (S3's "name/" object)
         parent, _, name = folder.rpartition("/")
         return name in self.store.listdir(parent)[1]
 
