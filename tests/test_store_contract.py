@@ -197,3 +197,26 @@ def test_read_or_open_gives_bytes_up_to_the_limit_and_a_file_beyond(store):
                 assert got.read() == big
     with pytest.raises(FileNotFoundError):
         store.read_or_open("absent", 10)
+
+
+def test_compare_and_swap_is_exact_between_threads(store):
+    import threading
+
+    store.write("counter", b"0")
+
+    def increment(times: int) -> None:
+        for _ in range(times):
+            while True:
+                data, etag = store.read_with_etag("counter")
+                try:
+                    store.write_if("counter", str(int(data) + 1).encode(), etag)
+                    break
+                except PreconditionFailed:
+                    continue
+
+    threads = [threading.Thread(target=increment, args=(50,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store.read("counter") == b"200"
