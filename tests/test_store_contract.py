@@ -197,3 +197,35 @@ def test_read_or_open_gives_bytes_up_to_the_limit_and_a_file_beyond(store):
                 assert got.read() == big
     with pytest.raises(FileNotFoundError):
         store.read_or_open("absent", 10)
+
+
+def test_compare_and_swap_is_exact_between_threads(store):
+    import threading
+
+    store.write("counter", b"0")
+
+    def increment(times: int) -> None:
+        for _ in range(times):
+            while True:
+                data, etag = store.read_with_etag("counter")
+                try:
+                    store.write_if("counter", str(int(data) + 1).encode(), etag)
+                    break
+                except PreconditionFailed:
+                    continue
+
+    threads = [threading.Thread(target=increment, args=(50,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store.read("counter") == b"200"
+
+
+def test_fsspec_info_downloads_no_value_and_etags_change_on_equal_rewrites(monkeypatch):
+    store = FsspecStore(fsspec.filesystem("memory"), "/info-no-download")
+    etag = store.write("k", b"same bytes")
+    monkeypatch.setattr(store.fs, "cat_file", lambda *a, **kw: pytest.fail("downloaded"))
+    assert store.info("k").etag == etag
+    monkeypatch.undo()
+    assert store.write("k", b"same bytes") != etag
