@@ -85,6 +85,8 @@ class OutcomeUnknownError(BackendError):
     the server stayed silent). Read the key to see what is stored now.
     """
 
+    value: Any  # set by pop: the value it was removing
+
     def __reduce__(self):
         return (type(self), (str(self),), dict(self.__dict__))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from persidict.conditions import ValueType
 from persidict.dicts.basic_s3 import BasicS3Dict
 from persidict.dicts.s3 import S3Dict
 from persidict.formats import Format
@@ -18,7 +19,7 @@ from persidict.formats import Format
 S3DICT_NEW_DEFAULT_BASE_DIR = "__s3_dict__"
 
 
-class S3Dict_FileDirCached(BasicS3Dict):
+class S3Dict_FileDirCached(BasicS3Dict[ValueType]):
     """An S3 dict with the reference library's keyword-only signature.
 
     >>> d = S3Dict_FileDirCached(bucket_name="my-bucket")  # doctest: +SKIP

@@ -86,7 +86,7 @@ class SafeStrTuple(tuple):
     # a set or dict (as in persidict 0.309.0): look keys up as tuples.
     __hash__ = tuple.__hash__
 
-    def __reversed__(self) -> Self:
+    def __reversed__(self) -> Self:  # type: ignore[override]
         """The parts in reverse order, as a key of the same class (as in persidict 0.309.0)."""
         return tuple.__new__(type(self), tuple(self)[::-1])
 

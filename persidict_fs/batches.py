@@ -7,20 +7,61 @@ store (S3: many requests in flight on one event loop).
 
 from __future__ import annotations
 
+import builtins
 import errno
 import io
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from persidict.keys import Key
 from persidict.storage.base import MISSING
 from persidict_fs import listing
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import BinaryIO
+
+    from persidict.dicts.base import PersiDict
+    from persidict.keys import Key
+    from persidict.storage.base import ByteStore, Payload
+    from persidict_fs.paths import ViewPaths
+
+
 
 class Batches:
     """``cat``, ``cat_ranges``, ``pipe``, ``rm`` of many paths, concurrently."""
+
+    if TYPE_CHECKING:  # what the mixin uses of PersiDictFileSystem (and fsspec's base)
+        store: ByteStore
+        dict: PersiDict[Any]
+        _paths: ViewPaths
+        exists: Callable[..., bool]
+        expand_path: Callable[..., list[str]]
+
+        @classmethod
+        def _strip_protocol(cls, path: Any) -> Any: ...
+        def _where(self, path: str) -> str: ...
+        def _stored_file(self, path: str) -> str: ...
+        def _target(self, path: str, data: Payload) -> tuple[str, Key | None, Payload]: ...
+        def _store_one(
+            self,
+            stored: str,
+            key: Key | None,
+            data: Payload,
+            exclusive: bool = False,
+            etag: Any = None,
+        ) -> str | None: ...
+        def isdir(self, path: str) -> bool: ...
+        def cat_file(
+            self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any
+        ) -> bytes: ...
+        def open_stored(self, path: str) -> BinaryIO: ...
+        def pipe_file(
+            self, path: str, value: Payload, mode: str = "overwrite", **kwargs: Any
+        ) -> None: ...
+
 
     def cat(self, path: Any, recursive: bool = False, on_error: str = "raise", **kwargs: Any):
         """Bytes of many files at once: one concurrent batch of reads."""
@@ -29,10 +70,11 @@ class Batches:
         if not (len(paths) > 1 or isinstance(path, list) or paths[0] != self._strip_protocol(path)):
             return self.cat_file(paths[0], **kwargs)
         if kwargs:  # ranges: one request each, as fsspec does them
-            return super().cat(paths, on_error=on_error, **kwargs)
+            return super().cat(paths, on_error=on_error, **kwargs)  # type: ignore[misc]
         folders = {q for p in paths for q in listing.parents_below("", p)}
         files = [p for p in paths if p not in folders]
-        stored, results = {}, {}
+        stored: builtins.dict[str, str] = {}
+        results: builtins.dict[str, bytes | BaseException] = {}
         for p in files:
             try:
                 stored[p] = self._paths.file(p)
@@ -145,7 +187,7 @@ class Batches:
         with ThreadPoolExecutor(min(self.store.max_workers, len(items))) as pool:
             return list(pool.map(call, items))
 
-    def _delete(self, paths: list[str]) -> dict[str, BaseException | None]:
+    def _delete(self, paths: list[str]) -> builtins.dict[str, BaseException | None]:
         """Delete files concurrently (keys through the dict); per path None or the error."""
         keys: dict[str, Key] = {}
         plain: dict[str, str] = {}

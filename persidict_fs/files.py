@@ -32,7 +32,7 @@ class StagedFile(io.BytesIO):
         super().__init__()
         self.fs = fs
         self.path = path
-        self.mode = mode
+        self.mode = mode  # type: ignore[misc]
         self.autocommit = autocommit
         self._commit_bytes = commit_bytes
         self._staged: bytes | None = None

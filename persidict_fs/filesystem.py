@@ -382,7 +382,7 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
         if mode == "xb" and self.store.exists(stored):
             raise FileExistsError(errno.EEXIST, f"{self._where(path)} exists", path)
         if mode == "ab":
-            with contextlib.suppress(MISSING):  # appending to nothing: a new file
+            with contextlib.suppress(*MISSING):  # appending to nothing: a new file
                 initial, etag = self.store.read_with_etag(stored)
 
         def commit(data: bytes) -> None:

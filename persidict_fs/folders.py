@@ -12,15 +12,55 @@ import logging
 import os
 import stat
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from persidict.storage.base import MISSING, ByteStore, PreconditionFailed
 
 logger = logging.getLogger(__name__)
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import BinaryIO
+
+    from persidict.dicts.base import PersiDict
+    from persidict.keys import Key
+    from persidict.storage.base import ByteStore, Payload
+    from persidict_fs.paths import ViewPaths
+
+
 
 class FoldersAndTimes:
     """``mkdir``, ``makedirs``, ``rmdir``, ``set_mtime``, ``touch``."""
+
+    if TYPE_CHECKING:  # what the mixin uses of PersiDictFileSystem (and fsspec's base)
+        store: ByteStore
+        dict: PersiDict[Any]
+        _paths: ViewPaths
+        exists: Callable[..., bool]
+        expand_path: Callable[..., list[str]]
+
+        @classmethod
+        def _strip_protocol(cls, path: Any) -> Any: ...
+        def _where(self, path: str) -> str: ...
+        def _stored_file(self, path: str) -> str: ...
+        def _target(self, path: str, data: Payload) -> tuple[str, Key | None, Payload]: ...
+        def _store_one(
+            self,
+            stored: str,
+            key: Key | None,
+            data: Payload,
+            exclusive: bool = False,
+            etag: Any = None,
+        ) -> str | None: ...
+        def isdir(self, path: str) -> bool: ...
+        def cat_file(
+            self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any
+        ) -> bytes: ...
+        def open_stored(self, path: str) -> BinaryIO: ...
+        def pipe_file(
+            self, path: str, value: Payload, mode: str = "overwrite", **kwargs: Any
+        ) -> None: ...
+
 
     def _is_folder(self, folder: str) -> bool:
         """True if a folder is stored at ``folder``: it holds files, or persists empty."""
@@ -28,13 +68,15 @@ class FoldersAndTimes:
             return True
         if self.store.is_local:  # a local folder outlives its last file; a symlink is none
             try:
-                return stat.S_ISDIR(os.lstat(self.store.full_path(folder)).st_mode)
+                return stat.S_ISDIR(os.lstat(self.store.full_path(folder)).st_mode)  # type: ignore[attr-defined]
             except (FileNotFoundError, NotADirectoryError):
                 return False  # absent, or below a file
         if not self.store.is_empty(folder):
             return True
         if type(self.store).make_folder is ByteStore.make_folder:
             return False  # a store without empty folders: a folder is where files are
+        if getattr(self.store, "markers_count_as_content", False):
+            return False  # is_empty saw the folder's own marker (S3's "name/" object)
         parent, _, name = folder.rpartition("/")
         return name in self.store.listdir(parent)[1]
 

@@ -42,7 +42,7 @@ def stat_of(info: dict[str, Any]) -> Stat:
             mtime = float(value)
             break
         if hasattr(value, "timestamp"):
-            mtime = value.timestamp()
+            mtime = value.timestamp()  # type: ignore[union-attr]
             break
     return Stat(False, int(info.get("size") or 0), mtime)
 

@@ -23,7 +23,6 @@ from typing import BinaryIO
 
 SPILL_THRESHOLD = 16 << 20  # a writer's bytes beyond this go to a temp file
 COPY_BLOCK = 1 << 20
-READ_BLOCK = 8 << 20  # a big remote value is read in requests of this size
 
 
 class Spool:
@@ -46,7 +45,7 @@ class Spool:
 
     def _spill(self) -> None:
         self._file = tempfile.TemporaryFile(dir=self.folder)  # noqa: SIM115 (closed in close())
-        self._file.write(self._mem)
+        self._file.write(self._mem)  # type: ignore[arg-type]
         self._mem = None
 
     def write(self, offset: int, data: bytes) -> None:
@@ -58,7 +57,7 @@ class Spool:
                 self._mem.extend(bytes(offset - len(self._mem)))
             self._mem[offset:end] = data
         else:
-            os.pwrite(self._file.fileno(), data, offset)
+            os.pwrite(self._file.fileno(), data, offset)  # type: ignore[union-attr]
         self.size = max(self.size, end)
 
     def truncate(self, length: int) -> None:
@@ -68,13 +67,13 @@ class Spool:
             del self._mem[length:]
             self._mem.extend(bytes(length - len(self._mem)))
         else:
-            os.ftruncate(self._file.fileno(), length)
+            os.ftruncate(self._file.fileno(), length)  # type: ignore[union-attr]
         self.size = length
 
     def read(self, offset: int, size: int) -> bytes:
         if self._mem is not None:
             return bytes(self._mem[offset : offset + size])
-        return os.pread(self._file.fileno(), size, offset)
+        return os.pread(self._file.fileno(), size, offset)  # type: ignore[union-attr]
 
     def payload(self, note: Callable[[str], None]) -> bytes | Callable[[BinaryIO], None]:
         """The bytes to store: themselves if small, else a callable copying the temp file.
@@ -90,7 +89,7 @@ class Spool:
                 note(os.readlink(f"/proc/self/fd/{fileno}"))
             offset = 0
             while offset < self.size:
-                block = os.pread(self._file.fileno(), min(COPY_BLOCK, self.size - offset), offset)
+                block = os.pread(self._file.fileno(), min(COPY_BLOCK, self.size - offset), offset)  # type: ignore[union-attr]
                 if not block:
                     break
                 out.write(block)
@@ -110,33 +109,23 @@ class Spool:
 class Reader:
     """A file open for reading: one version of the stored value.
 
-    ``data`` holds a small value read whole; ``source`` a file object of a
-    local one (opened at once, so a later rm cannot take it); ``fetch(start,
-    end)`` reads a big remote one in blocks of ``READ_BLOCK``, one request each.
+    ``data`` holds a small remote value read whole; ``source`` a file object
+    of one version of a local or a big remote one (``open_stored``).
     """
 
     path: str
     data: bytes | None = None
     source: BinaryIO | None = None
-    fetch: Callable[[int, int], bytes] | None = None
-    block_start: int = -1
-    block: bytes = b""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def read(self, size: int, offset: int) -> bytes:
         if self.data is not None:
             return self.data[offset : offset + size]
-        if self.fetch is not None:
-            end = offset + size
-            if not (self.block_start <= offset and end <= self.block_start + len(self.block)):
-                self.block = self.fetch(offset, offset + max(size, READ_BLOCK))
-                self.block_start = offset
-            return self.block[offset - self.block_start : end - self.block_start]
-        fileno = _fileno(self.source)
+        fileno = _fileno(self.source)  # type: ignore[arg-type]
         if fileno is not None:
             return os.pread(fileno, size, offset)
-        self.source.seek(offset)
-        return self.source.read(size)
+        self.source.seek(offset)  # type: ignore[union-attr]
+        return self.source.read(size)  # type: ignore[union-attr]
 
     def close(self) -> None:
         if self.source is not None:

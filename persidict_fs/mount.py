@@ -107,7 +107,7 @@ def serve(
         local=d.store.is_local,
         spill_dir=spill_dir,
         journal=Journal(journals),
-        **spill,
+        **spill,  # type: ignore[arg-type]
     )
     log.info("serving %s (%s) at %s", d.store.url, d.serialization_format, mountpoint)
     try:
@@ -242,8 +242,8 @@ def mount(
             stderr=stream if log_path else None,  # None: the server logs to our stderr
             start_new_session=True,  # the terminal's Ctrl-C is for the caller, not the server
         )
-    process.stdin.write(spec)
-    process.stdin.close()
+    process.stdin.write(spec)  # type: ignore[union-attr]
+    process.stdin.close()  # type: ignore[union-attr]
     deadline = time.monotonic() + timeout
     while mounted_fs(mountpoint) is None:
         if process.poll() is not None:

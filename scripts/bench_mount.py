@@ -9,7 +9,8 @@ fast as the folder itself. Targets: large read >= 0.5x, small-file cat >= 0.2x.
 
 Then a ``--write-mb`` ``dd`` through a local and an S3 (moto) mount, each in
 a fresh server: its time against ``dd`` into a folder, and the server's peak
-RSS (target: under 300 MB whatever the size: writes spill to a temp file).
+RSS (target: under 300 MB whatever the size: writes spill to a temp file),
+then the same after a ``cat`` of it back (reads go by blocks).
 """
 
 from __future__ import annotations
@@ -64,9 +65,12 @@ def big_write(work: Path, size_mb: int) -> None:
     direct = timed(dd, folder)
     os.unlink(folder / "big")
     print(f"\n{size_mb} MB dd: into a folder {direct:.2f} s")
-    print(f"{'mount':8} {'seconds':>8} {'ratio':>6} {'server peak RSS MB':>19}")
+    print(f"{'mount':8} {'seconds':>8} {'ratio':>6} {'server peak RSS MB':>19}"
+          f" {'then cat, s':>14} {'peak RSS after':>17}")  # fmt: skip
     with moto_server() as endpoint:
+        # one PUT of the whole value until the S3 store streams (multipart): give it time
         s3 = dict(endpoint_url=endpoint, key="k", secret="s", create_bucket=True)
+        s3["request_timeout"] = 600
         for name, url, options in (
             ("local", str(work / "wstore"), {}),
             ("s3", "s3://bench-mount/store", s3),
@@ -81,9 +85,12 @@ def big_write(work: Path, size_mb: int) -> None:
                     print(f"{name:8} failed: {failed}")
                     continue
                 rss = peak_rss_mb(m.process.pid)
+                reading = timed("cat big > /dev/null", mnt)
+                rss_read = peak_rss_mb(m.process.pid)
             got = open_dict(url, "bytes", **options).store.info("big").size
             assert got == size_mb << 20, f"{name}: stored {got} bytes"
-            print(f"{name:8} {seconds:8.2f} {direct / seconds:6.2f} {rss:19.0f}")
+            print(f"{name:8} {seconds:8.2f} {direct / seconds:6.2f} {rss:19.0f}"
+                  f" {reading:14.2f} {rss_read:17.0f}")  # fmt: skip
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from persidict import (
     MutationPolicyError,
     WriteOnceDict,
 )
+from persidict.dicts.base import STREAM_MIN
 from persidict.errors import KeyClashError
 from persidict_fs import PersiDictFileSystem
 
@@ -151,3 +152,35 @@ def test_equals_a_plain_dict_with_str_keys(d):
     assert d != {"b": 3, ("c", "d"): 3}
     assert d != {"b": 2, ("b",): 2, ("c", "d"): 3}  # two keys for one: not the same items
     assert d != {"b c": 2}
+
+
+class _Big:
+    """Says it is big, so it streams; ``fail`` makes pickling it fail midway."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.blob = b"x" * (STREAM_MIN + 1)
+        self.fail = fail
+
+    def __sizeof__(self) -> int:
+        return len(self.blob)
+
+    def __reduce__(self):
+        if self.fail:
+            raise TypeError("cannot pickle this one")
+        return (bytes, (self.blob,))
+
+
+def test_a_big_value_streams_into_the_store_and_back(d):
+    d["big"] = _Big()
+    assert d["big"] == b"x" * (STREAM_MIN + 1)
+    assert d.setdefault("other", _Big()) is not None and len(d["other"]) == STREAM_MIN + 1
+
+
+def test_a_big_value_that_fails_to_encode_writes_nothing(d):
+    d["k"] = "old"
+    with pytest.raises(FormatError, match="cannot pickle this one"):
+        d["k"] = _Big(fail=True)
+    with pytest.raises(FormatError):
+        d["new"] = _Big(fail=True)
+    assert dict(d) == {("k",): "old"}
+    assert sorted(d.store.iter_paths()) == ["k.pkl"]  # no temp file left

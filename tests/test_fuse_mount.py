@@ -228,12 +228,13 @@ def test_ls_l_of_a_big_folder_is_one_listing_not_a_request_per_file(m, here, cap
     if m.d.store.url.startswith("s3://"):
         requests = [r.getMessage() for r in caplog.records if r.name == "werkzeug"]
         assert not [r for r in requests if f"/{here}/k" in r], requests
-        # every request is one the mount logged: 2 pages per listing, 1 per look-up
+        # every request is one the mount logged: 2 pages per listing, and the
+        # look-ups of the folder itself (is it a file? a folder?)
         pages = [r for r in requests if "list-type=2" in r and "max-keys=1&" not in r]
-        probes = [r for r in requests if "max-keys=1&" in r]
+        lookups = [r for r in requests if r not in pages]
         assert len(pages) == 2 * listed, requests
-        assert len(probes) == log.count(f"info '{here}'\n"), requests
-        assert len(requests) == len(pages) + len(probes), requests
+        assert len(lookups) <= 2 * log.count(f"info '{here}'\n"), requests
+        assert all(f"/{here} " in r or f"/{here}/&max-keys=1&" in r for r in lookups), lookups
 
 
 def hold_open(path, mode: str, text: str = "") -> subprocess.Popen:

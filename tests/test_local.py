@@ -107,3 +107,30 @@ def test_the_readme_seed_example_leaves_exactly_its_six_files(tmp_path, monkeypa
         exec(compile(quick_start_code(), "README.md", "exec"), {})
     found = [os.path.join(f, n) for f, _, names in os.walk(tmp_path / "my_folder") for n in names]
     assert len(found) == 6 and all(p.endswith(".pkl") for p in found), found
+
+
+def test_key_iteration_streams_folder_by_folder(tmp_path, monkeypatch):
+    d = FileDirDict(tmp_path, serialization_format="bytes")
+    d.setitems(((f"g{i:03d}", "k"), b"v") for i in range(200))
+    scanned = []
+    real_scandir = os.scandir
+
+    def counting_scandir(target):
+        scanned.append(target)
+        return real_scandir(target)
+
+    monkeypatch.setattr(os, "scandir", counting_scandir)
+    keys = iter(d)
+    next(keys)
+    assert len(scanned) == 2  # the root and one folder: the first key came before the walk ended
+    assert len(list(keys)) == 199 and len(scanned) == 201
+
+
+def test_a_huge_folder_is_listed_in_bounded_chunks(tmp_path, monkeypatch):
+    from persidict.storage import local, local_listing
+
+    monkeypatch.setattr(local_listing, "_NAMES_CHUNK", 100)  # 4096 in use; a small folder shows it
+    for i in range(250):
+        (tmp_path / f"k{i:05d}").touch()
+    chunks = [len(names) for _, names in local.LocalStore(tmp_path).iter_folders()]
+    assert chunks == [100, 100, 50]

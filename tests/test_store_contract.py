@@ -180,3 +180,52 @@ def test_batch_writes_of_big_values_and_streams(store):
     streamed = store.write_many({"s/1": writer(b"one"), "s/2": writer(b"two")})
     assert all(isinstance(e, str) for e in streamed)
     assert store.read_many(["s/1", "s/2"]) == [b"one", b"two"]
+
+
+def test_read_or_open_gives_bytes_up_to_the_limit_and_a_file_beyond(store):
+    small, big = b"s" * 100, os.urandom(200_000)
+    store.write("small", small)
+    store.write("big", big)
+    assert bytes(store.read_or_open("small", 1 << 20)) == small
+    for limit in (10, 100_000):
+        got = store.read_or_open("big", limit)
+        if isinstance(got, (bytes, bytearray, memoryview)):  # the default: always bytes
+            assert not isinstance(store, LocalStore)
+            assert got == big
+        else:
+            with got:
+                assert got.read() == big
+    with pytest.raises(FileNotFoundError):
+        store.read_or_open("absent", 10)
+
+
+def test_compare_and_swap_is_exact_between_threads(store):
+    import threading
+
+    store.write("counter", b"0")
+
+    def increment(times: int) -> None:
+        for _ in range(times):
+            while True:
+                data, etag = store.read_with_etag("counter")
+                try:
+                    store.write_if("counter", str(int(data) + 1).encode(), etag)
+                    break
+                except PreconditionFailed:
+                    continue
+
+    threads = [threading.Thread(target=increment, args=(50,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store.read("counter") == b"200"
+
+
+def test_fsspec_info_downloads_no_value_and_etags_change_on_equal_rewrites(monkeypatch):
+    store = FsspecStore(fsspec.filesystem("memory"), "/info-no-download")
+    etag = store.write("k", b"same bytes")
+    monkeypatch.setattr(store.fs, "cat_file", lambda *a, **kw: pytest.fail("downloaded"))
+    assert store.info("k").etag == etag
+    monkeypatch.undo()
+    assert store.write("k", b"same bytes") != etag

@@ -11,20 +11,24 @@ batch forms), where the dict's rules live: append-only, the write-once hook,
 from __future__ import annotations
 
 import copy
+import sys
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic
 
-from persidict.conditions import ITEM_NOT_AVAILABLE
+from persidict.conditions import ITEM_NOT_AVAILABLE, ValueType
 from persidict.dicts.conditional import ConditionalMixin
 from persidict.dicts.timestamps import TimestampsMixin
+from persidict.dicts.values import check_class, check_incoming, check_storable
 from persidict.errors import KeyClashError, MutationPolicyError, OutcomeUnknownError
 from persidict.formats import Format, FormatError, get_format
 from persidict.jokers import DELETE_CURRENT, KEEP_CURRENT, Joker
 from persidict.keys import Key, KeyLayout, KeyLike, is_valid_part, normalize_key
-from persidict.safe_pickle import safe_loads
 from persidict.safe_str_tuple import NonEmptySafeStrTuple, SafeStrTuple
 from persidict.storage.base import MISSING, ByteStore, Payload, PreconditionFailed, payload_bytes
+
+if TYPE_CHECKING:
+    from collections.abc import ItemsView, KeysView, ValuesView
 
 _NO_DEFAULT = object()
 NO_VALUE: Any = object()
@@ -56,7 +60,9 @@ def resolve_format(name: str | Format, base_class_for_values: type | None) -> Fo
         return replace(get_format("txt"), name=name, extension=f".{name}")
 
 
-class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
+class PersiDict(
+    TimestampsMixin, ConditionalMixin, MutableMapping[KeyLike, ValueType], Generic[ValueType]
+):
     """A persistent dict: key tuples of safe strings -> values, one file per key.
 
     Args:
@@ -137,40 +143,28 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
     def _where(self, path: str) -> str:
         return f"{self.store.url.rstrip('/')}/{path}"
 
-    # values <-> bytes
-    def _check_value(self, value: Any, key: Any) -> None:
-        """TypeError unless ``value`` may be stored: a value, of ``base_class_for_values``."""
-        if isinstance(value, Joker):
-            raise TypeError(f"{value!r} is a command, not a value that can be stored")
-        cls = self.base_class_for_values
-        if cls is not None and not isinstance(value, cls):
-            raise TypeError(
-                f"value for key {key!r} is a {type(value).__name__}; this dict "
-                f"stores only instances of {cls.__name__} (base_class_for_values)"
-            )
-
+    # values <-> bytes (the rules of values: persidict.dicts.values)
     def _encode(self, value: Any, key: Any) -> bytes:
         """The bytes of ``value``, checked (batches encode every value before writing)."""
-        self._check_value(value, key)
+        check_storable(value, key, self.base_class_for_values)
         return self.format.encode(value)
 
     def _payload(self, value: Any, key: Any) -> Payload:
-        """What a single write of ``value`` stores: a big value streams if the format can."""
-        # Streams (fmt.dump into the store's file) once every store takes a callable payload.
-        return self._encode(value, key)
+        """What a single write of ``value`` stores: a big value streams if the format can.
 
-    def _checked_class(self, value: Any, where: str) -> Any:
-        cls = self.base_class_for_values
-        if cls is not None and not isinstance(value, cls):
-            raise TypeError(
-                f"value in {where} is a {type(value).__name__}, not an "
-                f"instance of {cls.__name__} (base_class_for_values)"
-            )
-        return value
+        Streaming writes the encoding straight into the store's file (no copy
+        of the bytes in memory); small values are encoded first, which is
+        faster for them and lets a cache keep the bytes.
+        """
+        check_storable(value, key, self.base_class_for_values)
+        fmt = self.format
+        if fmt.streams and sys.getsizeof(value) >= STREAM_MIN:
+            return lambda f: fmt.dump(value, f)
+        return fmt.encode(value)
 
     def _decode(self, data: bytes, path: str) -> Any:
         where = self._where(path)
-        return self._checked_class(self.format.decode(data, where), where)
+        return check_class(self.format.decode(data, where), self.base_class_for_values, where)
 
     def _load(self, path: str) -> Any:
         """The value stored at ``path``, a big one streamed if the format can; MISSING if absent."""
@@ -181,29 +175,7 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
             return self._decode(data, path)
         where = self._where(path)
         with data:
-            return self._checked_class(self.format.load(data, where), where)
-
-    def _check_stored_bytes(self, key: Any, data: Payload) -> None:
-        """TypeError unless bytes written as they are hold a ``base_class_for_values``.
-
-        Checked without running stored code: a pickle is read by a restricted
-        unpickler (builtins, numpy and pandas data, and the base class itself).
-        """
-        cls = self.base_class_for_values
-        if cls is None:
-            return
-        where = f"the bytes written for key {key!r} in {self.store.url}"
-        raw = payload_bytes(data)
-        if self.format.name == "pkl":
-            try:
-                value = safe_loads(raw, allowed=(cls,))
-            except MemoryError:
-                raise
-            except Exception as exc:  # any malformed pickle: say which check failed
-                raise FormatError(f"cannot check {where} against {cls.__name__}: {exc}") from exc
-        else:
-            value = self.format.decode(bytes(raw), where)
-        self._checked_class(value, where)
+            return check_class(self.format.load(data, where), self.base_class_for_values, where)
 
     # the one write and delete path: every rule of the dict lives here
     def _check_mutable(self, key: Any, action: str) -> None:
@@ -310,7 +282,10 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         write-once dict keeps the value it holds.
         """
         path = self._path(key)
-        self._check_stored_bytes(key, data)
+        cls = self.base_class_for_values
+        if cls is not None:
+            where = f"the bytes written for key {key!r} in {self.store.url}"
+            check_incoming(payload_bytes(data), self.format, cls, where)
         expected = ITEM_NOT_AVAILABLE if if_absent else etag
         return self._commit(key, path, data, expected)
 
@@ -325,13 +300,13 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         return found
 
     # the Mapping contract
-    def __getitem__(self, key: KeyLike) -> Any:
+    def __getitem__(self, key: KeyLike) -> ValueType:
         try:
             return self._load(self._path(key))
         except MISSING:
             raise KeyError(key) from None
 
-    def __setitem__(self, key: KeyLike, value: Any) -> None:
+    def __setitem__(self, key: KeyLike, value: ValueType | Joker) -> None:
         """Store ``value``; ``KEEP_CURRENT`` does nothing, ``DELETE_CURRENT`` discards."""
         path = self._path(key)
         if value is KEEP_CURRENT:
@@ -351,6 +326,12 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         except (TypeError, ValueError):
             return False
         return self.store.exists(path)
+
+    if TYPE_CHECKING:  # Mapping's views, with the keys this dict hands out
+
+        def keys(self) -> KeysView[NonEmptySafeStrTuple]: ...
+        def items(self) -> ItemsView[NonEmptySafeStrTuple, ValueType]: ...
+        def values(self) -> ValuesView[ValueType]: ...
 
     def __iter__(self) -> Iterator[NonEmptySafeStrTuple]:
         keys_in, cut = self.layout.keys_in, len(self._prefix)
@@ -373,8 +354,8 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
             return True
         if (
             type(self) is type(other)
-            and self.prefix == other.prefix  # type: ignore[attr-defined]
-            and self.get_params() == other.get_params()  # type: ignore[attr-defined]
+            and self.prefix == other.prefix
+            and self.get_params() == other.get_params()
         ):
             return True  # the same store seen twice
         if not isinstance(other, Mapping):
@@ -442,7 +423,7 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         return result
 
     # beyond the contract: atomic where a dict user would assume it
-    def setdefault(self, key: KeyLike, default: Any = None) -> Any:
+    def setdefault(self, key: KeyLike, default: Any = None) -> ValueType:
         """Insert ``default`` if ``key`` is absent (atomic exclusive create), return the value.
 
         Of many processes racing on one key, exactly one inserts.
@@ -490,7 +471,7 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
             raise KeyError(key)
         return default
 
-    def popitem(self) -> tuple[Key, Any]:
+    def popitem(self) -> tuple[NonEmptySafeStrTuple, ValueType]:
         self._check_mutable(None, "popitem")
         for key in self:
             try:
@@ -510,7 +491,7 @@ class PersiDict(TimestampsMixin, ConditionalMixin, MutableMapping):
         self.setitems(items)
 
     # batches
-    def getitems(self, keys: Iterable[KeyLike]) -> list[Any]:
+    def getitems(self, keys: Iterable[KeyLike]) -> list[ValueType]:
         """Values of ``keys``, read concurrently; KeyError if any is missing."""
         keys = list(keys)
         paths = [self._path(k) for k in keys]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from persidict.conditions import ValueType
 from persidict.dicts.s3 import S3Dict
 from persidict.formats import Format
 
 
-class BasicS3Dict(S3Dict):
+class BasicS3Dict(S3Dict[ValueType]):
     """An S3Dict with keyword-only arguments and the reference library's defaults.
 
     Every operation goes straight to S3 (one request each); the bucket is

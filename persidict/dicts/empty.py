@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from persidict.conditions import ValueType
 from persidict.dicts.base import PersiDict
 from persidict.formats import Format
 from persidict.storage.memory import NullStore
 
 
-class EmptyDict(PersiDict):
+class EmptyDict(PersiDict[ValueType]):
     """Accepts every write (after the usual checks of key and value) and keeps nothing.
 
     Reads find nothing, ``len`` is 0, iteration is empty. Useful to switch

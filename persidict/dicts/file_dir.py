@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from itertools import islice
 from typing import Any
 
+from persidict.conditions import ValueType
 from persidict.dicts.base import PersiDict, resolve_format
 from persidict.formats import Format
 from persidict.storage.local import LocalStore
@@ -58,7 +59,7 @@ def _swapcase_name(path: str) -> str:
     return os.path.join(folder, name.swapcase())
 
 
-class FileDirDict(PersiDict):
+class FileDirDict(PersiDict[ValueType]):
     """A persistent dict stored as one file per key under a local folder.
 
     Args:
@@ -75,6 +76,8 @@ class FileDirDict(PersiDict):
     >>> d = FileDirDict(dir_name="my_folder")
     >>> d["Eliza", "year"] = 1965    # the file my_folder/Eliza/year.pkl
     """
+
+    store: LocalStore
 
     def __init__(
         self,

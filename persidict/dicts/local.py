@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from persidict.conditions import ValueType
 from persidict.dicts.base import PersiDict
 from persidict.formats import Format
 from persidict.storage.memory import MemoryStore
 
 
-class LocalDict(PersiDict):
+class LocalDict(PersiDict[ValueType]):
     """An in-memory PersiDict: the same API and value formats, no files.
 
     Values are stored encoded (pickled by default), so what you read back is

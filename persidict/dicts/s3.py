@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from persidict.conditions import ValueType
 from persidict.dicts.base import PersiDict
 from persidict.dicts.file_dir import _one_format
 from persidict.formats import Format
+
+if TYPE_CHECKING:
+    from persidict.storage.s3 import S3Store  # imports s3fs: only when a dict is made
 
 logger = logging.getLogger(__name__)
 _SECRETS = {"key", "secret", "token", "aws_access_key_id", "aws_secret_access_key"}
 
 
-class S3Dict(PersiDict):
+class S3Dict(PersiDict[ValueType]):
     """A persistent dict stored as one object per key under ``s3://bucket/root_prefix``.
 
     One request per operation: get = GET, set = PUT, ``in`` = HEAD, and one
@@ -34,6 +38,8 @@ class S3Dict(PersiDict):
 
     >>> d = S3Dict(bucket_name="my-bucket", root_prefix="store")  # doctest: +SKIP
     """
+
+    store: S3Store
 
     def __init__(
         self,

@@ -78,7 +78,7 @@ def _array_handler_class() -> type:
             arr = np.ndarray(
                 buffer=base.data,
                 dtype=dtype.newbyteorder(data.get("byteorder", "|")),
-                shape=data.get("shape"),
+                shape=data.get("shape"),  # type: ignore[arg-type]
                 offset=data.get("offset", 0),
                 strides=data.get("strides"),
             )

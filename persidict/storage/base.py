@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from itertools import groupby, islice
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 TEMP_MARK = "#"
 """Temp and lock files carry this mark; it never occurs in a key path."""
@@ -157,7 +157,7 @@ class ByteStore(ABC):
             return data
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX)  # noqa: SIM115 (returned)
         try:
-            data(spool)
+            data(cast(BinaryIO, spool))
             spool.seek(0)
         except BaseException:
             spool.close()

@@ -13,12 +13,15 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import sys
 
 O_PATH = getattr(os, "O_PATH", 0) or os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
 """Flags to open a path only to fstat it (no read permission needed where O_PATH exists)."""
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
-_RESOLVE_NO_SYMLINKS = 0x04
+_NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
+_RESOLVE = 0x04  # RESOLVE_NO_SYMLINKS
+_FS_ENCODING = sys.getfilesystemencoding()
 _SYS_OPENAT2 = 437  # the same number on every Linux architecture
 _AT_FDCWD = -100
 
@@ -46,22 +49,18 @@ def _load_openat2():
 
 
 _syscall = _load_openat2()
-_hows: dict[tuple[int, int], tuple[_OpenHow, int]] = {}  # kept alive: their addresses are passed
+_hows: dict[object, tuple[_OpenHow, int]] = {}  # kept alive: their addresses are passed
 
 
-def _openat2(full: str, flags: int, mode: int) -> int:
-    if not flags & os.O_CREAT:
-        mode = 0  # openat2 refuses a mode it would not use
-    key = (flags, mode)
+def _how(flags: int, mode: int) -> int:
+    """The address of an ``open_how`` for ``flags`` (and ``mode`` when creating)."""
+    key: object = (flags, mode) if flags & os.O_CREAT else flags
     how = _hows.get(key)
     if how is None:
-        struct = _OpenHow(flags | os.O_CLOEXEC, mode, _RESOLVE_NO_SYMLINKS)
+        # openat2 refuses a mode it would not use
+        struct = _OpenHow(flags | os.O_CLOEXEC, mode if flags & os.O_CREAT else 0, _RESOLVE)
         how = _hows.setdefault(key, (struct, ctypes.addressof(struct)))
-    fd = _syscall(_SYS_OPENAT2, _AT_FDCWD, full.encode("utf-8", "surrogateescape"), how[1], 24)
-    if fd < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err), full)
-    return fd
+    return how[1]
 
 
 def _open_stepwise(root: str, rel: str, flags: int, mode: int) -> int:
@@ -72,7 +71,7 @@ def _open_stepwise(root: str, rel: str, flags: int, mode: int) -> int:
             inner = os.open(part, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=fd)
             os.close(fd)
             fd = inner
-        return os.open(last, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=fd)
+        return os.open(last, flags | _NOFOLLOW, mode, dir_fd=fd)
     except OSError as exc:
         raise OSError(exc.errno, exc.strerror, f"{root}/{rel}") from None
     finally:
@@ -86,16 +85,23 @@ def open_beneath(root: str, rel: str, flags: int, mode: int = 0o644) -> int:
     relative and ``/``-separated, '' for ``root`` itself. Errors name the path.
     """
     global _syscall
-    if not rel:
-        return os.open(root, flags | os.O_CLOEXEC, mode)
-    full = f"{root}/{rel}"
-    if "/" not in rel:  # nothing below the root but the name itself
-        return os.open(full, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
-    if _syscall is not None:
-        try:
-            return _openat2(full, flags, mode)
-        except OSError as exc:
-            if exc.errno not in (errno.ENOSYS, errno.EPERM):  # EPERM: a seccomp filter
-                raise
+    if "/" in rel:
+        full = f"{root}/{rel}"
+        if _syscall is not None:
+            fd = _syscall(
+                _SYS_OPENAT2,
+                _AT_FDCWD,
+                full.encode(_FS_ENCODING, "surrogateescape"),
+                _how(flags, mode),
+                24,
+            )
+            if fd >= 0:
+                return fd
+            err = ctypes.get_errno()
+            if err not in (errno.ENOSYS, errno.EPERM):  # EPERM: a seccomp filter
+                raise OSError(err, os.strerror(err), full)
             _syscall = None  # this kernel has no openat2
-    return _open_stepwise(root, rel, flags, mode)
+        return _open_stepwise(root, rel, flags, mode)
+    if rel:  # nothing below the root but the name itself
+        return os.open(f"{root}/{rel}", flags | _NOFOLLOW, mode)
+    return os.open(root, flags | os.O_CLOEXEC, mode)

@@ -25,13 +25,11 @@ from __future__ import annotations
 import errno
 import fcntl
 import itertools
-import logging
 import os
 import secrets
 import stat
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import suppress
-from itertools import islice
 from typing import BinaryIO
 
 from persidict.storage.base import (
@@ -42,8 +40,7 @@ from persidict.storage.base import (
     PreconditionFailed,
 )
 from persidict.storage.beneath import O_PATH, open_beneath
-
-log = logging.getLogger(__name__)
+from persidict.storage.local_listing import FolderLister
 
 LOCK_NAME = ".#lock"  # only where a folder cannot be locked (NFS)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY
@@ -53,9 +50,11 @@ _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 _NO_FOLDER_LOCK = (errno.EBADF, errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL)
 _NO_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK)
 _ABSENT = (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG)  # no such stored file can exist
-_NAMES_CHUNK = 4096
 _THREADS_FROM = 1 << 20  # mean value size from which a batch write uses threads
 _FOLDER_THERE = "a folder is where this stored file would be"
+_A_FOLDER = "a folder, not a stored file"
+_SMALL = 1 << 16  # values up to this size are read without an fstat
+_FULL_READ_FS = frozenset({"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "f2fs", "zfs"})
 
 
 def _etag(st: os.stat_result) -> str:
@@ -87,6 +86,22 @@ def _named(exc: OSError, full: str, why: str | None = None) -> OSError:
     return type(exc)(exc.errno, why or exc.strerror, full)
 
 
+def _filesystem_type(path: str) -> str:
+    """The type of the filesystem ``path`` is on (Linux: from mountinfo), or ''."""
+    best, kind = "", ""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                fields = line.split()
+                point = fields[4].replace("\\040", " ")
+                inside = path == point or path.startswith(point.rstrip("/") + "/")
+                if inside and len(point) >= len(best):
+                    best, kind = point, fields[fields.index("-") + 1]
+    except (OSError, ValueError, IndexError):
+        return ""
+    return kind
+
+
 def _absent_or(exc: OSError) -> OSError:
     """FileNotFoundError where no stored file can be (a missing folder, a file on the way,
     a name too long), else ``exc``."""
@@ -107,8 +122,13 @@ def _symlink_error(full: str) -> OSError:
     )
 
 
-def _read_exactly(fd: int, size: int) -> bytes:
-    """``size`` bytes from ``fd`` into one buffer (fewer if the file ends first)."""
+def _read_exactly(fd: int, size: int, offset: int | None = None) -> bytes:
+    """``size`` bytes from ``fd`` (at ``offset``, if given) into one buffer.
+
+    Fewer if the file ends first.
+    """
+    if offset is not None:
+        os.lseek(fd, offset, os.SEEK_SET)
     data = os.read(fd, size)
     if len(data) == size or not data:
         return data
@@ -140,6 +160,8 @@ class LocalStore(ByteStore):
         if not os.path.isdir(self.root):  # opening an existing store writes nothing
             os.makedirs(self.root, exist_ok=True)
         self._real = os.path.realpath(self.root)  # symlinks are resolved in the root only
+        self._full_reads = _filesystem_type(self._real) in _FULL_READ_FS
+        self._lister = FolderLister(self._open_folder, self.full_path)
 
     def __reduce__(self):
         return (type(self), (self.root,), {"durable": self.durable})
@@ -156,12 +178,15 @@ class LocalStore(ByteStore):
         try:
             return open_beneath(self._real, path, flags, mode)
         except OSError as exc:
-            full = self.full_path(path)
-            if exc.errno in (errno.ELOOP, errno.ENOTDIR):  # rare: find out which part
-                link = self._first_symlink(path)
-                if link is not None:
-                    raise _symlink_error(self.full_path(link)) from None
-            raise _named(exc, full, exc.strerror) from None
+            raise self._open_error(exc, path) from None
+
+    def _open_error(self, exc: OSError, path: str) -> OSError:
+        """What to raise when opening ``path`` failed: a symlink on it is named."""
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):  # rare: find out which part
+            link = self._first_symlink(path)
+            if link is not None:
+                return _symlink_error(self.full_path(link))
+        return _named(exc, self.full_path(path), exc.strerror)
 
     def _first_symlink(self, path: str) -> str | None:
         """The first part of ``path`` that is a symlink, if any (named in errors)."""
@@ -198,15 +223,16 @@ class LocalStore(ByteStore):
             raise _absent_or(_named(exc, full)) from None
         return fd, self._regular(fd, path)
 
-    def _regular(self, fd: int, path: str) -> os.stat_result:
-        """The stat of ``fd``, which must be a regular file (else closed and an error)."""
+    def _regular(self, fd: int, path: str, close: bool = True) -> os.stat_result:
+        """The stat of ``fd``, which must be a regular file (else an error; ``close``: closed)."""
         st = os.fstat(fd)
         if stat.S_ISREG(st.st_mode):
             return st
-        os.close(fd)
+        if close:
+            os.close(fd)
         full = self.full_path(path)
         if stat.S_ISDIR(st.st_mode):
-            raise IsADirectoryError(errno.EISDIR, "a folder, not a stored file", full)
+            raise IsADirectoryError(errno.EISDIR, _A_FOLDER, full)
         raise OSError(errno.EINVAL, "not a regular file", full)
 
     def _read_stat(self, path: str) -> tuple[bytes, os.stat_result]:
@@ -218,8 +244,38 @@ class LocalStore(ByteStore):
         finally:
             os.close(fd)
 
+    def _open_read(self, path: str) -> int:
+        try:
+            return open_beneath(self._real, path, _READ_FLAGS)
+        except OSError as exc:
+            raise _absent_or(self._open_error(exc, path)) from None
+
+    def _whole_if_small(self, fd: int, path: str) -> bytes | None:
+        """The whole value if one read of up to ``_SMALL`` bytes got it all, else None."""
+        try:
+            data = os.read(fd, _SMALL)
+        except IsADirectoryError:
+            raise IsADirectoryError(errno.EISDIR, _A_FOLDER, self.full_path(path)) from None
+        # A short read is the end of a regular file on local filesystems;
+        # elsewhere (network, FUSE) one more read makes sure.
+        if len(data) < _SMALL and (self._full_reads or not data or not os.read(fd, 1)):
+            return data
+        return None
+
     def read(self, path: str) -> bytes:
-        return self._read_stat(path)[0]
+        """The stored bytes: a small value in one read, a big one in one buffer sized by fstat."""
+        fd = self._open_read(path)
+        try:
+            data = self._whole_if_small(fd, path)
+            if data is None:
+                # Committed files are never changed in place (every write is a
+                # new inode), so the size fstat gives is the size to read.
+                data = _read_exactly(fd, self._regular(fd, path, close=False).st_size, 0)
+            return data
+        except OSError as exc:
+            raise _named(exc, self.full_path(path)) from None
+        finally:
+            os.close(fd)
 
     def read_with_etag(self, path: str) -> tuple[bytes, str]:
         data, st = self._read_stat(path)
@@ -248,13 +304,21 @@ class LocalStore(ByteStore):
         return open(fd, "rb")  # the caller closes it
 
     def read_or_open(self, path: str, limit: int) -> bytes | BinaryIO:
-        fd, st = self._open_file(path)
-        if st.st_size > limit:
-            return open(fd, "rb")  # the caller closes it
+        fd = self._open_read(path)
         try:
-            return _read_exactly(fd, st.st_size)
+            data = self._whole_if_small(fd, path) if limit >= _SMALL else None
+            if data is None:
+                size = self._regular(fd, path, close=False).st_size
+                if size > limit:
+                    os.lseek(fd, 0, os.SEEK_SET)
+                    f = open(fd, "rb")  # noqa: SIM115 (the caller closes it)
+                    fd = -1
+                    return f
+                data = _read_exactly(fd, size, 0)
+            return data
         finally:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
 
     def info(self, path: str) -> Entry:
         try:
@@ -495,6 +559,8 @@ class LocalStore(ByteStore):
                 os.stat(name, dir_fd=dfd, follow_symlinks=False)
             except FileNotFoundError:
                 os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+                if self.durable:
+                    os.fsync(dfd)
                 return etag
             self._refuse_non_file(dfd, name, full)
             return None
@@ -689,100 +755,25 @@ class LocalStore(ByteStore):
         finally:
             os.close(dfd)
 
-    # listing: scandir of folders opened without following symlinks
-    def _scan(self, rel: str) -> int | None:
-        """An fd of folder ``rel`` to scan, or None if it is no folder (or a symlink)."""
-        try:
-            fd = self._open(rel, _DIR_FLAGS)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        except OSError as exc:
-            if exc.errno != errno.ELOOP:
-                raise
-            log.warning("skipped %s: symlinks inside a store are never followed", exc.filename)
-            return None
-        return fd
-
-    def _entries(self, rel: str, with_stat: bool):
-        """Chunks of ``(files, folders)`` of folder ``rel``: stored files and sub-folder names.
-
-        Files are names (or ``(name, stat)`` with ``with_stat``); symlinks
-        and other special files are skipped with a log line.
-        """
-        fd = self._scan(rel)
-        if fd is None:
-            return
-        try:
-            with os.scandir(fd) as it:
-                # Chunks bound memory in huge folders; list comprehensions keep
-                # the per-entry work in C-speed loops.
-                while batch := list(islice(it, _NAMES_CHUNK)):
-                    found = [e for e in batch if e.is_file(follow_symlinks=False)]
-                    folders = []
-                    if len(found) < len(batch):
-                        for e in batch:
-                            if e.is_dir(follow_symlinks=False):
-                                folders.append(e.name)
-                            elif not e.is_file(follow_symlinks=False):
-                                self._skip(rel, e.name, e)
-                    if with_stat:
-                        yield self._stats(found), folders
-                        continue
-                    names = [e.name for e in found]
-                    if TEMP_PREFIX in "/".join(names):  # one C-level scan finds none, usually
-                        names = [n for n in names if not n.startswith(TEMP_PREFIX)]
-                    yield names, folders
-        finally:
-            os.close(fd)
-
-    @staticmethod
-    def _stats(found: list[os.DirEntry]) -> list[tuple[str, os.stat_result]]:
-        stats = []
-        for e in found:
-            if e.name.startswith(TEMP_PREFIX):
-                continue
-            try:
-                stats.append((e.name, e.stat(follow_symlinks=False)))
-            except FileNotFoundError:
-                continue  # deleted since it was listed
-        return stats
-
-    def _skip(self, rel: str, name: str, e: os.DirEntry) -> None:
-        what = "symlink" if e.is_symlink() else "special file"
-        full = self.full_path(f"{rel}/{name}" if rel else name)
-        log.warning("skipped %s %s: a store lists regular files and folders only", what, full)
+    # listing: see local_listing
+    def _open_folder(self, rel: str) -> int:
+        return self._open(rel, _DIR_FLAGS)
 
     def iter_folders(self, prefix: str = "") -> Iterator[tuple[str, list[str]]]:
         """Stored file names folder by folder, from bare scandir calls (no stat)."""
-        stack = [prefix]
-        while stack:
-            rel = stack.pop()
-            for names, folders in self._entries(rel, with_stat=False):
-                stack.extend(f"{rel}/{n}" if rel else n for n in folders)
-                if names:
-                    yield rel, names
+        return self._lister.iter_folders(prefix)
 
     def iter_paths(self, prefix: str = "") -> Iterator[str]:
         """Relative paths of stored files under ``prefix``, without stat calls."""
-        for folder, names in self.iter_folders(prefix):
+        for folder, names in self._lister.iter_folders(prefix):
             yield from ([f"{folder}/{n}" for n in names] if folder else names)
 
     def walk(self, prefix: str = "") -> Iterator[Entry]:
-        stack = [prefix]
-        while stack:
-            rel = stack.pop()
-            base = f"{rel}/" if rel else ""
-            for files, folders in self._entries(rel, with_stat=True):
-                stack.extend(base + n for n in folders)
-                yield from (_entry(base + name, st) for name, st in files)
+        return (_entry(path, st) for path, st in self._lister.walk(prefix))
 
     def listdir(self, prefix: str = "") -> tuple[list[Entry], list[str]]:
-        base = f"{prefix}/" if prefix else ""
-        files, dirs = [], []
-        for chunk, folders in self._entries(prefix, with_stat=True):
-            files.extend(_entry(base + name, st) for name, st in chunk)
-            dirs.extend(folders)
-        return files, dirs
+        files, folders = self._lister.listdir(prefix)
+        return [_entry(path, st) for path, st in files], folders
 
     def is_empty(self, prefix: str = "") -> bool:
         return next(self.iter_paths(prefix), None) is None

@@ -18,12 +18,15 @@ applies the user's s3fs options (``s3_additional_kwargs``, requester pays).
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
+import io
 import logging
 import os
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from contextlib import suppress
+from typing import Any, BinaryIO
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from fsspec.asyn import sync
@@ -31,10 +34,12 @@ from fsspec.exceptions import FSTimeoutError
 
 from persidict.errors import OutcomeUnknownError
 from persidict.storage import s3_faults as faults
+from persidict.storage import s3_stream
 from persidict.storage.base import (
     TEMP_PREFIX,
     ByteStore,
     Entry,
+    Payload,
     PreconditionFailed,
     RootNotFoundError,
     is_temp_name,
@@ -59,6 +64,12 @@ for the read-back that settles a conditional write's lost reply), so against a
 silent endpoint ``get``/``set`` fail within 2 x 8 = 16 s, conditional
 operations within 3 x 8 = 24 s."""
 MAX_ATTEMPTS = 5
+MULTIPART_ABOVE = 16 << 20
+"""Values above this size upload in parts, committed at once by CompleteMultipartUpload."""
+PART_SIZE = 16 << 20
+SINGLE_PUT_MAX = 5 << 30  # S3's limit for one PUT
+MTIME = "mtime"
+"""User-metadata name of a modification time set by ``set_mtime`` (seconds, as rclone)."""
 EXPECT_CONTINUE_ABOVE = 1 << 20
 """PUT bodies up to this size go without ``Expect: 100-continue``: one round trip."""
 _MISSING = {"NoSuchKey", "404", "NotFound"}
@@ -104,6 +115,8 @@ class S3Store(ByteStore):
     """
 
     max_workers = 64
+    markers_count_as_content = True
+    """``is_empty(folder)`` is False for an empty folder: its ``name/`` marker is under it."""
 
     def __init__(
         self,
@@ -187,6 +200,8 @@ class S3Store(ByteStore):
         """Send one request with the user's options; a GET's body is read into ``Data``."""
         client = await self._client()
         call = getattr(client, method)
+        if hasattr(kwargs.get("Body"), "seek"):
+            kwargs["Body"].seek(0)  # a resend sends the whole file again
         params = self.fs._get_s3_method_kwargs(call, Bucket=self.bucket, **kwargs)
         if "Metadata" in kwargs and "Metadata" in self.fs.s3_additional_kwargs:
             params["Metadata"] = {**self.fs.s3_additional_kwargs["Metadata"], **kwargs["Metadata"]}
@@ -226,7 +241,7 @@ class S3Store(ByteStore):
         budget = 1.5 * self.request_timeout
         return attempt + 1 < self.max_attempts and time.monotonic() - start < budget
 
-    def _error(self, exc: BaseException, path: str | None, method: str) -> Exception:
+    def _error(self, exc: BaseException, path: str | None, method: str) -> BaseException:
         """The OSError (naming the s3:// path) that ``exc`` means to a dict user."""
         where = self._where(path or "")
         if isinstance(exc, ClientError):
@@ -331,46 +346,199 @@ class S3Store(ByteStore):
         except NotModified:
             return None, etag
 
-    def read_range(self, path: str, start: int, end: int | None) -> bytes:
-        if end is not None and end <= start:
-            return b""
-        last = "" if end is None else str(end - 1)
+    async def _get_range(self, path: str, start: int, end: int, etag: str | None) -> bytes:
+        pin = {"IfMatch": f'"{etag}"'} if etag else {}
         try:
-            return self._run(lambda: self._get(path, Range=f"bytes={start}-{last}"))[0]
+            return (await self._get(path, Range=f"bytes={start}-{end - 1}", **pin))[0]
         except S3Error as exc:
             if exc.code == "InvalidRange":
                 return b""
             raise
 
+    def read_range(self, path: str, start: int, end: int | None, etag: str | None = None) -> bytes:
+        if end is not None and end <= start:
+            return b""
+        if end is None:
+            end = self.info(path).size if etag is None else (1 << 62)
+        return self._run(self._get_range, path, start, end, etag)
+
+    async def _first(self, path: str, limit: int) -> tuple[bytes, int, str]:
+        """The first ``limit`` bytes, the size and the ETag, in one GET."""
+        try:
+            resp = await self._request(
+                "get_object", path, Key=self._key(path), Range=f"bytes=0-{max(limit, 1) - 1}"
+            )
+        except S3Error as exc:
+            if exc.code != "InvalidRange":  # an empty object has no byte 0
+                raise
+            resp = await self._request("get_object", path, Key=self._key(path))
+        version = self._remember(path, Version.of(resp))
+        total = resp.get("ContentRange", "").rpartition("/")[2]
+        return resp["Data"], int(total) if total.isdigit() else len(resp["Data"]), version.etag
+
+    def read_or_open(self, path: str, limit: int) -> bytes | BinaryIO:
+        """One GET of the first ``limit`` bytes: all of them, or a file reading on from there."""
+        data, size, etag = self._run(self._first, path, limit)
+        if size <= len(data):
+            return data
+        return s3_stream.open_ranged(self, path, size, etag, data)
+
+    def open_read(self, path: str) -> BinaryIO:
+        """A file of one version: ranged GETs pinned by If-Match, read-ahead, parallel reads."""
+        got = self.read_or_open(path, s3_stream.READ_AHEAD)
+        return io.BytesIO(got) if isinstance(got, (bytes, bytearray)) else got
+
     def info(self, path: str) -> Entry:
         resp = self._run(lambda: self._request("head_object", path, Key=self._key(path)))
         self._remember(path, Version.of(resp))
+        mtime = (resp.get("Metadata") or {}).get(MTIME)
         return Entry(
             path,
             resp["ContentLength"],
-            resp["LastModified"].timestamp(),
+            float(mtime) if mtime else resp["LastModified"].timestamp(),
             resp["ETag"].strip('"'),
         )
 
+    def set_mtime(self, path: str, mtime: float) -> None:
+        """Store ``mtime`` as user metadata (as rclone does) by a CopyObject in place."""
+        self._run(self._set_mtime, path, mtime)
+
+    async def _set_mtime(self, path: str, mtime: float) -> None:
+        key = self._key(path)
+        resp = await self._request("head_object", path, Key=key)
+        now = self._remember(path, Version.of(resp))
+        meta = dict(resp.get("Metadata") or {})
+        meta.update({MTIME: repr(float(mtime)), WRITE_ID: faults.new_write_id()})
+        meta[AFTER] = faults.chain_after(now, now.etag)
+        await self._request(
+            "copy_object",
+            path,
+            Key=key,
+            CopySource={"Bucket": self.bucket, "Key": key},
+            CopySourceIfMatch=f'"{now.etag}"',
+            Metadata=meta,
+            MetadataDirective="REPLACE",
+        )
+
+    # empty folders: a zero-byte "name/" marker, as S3 consoles make
+    def make_folder(self, path: str) -> None:
+        if self.exists(path):
+            raise FileExistsError(f"{self._where(path)} is a file, not a folder")
+        self._run(lambda: self._request("put_object", path, Key=self._key(path) + "/", Body=b""))
+
+    def remove_folder(self, path: str) -> None:
+        page = self._run(
+            lambda: self._request("list_objects_v2", path, Prefix=self._folder(path), MaxKeys=2)
+        )
+        keys = [o["Key"] for o in page.get("Contents", ())]
+        if any(k != self._folder(path) for k in keys):
+            raise OSError(errno.ENOTEMPTY, f"{self._where(path)} is not empty")
+        self._run(lambda: self._request("delete_object", path, Key=self._folder(path)))
+
     # writing
-    async def _put(self, path: str, data: bytes) -> str:
+    def _body(self, data: Payload) -> bytes | bytearray | BinaryIO:
+        """Bytes for one PUT, or a spooled file to upload in parts (above MULTIPART_ABOVE)."""
+        body = self._spool(data)
+        if isinstance(body, (bytes, bytearray, memoryview)):
+            return bytes(body) if isinstance(body, memoryview) else body
+        size = body.seek(0, os.SEEK_END)
+        body.seek(0)
+        if size > MULTIPART_ABOVE:
+            return body
+        with body:
+            return body.read()
+
+    async def _put(self, path: str, data: Payload) -> str:
         write_id = faults.new_write_id()
+        body = self._body(data)
+        if not isinstance(body, (bytes, bytearray)):
+
+            async def resolve(now: Version | None) -> dict:
+                if now is not None and now.write_id == write_id:
+                    return {"ETag": now.etag}
+                raise _Resend  # a plain write: completing it again is harmless
+
+            meta = {WRITE_ID: write_id}
+            resp = await self._multipart(path, body, meta, resolve, {}, probe=False)
+            return self._remember(path, Version(resp["ETag"].strip('"'), write_id, ())).etag
         resp = await self._request(
-            "put_object", path, Key=self._key(path), Body=data, Metadata={WRITE_ID: write_id}
+            "put_object", path, Key=self._key(path), Body=body, Metadata={WRITE_ID: write_id}
         )
         return self._remember(path, Version(resp["ETag"].strip('"'), write_id, ())).etag
 
-    def write(self, path: str, data: bytes) -> str:
+    def write(self, path: str, data: Payload) -> str:
         return self._run(self._put, path, data)
 
-    async def _commit(self, method: str, path: str, resolve, **kwargs: Any) -> dict:
+    async def _multipart(
+        self, path: str, body: BinaryIO, meta: dict, resolve, conditions: dict, probe: bool = True
+    ) -> dict:
+        """Upload ``body`` in parts, then commit it at once (CompleteMultipartUpload).
+
+        The commit carries ``conditions`` (If-None-Match / If-Match), so a big
+        create or compare-and-swap is as atomic as a small one; nothing is
+        visible before it.
+        """
+        key = self._key(path)
+        with body:
+            upload = await self._request("create_multipart_upload", path, Key=key, Metadata=meta)
+            upload_id = upload["UploadId"]
+            parts, number = [], 1
+            try:
+                while chunk := body.read(PART_SIZE):
+                    part = await self._request(
+                        "upload_part",
+                        path,
+                        Key=key,
+                        UploadId=upload_id,
+                        PartNumber=number,
+                        Body=chunk,
+                    )
+                    parts.append({"ETag": part["ETag"], "PartNumber": number})
+                    number += 1
+                return await self._commit(
+                    "complete_multipart_upload",
+                    path,
+                    resolve,
+                    probe=probe,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": parts},
+                    **conditions,
+                )
+            except BaseException:
+                with suppress(Exception):
+                    await self._attempt("abort_multipart_upload", Key=key, UploadId=upload_id)
+                raise
+
+    async def _send_put(self, path: str, body, meta: dict, resolve, **conditions: Any) -> dict:
+        """A conditional PUT of ``body``: one request, or parts and a conditional commit.
+
+        A big compare-and-swap streams as one PUT (S3 takes up to 5 GB so):
+        servers differ in honouring If-Match on CompleteMultipartUpload (moto
+        ignores it), while every server that passes the probe honours it on PUT.
+        """
+        if isinstance(body, (bytes, bytearray)) or (
+            "IfMatch" in conditions and _size(body) <= SINGLE_PUT_MAX
+        ):
+            try:
+                return await self._commit(
+                    "put_object", path, resolve, Body=body, Metadata=meta, **conditions
+                )
+            finally:
+                if not isinstance(body, (bytes, bytearray)):
+                    body.close()
+        return await self._multipart(path, body, meta, resolve, conditions)
+
+    async def _commit(
+        self, method: str, path: str, resolve, *, probe: bool = True, **kwargs: Any
+    ) -> dict:
         """A conditional request: resent only when surely not applied, else resolved.
 
         ``resolve(version or None)`` looks at what is stored after an unknown
         outcome: returns the answer, raises ``_Resend`` if the request was not
         applied, or raises PreconditionFailed / OutcomeUnknownError.
         """
-        await self._require_conditional()
+        if probe:
+            await self._require_conditional()
         start = time.monotonic()
         uncertain = False  # an earlier attempt may have been applied
         for attempt in range(self.max_attempts):
@@ -411,36 +579,31 @@ class S3Store(ByteStore):
             operation=method,
         )
 
-    async def _create(self, path: str, data: bytes) -> str | None:
+    async def _create(self, path: str, data: Payload) -> str | None:
         write_id = faults.new_write_id()
+        body = self._body(data)
 
         async def resolve(now: Version | None) -> dict:
             if now is None:
                 raise _Resend
             if now.write_id == write_id or now.follows(write_id):
-                return {"ETag": now.etag if now.write_id == write_id else _md5(data)}
+                return {"ETag": now.etag if now.write_id == write_id else _md5(body)}
             # Another writer's version: ours was not applied (or was replaced by a
             # write that does not chain, which only a non-persidict writer makes).
             raise PreconditionFailed(f"{self._where(path)} exists")
 
         try:
-            resp = await self._commit(
-                "put_object",
-                path,
-                resolve,
-                Body=data,
-                IfNoneMatch="*",
-                Metadata={WRITE_ID: write_id},
-            )
+            resp = await self._send_put(path, body, {WRITE_ID: write_id}, resolve, IfNoneMatch="*")
         except PreconditionFailed:
             return None
         return self._remember(path, Version(resp["ETag"].strip('"'), write_id, ())).etag
 
-    def create(self, path: str, data: bytes) -> str | None:
+    def create(self, path: str, data: Payload) -> str | None:
         return self._run(self._create, path, data)
 
-    async def _write_if(self, path: str, data: bytes, etag: str) -> str:
+    async def _write_if(self, path: str, data: Payload, etag: str) -> str:
         write_id = faults.new_write_id()
+        body = self._body(data)
         parent = self._seen.get((path, etag))
         after = faults.chain_after(parent, etag)
         parent_mark = after.split()[0]
@@ -449,7 +612,7 @@ class S3Store(ByteStore):
             if now is None:
                 raise self._unknown(path, "put_object (If-Match)", None)
             if now.write_id == write_id or now.follows(write_id):
-                return {"ETag": now.etag if now.write_id == write_id else _md5(data)}
+                return {"ETag": now.etag if now.write_id == write_id else _md5(body)}
             if now.etag == etag and (parent is None or now.write_id == parent.write_id):
                 raise _Resend
             if now.follows(parent_mark):
@@ -457,20 +620,14 @@ class S3Store(ByteStore):
             raise self._unknown(path, "put_object (If-Match)", None)
 
         try:
-            resp = await self._commit(
-                "put_object",
-                path,
-                resolve,
-                Body=data,
-                IfMatch=f'"{etag}"',
-                Metadata={WRITE_ID: write_id, AFTER: after},
-            )
+            meta = {WRITE_ID: write_id, AFTER: after}
+            resp = await self._send_put(path, body, meta, resolve, IfMatch=f'"{etag}"')
         except FileNotFoundError:
             raise PreconditionFailed(f"{self._where(path)} is absent") from None
         version = Version(resp["ETag"].strip('"'), write_id, tuple(after.split()))
         return self._remember(path, version).etag
 
-    def write_if(self, path: str, data: bytes, etag: str) -> str:
+    def write_if(self, path: str, data: Payload, etag: str) -> str:
         return self._run(self._write_if, path, data, etag)
 
     def delete(self, path: str) -> None:
@@ -528,7 +685,7 @@ class S3Store(ByteStore):
         """
         key = f"{_PROBE_PREFIX}{faults.new_write_id()}"
         first = await self._request("put_object", None, Key=key, Body=b"probe")
-        checks = [
+        checks: list[dict[str, Any]] = [
             {"IfNoneMatch": "*", "Body": b"again"},
             {"IfMatch": '"0123456789abcdef0123456789abcdef"', "Body": b"again"},
         ]
@@ -562,7 +719,7 @@ class S3Store(ByteStore):
     def _pages(self, **kwargs: Any) -> Iterator[dict]:
         token = None
         while True:
-            extra = {"ContinuationToken": token} if token else {}
+            extra: dict[str, Any] = {"ContinuationToken": token} if token else {}
             page = self._run(
                 lambda extra=extra: self._request(
                     "list_objects_v2", kwargs.get("Prefix"), **kwargs, **extra
@@ -625,10 +782,10 @@ class S3Store(ByteStore):
 
         return self._gather(read_one, list(paths))
 
-    def write_many(self, items: Mapping[str, bytes]) -> list[str | BaseException]:
+    def write_many(self, items: Mapping[str, Payload]) -> list[str | BaseException]:
         return self._gather(lambda kv: self._put(*kv), list(items.items()))
 
-    def create_many(self, items: Mapping[str, bytes]) -> list[str | BaseException | None]:
+    def create_many(self, items: Mapping[str, Payload]) -> list[str | BaseException | None]:
         return self._gather(lambda kv: self._create(*kv), list(items.items()))
 
     def delete_many(
@@ -663,8 +820,18 @@ class S3Store(ByteStore):
         ]
 
 
-def _md5(data: bytes) -> str:
-    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+def _size(body: BinaryIO) -> int:
+    here = body.tell()
+    size = body.seek(0, os.SEEK_END)
+    body.seek(here)
+    return size
+
+
+def _md5(body: Any) -> str:
+    """The ETag S3 gives a single-part upload (a multipart one has another form)."""
+    if not isinstance(body, (bytes, bytearray)):
+        return ""
+    return hashlib.md5(body, usedforsecurity=False).hexdigest()
 
 
 def _no_blind_resend(http_session: Any) -> None:

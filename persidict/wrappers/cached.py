@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from persidict.conditions import ValueType
 from persidict.dicts.base import PersiDict
 from persidict.storage.cached import CachedStore
 from persidict.wrappers.view import like
@@ -20,7 +21,7 @@ def _check_dicts(**dicts: Any) -> None:
             raise TypeError(f"{name} must be a PersiDict, not {type(value).__name__}")
 
 
-class AppendOnlyDictCached(PersiDict):
+class AppendOnlyDictCached(PersiDict[ValueType]):
     """An append-only ``main_dict`` whose values, once seen, are served from ``data_cache``.
 
     Values never change in an append-only dict, so a cached value is
@@ -31,7 +32,9 @@ class AppendOnlyDictCached(PersiDict):
     ...     data_cache=FileDirDict(base_dir="/tmp/cache", append_only=True))  # doctest: +SKIP
     """
 
-    def __init__(self, *, main_dict: PersiDict, data_cache: PersiDict) -> None:
+    def __init__(
+        self, *, main_dict: PersiDict[ValueType], data_cache: PersiDict[ValueType]
+    ) -> None:
         _check_dicts(main_dict=main_dict, data_cache=data_cache)
         if not main_dict.append_only:
             raise ValueError(f"main_dict {main_dict!r} must be append-only to trust a cache")
@@ -48,7 +51,7 @@ class AppendOnlyDictCached(PersiDict):
         return {"data_cache": self._data_cache, "main_dict": self._main}
 
 
-class MutableDictCached(PersiDict):
+class MutableDictCached(PersiDict[ValueType]):
     """A ``main_dict`` whose values are cached in ``data_cache`` and revalidated by ETag.
 
     A read of a cached key is one conditional read of the main store (on S3
@@ -59,7 +62,11 @@ class MutableDictCached(PersiDict):
     """
 
     def __init__(
-        self, *, main_dict: PersiDict, data_cache: PersiDict, etag_cache: PersiDict | None = None
+        self,
+        *,
+        main_dict: PersiDict[ValueType],
+        data_cache: PersiDict[ValueType],
+        etag_cache: PersiDict[str] | None = None,
     ) -> None:
         _check_dicts(main_dict=main_dict, data_cache=data_cache, etag_cache=etag_cache)
         store = CachedStore(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from persidict.conditions import ValueType
 from persidict.dicts.base import NO_VALUE, PersiDict
 from persidict.dicts.file_dir import FileDirDict
 from persidict.errors import MutationPolicyError
@@ -13,7 +14,7 @@ from persidict.storage.base import Payload, payload_bytes
 from persidict.wrappers.view import like
 
 
-class WriteOnceDict(PersiDict):
+class WriteOnceDict(PersiDict[ValueType]):
     """An append-only dict where writing a key again is allowed and ignored.
 
     Made for results that many workers may compute and store: the first write
@@ -35,7 +36,10 @@ class WriteOnceDict(PersiDict):
     """
 
     def __init__(
-        self, *, wrapped_dict: PersiDict | None = None, p_consistency_checks: float | None = None
+        self,
+        *,
+        wrapped_dict: PersiDict[ValueType] | None = None,
+        p_consistency_checks: float | None = None,
     ) -> None:
         if wrapped_dict is None:
             wrapped_dict = FileDirDict(append_only=True)
