@@ -314,7 +314,7 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
         if isinstance(got, (bytes, bytearray, memoryview)):
             return io.BytesIO(got)
         if isinstance(got, io.BufferedReader):  # the store's read-ahead: ours follows the reads
-            return ReadAhead(got.detach())
+            return ReadAhead(got.detach())  # type: ignore[return-value]  # a binary file
         return got
 
     def head(self, path: str, size: int = 1024) -> bytes:
