@@ -181,11 +181,7 @@ class StoreOperations(mfusepy.Operations):
             self.journal.add(path)
 
         try:
-            # Only a local store takes the spool as a stream today: S3's store still
-            # wants bytes (CONTRACTS.md's streaming Payload is not in it yet), so a
-            # remote commit reads the spool into memory once, at the close.
-            payload = spool.payload(note) if self.local else spool.read(0, spool.size)
-            self.fs.pipe_file(self._full(rel), payload)
+            self.fs.pipe_file(self._full(rel), spool.payload(note))
             if mtime is not None and not self._set_mtime(rel, mtime):
                 mtime = None
         except Exception as exc:
@@ -209,9 +205,9 @@ class StoreOperations(mfusepy.Operations):
         w.loaded = True
 
     def _activate(self, r: Reader) -> None:
-        """Decide how ``r`` reads: an open file of a local value, a small remote one whole
-        (one version, one request), a big remote one in ranged requests."""
-        if r.data is not None or r.source is not None or r.fetch is not None:
+        """Decide how ``r`` reads: an open file of a local value or of a big remote one
+        (ranged requests of one version), a small remote one whole (one request)."""
+        if r.data is not None or r.source is not None:
             return
         full = self._full(r.path)
         try:
@@ -221,7 +217,7 @@ class StoreOperations(mfusepy.Operations):
                     return
                 st = self.tree.stat(r.path)
                 if st is not None and st.size > WHOLE_READ_LIMIT:
-                    r.fetch = lambda start, end: self.fs.cat_file(full, start=start, end=end)
+                    r.source = self.fs.open_stored(full)  # ranged reads of one version
                 else:
                     r.data = self.fs.cat_file(full)
         except FileNotFoundError:

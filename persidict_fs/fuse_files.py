@@ -23,7 +23,6 @@ from typing import BinaryIO
 
 SPILL_THRESHOLD = 16 << 20  # a writer's bytes beyond this go to a temp file
 COPY_BLOCK = 1 << 20
-READ_BLOCK = 8 << 20  # a big remote value is read in requests of this size
 
 
 class Spool:
@@ -110,28 +109,18 @@ class Spool:
 class Reader:
     """A file open for reading: one version of the stored value.
 
-    ``data`` holds a small value read whole; ``source`` a file object of a
-    local one (opened at once, so a later rm cannot take it); ``fetch(start,
-    end)`` reads a big remote one in blocks of ``READ_BLOCK``, one request each.
+    ``data`` holds a small remote value read whole; ``source`` a file object
+    of one version of a local or a big remote one (``open_stored``).
     """
 
     path: str
     data: bytes | None = None
     source: BinaryIO | None = None
-    fetch: Callable[[int, int], bytes] | None = None
-    block_start: int = -1
-    block: bytes = b""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def read(self, size: int, offset: int) -> bytes:
         if self.data is not None:
             return self.data[offset : offset + size]
-        if self.fetch is not None:
-            end = offset + size
-            if not (self.block_start <= offset and end <= self.block_start + len(self.block)):
-                self.block = self.fetch(offset, offset + max(size, READ_BLOCK))
-                self.block_start = offset
-            return self.block[offset - self.block_start : end - self.block_start]
         fileno = _fileno(self.source)  # type: ignore[arg-type]
         if fileno is not None:
             return os.pread(fileno, size, offset)

@@ -1,6 +1,6 @@
 """Real tools behave in a mount as in a plain folder: one script, run in both, same transcript.
 
-Run on a mount of a raw (bytes) store. What a store does
+Run on local and S3 mounts of a raw (bytes) store. What a store does
 not keep is left out on purpose: symlinks, hard links, modes (chmod).
 """
 
@@ -78,8 +78,7 @@ def run_battery(where, src, out) -> str:
     return done.stdout + done.stderr + f"exit {done.returncode}\n"
 
 
-# S3 joins when its store keeps times (set_mtime): until then rsync re-sends every file there
-@pytest.fixture(params=["local"])
+@pytest.fixture(params=["local", "s3"])
 def store_url(request, tmp_path):
     if request.param == "local":
         return str(tmp_path / "store"), {}
@@ -113,8 +112,7 @@ def test_tools_in_a_mount_do_what_they_do_in_a_folder(store_url, tmp_path):
     shutil.rmtree(tmp_path / "out-mount")
 
 
-# S3 joins when its store keeps empty folders (make_folder: a "name/" marker)
-@pytest.mark.parametrize("backend", ["local"])
+@pytest.mark.parametrize("backend", ["local", "s3"])
 def test_an_empty_folder_made_in_the_mount_survives_a_remount(backend, request, tmp_path):
     if backend == "local":
         url, options = str(tmp_path / "store"), {}

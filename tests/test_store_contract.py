@@ -220,3 +220,12 @@ def test_compare_and_swap_is_exact_between_threads(store):
     for t in threads:
         t.join()
     assert store.read("counter") == b"200"
+
+
+def test_fsspec_info_downloads_no_value_and_etags_change_on_equal_rewrites(monkeypatch):
+    store = FsspecStore(fsspec.filesystem("memory"), "/info-no-download")
+    etag = store.write("k", b"same bytes")
+    monkeypatch.setattr(store.fs, "cat_file", lambda *a, **kw: pytest.fail("downloaded"))
+    assert store.info("k").etag == etag
+    monkeypatch.undo()
+    assert store.write("k", b"same bytes") != etag

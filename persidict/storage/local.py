@@ -559,6 +559,8 @@ class LocalStore(ByteStore):
                 os.stat(name, dir_fd=dfd, follow_symlinks=False)
             except FileNotFoundError:
                 os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+                if self.durable:
+                    os.fsync(dfd)
                 return etag
             self._refuse_non_file(dfd, name, full)
             return None
