@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from persidict_fs.paths import ViewPaths
 
 
-
 class Batches:
     """``cat``, ``cat_ranges``, ``pipe``, ``rm`` of many paths, concurrently."""
 
@@ -61,7 +60,6 @@ class Batches:
         def pipe_file(
             self, path: str, value: Payload, mode: str = "overwrite", **kwargs: Any
         ) -> None: ...
-
 
     def cat(self, path: Any, recursive: bool = False, on_error: str = "raise", **kwargs: Any):
         """Bytes of many files at once: one concurrent batch of reads."""

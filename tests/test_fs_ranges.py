@@ -100,3 +100,23 @@ def test_one_column_of_a_parquet_file_fetches_about_that_column(s3_options):
     pd.testing.assert_frame_equal(back, frame[["c2"]])
     assert got["GetObject"] > 0
     assert got["bytes"] <= 1.2 * (column + footer), (got, column, footer, len(buffer.getvalue()))
+
+
+def test_reads_of_a_big_s3_file_match_its_bytes_and_read_ahead_grows(s3_options):
+    fs = PersiDictFileSystem(fo=f"s3://{BUCKET}/{uuid.uuid4().hex[:12]}", **s3_options)
+    big = np.random.default_rng(1).bytes(10 << 20)
+    fs.pipe_file("big", big)
+    with s3_bytes_read(fs.store) as got, fs.open("big", "rb") as f:
+        chunks = []
+        while chunk := f.read(64 << 10):  # a sequential reader: 160 small reads
+            chunks.append(chunk)
+    assert b"".join(chunks) == big
+    assert got["GetObject"] <= 12 and got["bytes"] <= len(big) + (64 << 10)
+    with fs.open("big", "rb") as f:
+        for start, size in [(5_000_000, 10), (100, 70_000), ((10 << 20) - 5, 5), (0, 3)]:
+            f.seek(start)
+            assert f.read(size) == big[start : start + size]
+        f.seek(-4, 2)
+        assert (f.read(), f.tell()) == (big[-4:], len(big))
+        f.seek(1000)
+        assert f.read() == big[1000:]

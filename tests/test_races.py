@@ -27,7 +27,7 @@ def run_workers(target, args_per_worker: list[tuple]) -> list:
     ]
     for p in procs:
         p.start()
-    outcomes = dict(results.get(timeout=120) for _ in procs)
+    outcomes = dict(results.get(timeout=240) for _ in procs)
     for p in procs:
         p.join(timeout=30)
     errors = [o for o in outcomes.values() if isinstance(o, BaseException)]
