@@ -13,53 +13,16 @@ import io
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from persidict.keys import Key
 from persidict.storage.base import MISSING
 from persidict_fs import listing
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-    from typing import BinaryIO
-
-    from persidict.dicts.base import PersiDict
-    from persidict.keys import Key
-    from persidict.storage.base import ByteStore, Payload
-    from persidict_fs.paths import ViewPaths
+from persidict_fs.view_mixin import ViewMixin
 
 
-class Batches:
+class Batches(ViewMixin):
     """``cat``, ``cat_ranges``, ``pipe``, ``rm`` of many paths, concurrently."""
-
-    if TYPE_CHECKING:  # what the mixin uses of PersiDictFileSystem (and fsspec's base)
-        store: ByteStore
-        dict: PersiDict[Any]
-        _paths: ViewPaths
-        exists: Callable[..., bool]
-        expand_path: Callable[..., list[str]]
-
-        @classmethod
-        def _strip_protocol(cls, path: Any) -> Any: ...
-        def _where(self, path: str) -> str: ...
-        def _stored_file(self, path: str) -> str: ...
-        def _target(self, path: str, data: Payload) -> tuple[str, Key | None, Payload]: ...
-        def _store_one(
-            self,
-            stored: str,
-            key: Key | None,
-            data: Payload,
-            exclusive: bool = False,
-            etag: Any = None,
-        ) -> str | None: ...
-        def isdir(self, path: str) -> bool: ...
-        def cat_file(
-            self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any
-        ) -> bytes: ...
-        def open_stored(self, path: str) -> BinaryIO: ...
-        def pipe_file(
-            self, path: str, value: Payload, mode: str = "overwrite", **kwargs: Any
-        ) -> None: ...
 
     def cat(self, path: Any, recursive: bool = False, on_error: str = "raise", **kwargs: Any):
         """Bytes of many files at once: one concurrent batch of reads."""
