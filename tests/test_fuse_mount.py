@@ -13,10 +13,8 @@ import time
 import uuid
 
 import pytest
-from fuse_helpers import Mounted
+from fuse_helpers import mount_fixture
 
-from persidict import open_dict
-from persidict_fs import mount
 from tests.waiting import wait_for
 
 TTL = 0.5
@@ -24,19 +22,9 @@ TTL = 0.5
 
 @pytest.fixture(scope="module", params=["local", "s3"])
 def m(request, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("fuse")
-    if request.param == "local":
-        url, options = str(tmp / "store"), {}
-    else:
-        options = dict(request.getfixturevalue("s3_options"))
-        url = f"s3://persidict-tests/mount-{uuid.uuid4().hex[:8]}"
-    d = open_dict(url, "json", **options)
-    d["seed"] = 0  # the format is guessed from the files, as the CLI does
-    root = tmp / "mnt"
-    root.mkdir()
-    log = tmp / "mount.log"
-    with mount(url, root, cache_ttl=TTL, log_file=log, log_level="DEBUG", **options):
-        yield Mounted(d, root, log, TTL)
+    handle, mounted = mount_fixture(request, tmp_path_factory, cache_ttl=TTL)
+    with handle:
+        yield mounted
 
 
 @pytest.fixture
