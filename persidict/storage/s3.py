@@ -742,6 +742,16 @@ class S3Store(ByteStore):
         for page in self._pages(Prefix=self._folder(prefix)):
             yield from self._entries(page)
 
+    def walk_with_folders(self, prefix: str = "") -> Iterator[Entry | str]:
+        """Files, and the empty folders' ``name/`` markers (as folder paths)."""
+        for page in self._pages(Prefix=self._folder(prefix)):
+            for obj in page.get("Contents", ()):
+                folder = self._relative(obj["Key"]).removesuffix("/")
+                marker = obj["Key"].endswith("/") and folder and folder != prefix
+                if marker and not is_temp_name(folder.rpartition("/")[2]):
+                    yield folder
+            yield from self._entries(page)
+
     def listdir(self, prefix: str = "") -> tuple[list[Entry], list[str]]:
         files: list[Entry] = []
         dirs: list[str] = []
