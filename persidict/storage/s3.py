@@ -232,14 +232,7 @@ class S3Store(ByteStore):
         return s3_listing.walk(self.requests, prefix)
 
     def walk_with_folders(self, prefix: str = "") -> Iterator[Entry | str]:
-        """Files, and the empty folders' ``name/`` markers (as folder paths)."""
-        for page in self._pages(Prefix=self._folder(prefix)):
-            for obj in page.get("Contents", ()):
-                folder = self._relative(obj["Key"]).removesuffix("/")
-                marker = obj["Key"].endswith("/") and folder and folder != prefix
-                if marker and not is_temp_name(folder.rpartition("/")[2]):
-                    yield folder
-            yield from self._entries(page)
+        return s3_listing.walk_with_folders(self.requests, prefix)
 
     def listdir(self, prefix: str = "") -> tuple[list[Entry], list[str]]:
         return s3_listing.listdir(self.requests, prefix)
