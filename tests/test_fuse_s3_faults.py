@@ -82,9 +82,11 @@ def here(m, proxy):
 
 def stored_names(d, folder: str) -> list[str]:
     """Every object in ``folder`` as S3 lists it (temp names too), then unfinished uploads."""
-    store, prefix = d.store, d.store._folder(folder)
-    keys = [o["Key"] for page in store._pages(Prefix=prefix) for o in page.get("Contents", ())]
-    uploads = store._run(lambda: store._request("list_multipart_uploads", Prefix=prefix))
+    requests = d.store.requests
+    prefix = requests.folder_key(folder)
+    listed = requests.run(lambda: requests.request("list_objects_v2", Prefix=prefix))
+    keys = [o["Key"] for o in listed.get("Contents", ())]  # a test folder: one page
+    uploads = requests.run(lambda: requests.request("list_multipart_uploads", Prefix=prefix))
     names = sorted(k[len(prefix) :] for k in keys)
     return names + [f"upload of {u['Key']}" for u in uploads.get("Uploads", ())]
 

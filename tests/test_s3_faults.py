@@ -385,7 +385,8 @@ def test_every_request_carries_the_users_s3_options(proxy, s3_options):
     puts = [r for r in proxy.seen if r.method == "PUT"]
     assert len(puts) == 6
     assert all(r.headers.get("x-amz-server-side-encryption") == "AES256" for r in puts)
-    head = d.store._run(lambda: d.store._request("head_object", Key=f"{d.root_prefix}/a.pkl"))
+    requests = d.store.requests
+    head = requests.run(lambda: requests.request("head_object", Key=f"{d.root_prefix}/a.pkl"))
     assert head["ServerSideEncryption"] == "AES256"
 
 

@@ -56,6 +56,24 @@ def payload_bytes(data: Payload) -> bytes | bytearray | memoryview:
     return buffer.getvalue()
 
 
+def spool_payload(data: Payload) -> BinaryIO | bytes | bytearray | memoryview:
+    """A bytes-like payload as is; a callable's output in a file positioned at 0.
+
+    The file stays in memory up to ``SPOOL_MAX`` bytes, then moves to disk.
+    If the callable raises, the file is closed and the error goes on.
+    """
+    if not callable(data):
+        return data
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX)  # noqa: SIM115 (returned)
+    try:
+        data(cast(BinaryIO, spool))
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    return spool  # type: ignore[return-value]
+
+
 @dataclass(frozen=True)
 class Entry:
     """What a listing or ``info`` says of one stored file."""
@@ -145,24 +163,6 @@ class ByteStore(ABC):
     def remove_folder(self, path: str) -> None:
         """Remove the empty folder at ``path``; OSError (ENOTEMPTY) if it holds files."""
         raise io.UnsupportedOperation(f"{self.url} cannot hold empty folders")
-
-    @staticmethod
-    def _spool(data: Payload) -> BinaryIO | bytes | bytearray | memoryview:
-        """A bytes-like payload as is; a callable's output in a file positioned at 0.
-
-        The file stays in memory up to ``SPOOL_MAX`` bytes, then moves to disk.
-        If the callable raises, the file is closed and the error goes on.
-        """
-        if not callable(data):
-            return data
-        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX)  # noqa: SIM115 (returned)
-        try:
-            data(cast(BinaryIO, spool))
-            spool.seek(0)
-        except BaseException:
-            spool.close()
-            raise
-        return spool  # type: ignore[return-value]
 
     @abstractmethod
     def write(self, path: str, data: Payload) -> str:
