@@ -12,6 +12,8 @@ server hangs there.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -22,8 +24,10 @@ from fuse_helpers import Mounted
 from persidict import open_dict
 from persidict.fault_proxy import FAULTS, SILENT
 from persidict_fs import mount
+from persidict_fs.mount import mounted_fs
 from tests.conftest import BUCKET
 from tests.fault_fixtures import a_get, proxy_fixture  # noqa: F401 (the proxy fixture)
+from tests.waiting import wait_for
 
 TIMEOUT = 1.0  # request_timeout of the faulty mount: what a stall or a silent endpoint costs
 TTL = 0.5
@@ -155,3 +159,61 @@ def test_a_silent_endpoint_fails_cat_and_write_with_eio_and_keeps_the_old_value(
     assert stored_names(m.d, here) == ["unread.json", "v.json"]
     assert probe(m.root, "read", f"{here}/unread.json") == '"u"'  # the endpoint is back
     assert "no answer within 1 s (storage option request_timeout)" in m.log_text()
+
+
+STOPS = {
+    "SIGTERM": lambda handle, mnt: handle.process.send_signal(signal.SIGTERM),
+    "SIGINT": lambda handle, mnt: handle.process.send_signal(signal.SIGINT),
+    "fusermount -u -z": lambda handle, mnt: subprocess.run(
+        ["fusermount3", "-u", "-z", str(mnt)], check=True, timeout=60
+    ),
+}
+
+
+@pytest.mark.parametrize("how", list(STOPS))
+def test_the_mount_stops_while_a_commit_hangs_on_a_silent_endpoint(
+    proxy, s3_options, tmp_path, how
+):
+    prefix = f"mountsilent-{uuid.uuid4().hex[:8]}"
+    d = open_dict(s3_url(prefix), "json", **s3_options)
+    d["v"] = "old"
+    mnt, log = tmp_path / "mnt", tmp_path / "log"
+    mnt.mkdir()
+    # A timeout so long that only the stop can end the hanging commit in time.
+    options = dict(s3_options, endpoint_url=proxy.url, request_timeout=3600)
+    handle = mount(s3_url(prefix), mnt, serialization_format="json", cache_ttl=60,
+                   stop_timeout=0.5, log_file=log, **options)  # fmt: skip
+    writer = None
+    try:
+        assert probe(mnt, "read", "v.json") == '"old"'  # its attributes are cached now
+        proxy.inject(SILENT, when=lambda r: prefix in r.target, times=1 << 30)
+        writer = subprocess.Popen(
+            [sys.executable, "-c", PROBE, "write", "v.json", '"new"'],
+            cwd=mnt, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        wait_for(
+            lambda: any(r.fault == SILENT and r.method == "PUT" for r in proxy.seen),
+            "the writer's commit to hang",
+        )
+        if how.startswith("fusermount"):
+            # as on any filesystem, a plain unmount is refused while a process waits in it
+            busy = subprocess.run(["fusermount3", "-u", str(mnt)], capture_output=True, text=True)
+            assert busy.returncode != 0 and "busy" in busy.stderr, busy.stderr
+        STOPS[how](handle, mnt)
+        wait_for(lambda: mounted_fs(mnt) is None, "the mount to go")
+        assert handle.process.wait(60) == 0, log.read_text()
+        closed = writer.communicate(timeout=60)[0]
+    finally:
+        proxy.clear()
+        if writer is not None and writer.poll() is None:
+            writer.kill()
+        if handle.process.poll() is None:
+            handle.process.kill()
+            subprocess.run(["fusermount3", "-u", "-z", str(mnt)], check=False)
+    assert closed == "ECONNABORTED"  # the writer is told its close failed
+    assert d["v"] == "old"  # the commit never reached the store
+    assert stored_names(d, "") == ["v.json"]
+    text = log.read_text()
+    assert "still under way after 0.5 s (stop_timeout)" in text
+    assert "Traceback" not in text
+    assert os.listdir(mnt) == []

@@ -64,14 +64,15 @@ def spool_payload(data: Payload) -> BinaryIO | bytes | bytearray | memoryview:
     """
     if not callable(data):
         return data
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX)  # noqa: SIM115 (returned)
+    # typeshed's SpooledTemporaryFile is an IO[bytes], not a BinaryIO, though it is one
+    spool = cast(BinaryIO, tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX))  # noqa: SIM115
     try:
-        data(cast(BinaryIO, spool))
+        data(spool)
         spool.seek(0)
     except BaseException:
         spool.close()
         raise
-    return spool  # type: ignore[return-value]
+    return spool
 
 
 @dataclass(frozen=True)
