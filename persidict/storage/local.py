@@ -369,7 +369,7 @@ class LocalStore(ByteStore):
                 for name in folders:
                     stack.append(base + name)
                     yield base + name
-                yield from (_entry(base + name, st) for name, st in files)
+                yield from (entry_of(base + name, st) for name, st in files)
 
     def listdir(self, prefix: str = "") -> tuple[list[Entry], list[str]]:
         files, folders = self._lister.listdir(prefix)
