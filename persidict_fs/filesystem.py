@@ -46,6 +46,7 @@ from persidict.formats import Format
 from persidict.keys import Key
 from persidict.storage.base import (
     MISSING,
+    SPOOL_MAX,
     Entry,
     Payload,
     PreconditionFailed,
@@ -104,6 +105,8 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
 
     protocol = "persidict"
     root_marker = ""
+    spill_threshold = SPOOL_MAX
+    """A file open for writing keeps up to this many bytes in memory, the rest in a temp file."""
 
     def __init__(
         self,
@@ -401,7 +404,7 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
             with contextlib.suppress(*MISSING):  # appending to nothing: a new file
                 initial, etag = self.store.read_with_etag(stored)
 
-        def commit(data: bytes) -> None:
+        def commit(data: Payload) -> None:
             if mode == "wb":
                 self._commit(path, data)
             elif etag is None:  # xb, or ab on a new file: exclusive
@@ -409,9 +412,9 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
             else:
                 self._append_commit(path, data, etag)
 
-        return StagedFile(self, path, mode, commit, initial, autocommit)
+        return StagedFile(self, path, mode, commit, initial, autocommit, self.spill_threshold)
 
-    def _append_commit(self, path: str, data: bytes, etag: str) -> None:
+    def _append_commit(self, path: str, data: Payload, etag: str) -> None:
         try:
             self._commit(path, data, etag=etag)
         except PreconditionFailed:
@@ -431,7 +434,7 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
                 return
             raise
         with src:
-            self.pipe_file(path2, src.read())
+            self.pipe_file(path2, lambda out: _copy(src, out, DEFAULT_CALLBACK))
 
     # local disk
     def get_file(
@@ -473,10 +476,8 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
             self.makedirs(rpath, exist_ok=True)
             return
         with open(lpath, "rb") as src:
-            data = src.read()
-        callback.set_size(len(data))
-        self.pipe_file(rpath, data, mode=mode)
-        callback.relative_update(len(data))
+            callback.set_size(os.fstat(src.fileno()).st_size)
+            self.pipe_file(rpath, lambda out: _copy(src, out, callback), mode=mode)
 
 
 def _copy(src: BinaryIO, dst: BinaryIO, callback: Any) -> None:
