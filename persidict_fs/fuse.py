@@ -236,8 +236,13 @@ class StoreOperations(mfusepy.Operations):
 
     def exit_loop(self) -> None:
         """Have libfuse end its loop once the requests under way are answered (any thread)."""
-        if self._fuse:
-            mfusepy._libfuse.fuse_exit(ctypes.c_void_p(self._fuse))
+        with self._lock:
+            if self._fuse:
+                mfusepy._libfuse.fuse_exit(ctypes.c_void_p(self._fuse))
+
+    def destroy(self, path: str) -> None:
+        with self._lock:
+            self._fuse = None  # libfuse frees it next: exit_loop must not touch it
 
     # attributes and listings
     def _writer_stat(self, w: Writer) -> Stat | None:
