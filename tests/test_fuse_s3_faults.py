@@ -30,27 +30,34 @@ from tests.fault_fixtures import a_get, proxy_fixture  # noqa: F401 (the proxy f
 from tests.waiting import wait_for
 
 TIMEOUT = 1.0  # request_timeout of the faulty mount: what a stall or a silent endpoint costs
-TTL = 0.5
+TTL = 60  # each test works in a fresh folder; what the mount saw stays cached
 
-# A tiny program run in the mount: read or write a file, print "ok" or the errno's name.
+# A tiny program run in the mount: read or write a file; print what it read, or "ok",
+# or the step that failed and the errno's name ("close: EIO").
 PROBE = """
 import errno, sys
 op, path = sys.argv[1], sys.argv[2]
+step = "open"
 try:
     if op == "read":
         with open(path, "rb") as f:
+            step = "read"
             sys.stdout.write(f.read().decode())
     else:
-        with open(path, "w") as f:
-            f.write(sys.argv[3])
+        f = open(path, "w")
+        step = "write"
+        f.write(sys.argv[3])
+        f.flush()
+        step = "close"
+        f.close()
         sys.stdout.write("ok")
 except OSError as exc:
-    sys.stdout.write(errno.errorcode[exc.errno])
+    sys.stdout.write(f"{step}: {errno.errorcode[exc.errno]}")
 """
 
 
 def probe(root, op: str, path: str, value: str = "") -> str:
-    """Run PROBE in ``root``: the file's text, "ok", or the errno's name (EIO...)."""
+    """Run PROBE in ``root``: the file's text, "ok", or the failed step and errno."""
     args = [sys.executable, "-c", PROBE, op, path, *([value] if value else [])]
     return subprocess.run(args, cwd=root, capture_output=True, text=True, timeout=60).stdout
 
@@ -148,11 +155,13 @@ def test_ls_through_the_mount_under_a_fault_lists_every_file(m, proxy, here, fau
 def test_a_silent_endpoint_fails_cat_and_write_with_eio_and_keeps_the_old_value(m, proxy, here):
     m.d.setitems({(here, "v"): "old", (here, "unread"): "u"})
     path = f"{here}/v.json"
+    assert m.sh(f"ls {here}").stdout.split() == ["unread.json", "v.json"]  # listed, cached
     assert probe(m.root, "read", path) == '"old"'
     proxy.inject(SILENT, times=1 << 30)  # every request from now on: accepted, never answered
-    assert probe(m.root, "read", f"{here}/unread.json") == "EIO"  # not in the page cache
-    assert probe(m.root, "write", path, '"new"') == "EIO"
-    assert probe(m.root, "write", f"{here}/created.json", "1") == "EIO"
+    # each fails at its own request to the store: a GET, the commit
+    assert probe(m.root, "read", f"{here}/unread.json") == "read: EIO"
+    assert probe(m.root, "write", path, '"new"') == "close: EIO"
+    assert probe(m.root, "write", f"{here}/created.json", "1") == "close: EIO"
     assert any(r.fault == SILENT for r in proxy.seen)
     proxy.clear()
     assert m.d.store.read(path) == b'"old"'
@@ -210,7 +219,7 @@ def test_the_mount_stops_while_a_commit_hangs_on_a_silent_endpoint(
         if handle.process.poll() is None:
             handle.process.kill()
             subprocess.run(["fusermount3", "-u", "-z", str(mnt)], check=False)
-    assert closed == "ECONNABORTED"  # the writer is told its close failed
+    assert closed == "close: ECONNABORTED"  # the writer is told its close failed
     assert d["v"] == "old"  # the commit never reached the store
     assert stored_names(d, "") == ["v.json"]
     text = log.read_text()

@@ -206,6 +206,14 @@ class ByteStore(ABC):
     def walk(self, prefix: str = "") -> Iterator[Entry]:
         """Every stored file under folder ``prefix`` ('' is the root), recursively."""
 
+    def walk_with_folders(self, prefix: str = "") -> Iterator[Entry | str]:
+        """``walk``, and the folders under ``prefix`` (their paths, as ``str``), in one listing.
+
+        Every folder that persists empty comes; folders holding files may come
+        too. Default: the files only (a store whose folders are where files are).
+        """
+        return iter(self.walk(prefix))
+
     def iter_paths(self, prefix: str = "") -> Iterator[str]:
         """Relative paths of stored files under ``prefix`` (cheapest listing)."""
         return (e.path for e in self.walk(prefix))

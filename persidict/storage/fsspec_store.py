@@ -176,23 +176,28 @@ class FsspecStore(ByteStore):
         return self.fs.isfile(self.full_path(path))
 
     def walk(self, prefix: str = "") -> Iterator[Entry]:
+        return self._walk(prefix, withdirs=False)  # type: ignore[return-value]  # files only
+
+    def walk_with_folders(self, prefix: str = "") -> Iterator[Entry | str]:
+        return self._walk(prefix, withdirs=True)
+
+    def _walk(self, prefix: str, withdirs: bool) -> Iterator[Entry | str]:
         base = self.full_path(prefix)
         self.fs.invalidate_cache(base)
         try:
-            found = self.fs.find(base, detail=True)
+            found = self.fs.find(base, withdirs=withdirs, detail=True)
         except FileNotFoundError:
             return
         inside = f"{prefix}/" if prefix else ""
         for full, info in sorted(found.items()):
             rel = self._relative(full)
             # find() on a file's own path returns that file: it is not under the folder
-            if (
-                info.get("type") == "file"
-                and not is_temp_name(rel.rpartition("/")[2])
-                and rel.startswith(inside)
-                and rel
-            ):
+            if not rel.startswith(inside) or not rel or is_temp_name(rel.rpartition("/")[2]):
+                continue
+            if info.get("type") == "file":
                 yield _entry(rel, info)
+            elif info.get("type") == "directory":
+                yield rel
 
     def listdir(self, prefix: str = "") -> tuple[list[Entry], list[str]]:
         base = self.full_path(prefix)

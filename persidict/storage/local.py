@@ -360,6 +360,17 @@ class LocalStore(ByteStore):
     def walk(self, prefix: str = "") -> Iterator[Entry]:
         return (entry_of(path, st) for path, st in self._lister.walk(prefix))
 
+    def walk_with_folders(self, prefix: str = "") -> Iterator[Entry | str]:
+        stack = [prefix]
+        while stack:
+            rel = stack.pop()
+            base = f"{rel}/" if rel else ""
+            for files, folders in self._lister.entries(rel, with_stat=True):
+                for name in folders:
+                    stack.append(base + name)
+                    yield base + name
+                yield from (entry_of(base + name, st) for name, st in files)
+
     def listdir(self, prefix: str = "") -> tuple[list[Entry], list[str]]:
         files, folders = self._lister.listdir(prefix)
         return [entry_of(path, st) for path, st in files], folders

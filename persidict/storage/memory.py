@@ -122,6 +122,12 @@ class MemoryStore(ByteStore):
         for path, (data, etag, mtime) in snapshot:
             yield Entry(path, len(data), mtime, etag)
 
+    def walk_with_folders(self, prefix: str = "") -> Iterator[Entry | str]:
+        yield from self.walk(prefix)
+        start = f"{prefix}/" if prefix else ""
+        with self._lock:
+            yield from sorted(f for f in self._folders if f.startswith(start))
+
     def listdir(self, prefix: str = "") -> tuple[list[Entry], list[str]]:
         start = f"{prefix}/" if prefix else ""
         files, dirs = [], set()
