@@ -66,21 +66,33 @@ def s3_url(prefix: str) -> str:
     return f"s3://{BUCKET}/{prefix}"
 
 
-@pytest.fixture(scope="module")
-def m(proxy, s3_options, tmp_path_factory):
-    """A json store mounted through the proxy; ``m.d`` talks to moto directly."""
+def mounted_through(proxy, s3_options, tmp_path_factory, fmt: str, request_timeout: float):
+    """A ``fmt`` store mounted through the proxy; ``Mounted.d`` talks to moto directly."""
     tmp = tmp_path_factory.mktemp("fusefaults")
     url = s3_url(f"mountfaults-{uuid.uuid4().hex[:8]}")
     root, log = tmp / "mnt", tmp / "mount.log"
     root.mkdir()
-    options = dict(s3_options, endpoint_url=proxy.url, request_timeout=TIMEOUT)
-    with mount(url, root, serialization_format="json", cache_ttl=TTL, log_file=log,
+    options = dict(s3_options, endpoint_url=proxy.url, request_timeout=request_timeout)
+    with mount(url, root, serialization_format=fmt, cache_ttl=TTL, log_file=log,
                log_level="DEBUG", **options):  # fmt: skip
-        yield Mounted(open_dict(url, "json", **s3_options), root, log, TTL)
+        yield Mounted(open_dict(url, fmt, **s3_options), root, log, TTL)
+
+
+@pytest.fixture(scope="module")
+def m(proxy, s3_options, tmp_path_factory):
+    """A json store mounted through the proxy."""
+    yield from mounted_through(proxy, s3_options, tmp_path_factory, "json", TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def raw(proxy, s3_options, tmp_path_factory):
+    """A bytes store mounted through the proxy: a file's bytes go to the store as they are,
+    so a big one is uploaded in parts. Its timeout leaves room for a 16 MiB part."""
+    yield from mounted_through(proxy, s3_options, tmp_path_factory, "bytes", 10.0)
 
 
 @pytest.fixture
-def here(m, proxy):
+def here(proxy):
     """A fresh folder of the store (so no cache of the mount knows it); faults disarmed after."""
     proxy.clear()
     yield f"t{uuid.uuid4().hex[:8]}"
@@ -134,6 +146,29 @@ def test_a_write_through_the_mount_under_a_fault_stores_the_new_value_whole(
     assert m.d.store.read(path) == new.encode()
     assert stored_names(m.d, here) == ["seed.json", "v.json"]
     assert m.sh(f"cat {path}").stdout == new
+
+
+BIG = 17 << 20  # above the store's 16 MiB: uploaded in parts, committed by one request
+# The commit is applied and its reply lost, replaced by a 500, reset or cut short: the
+# store must find out what happened (a refusal or a stall takes the small writes' path).
+APPLIED = ("lost_reply", "error_500", "reset_after", "truncate")
+
+
+@pytest.mark.parametrize("fault", APPLIED)
+def test_a_big_write_through_the_mount_under_a_fault_at_its_commit_stores_it_whole(
+    raw, proxy, here, fault
+):
+    raw.d[here, "v"] = b"old"
+    proxy.inject(fault, when=lambda r: r.method == "POST" and "uploadId=" in r.target
+                 and here in r.target)  # fmt: skip
+    script = f"with open('{here}/v', 'wb') as f: f.write(bytes(range(256)) * {BIG // 256})"
+    done = subprocess.run([sys.executable, "-c", script], cwd=raw.root, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert proxy.pending() == 0, "the commit did not meet the fault"
+    assert done.returncode == 0, done.stderr
+    assert raw.d[here, "v"] == bytes(range(256)) * (BIG // 256)
+    assert stored_names(raw.d, here) == ["v"]  # no part or upload left behind
+    assert os.stat(raw.root / here / "v").st_size == BIG
 
 
 @pytest.mark.parametrize("fault", FAULTS)
