@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, BinaryIO, cast
@@ -20,8 +21,20 @@ from typing import Any, BinaryIO, cast
 from persidict.storage.base import MISSING, SPOOL_MAX, ByteStore, Entry, Payload, PreconditionFailed
 
 BLOCK = 8 << 20  # one ranged read of the old bytes
-BACK_OFF_FIRST = 0.01  # seconds: the first wait's bound, doubled per attempt
-BACK_OFF_MAX = 0.5
+BACK_OFF_FIRST = 0.005  # seconds: the first wait's bound, doubled per attempt
+BACK_OFF_MAX = 0.2  # about one append's round trips on S3: a loser is soon back in the race
+
+
+_LOCKS = [threading.Lock() for _ in range(64)]
+
+
+def one_at_a_time(store_url: str, path: str) -> threading.Lock:
+    """A lock for appends to ``path`` in this process.
+
+    Threads of one process (the mount's, say) then never race each other's
+    compare-and-swap; other processes and machines still can, and retry.
+    """
+    return _LOCKS[hash((store_url, path)) % len(_LOCKS)]
 
 
 def _temp_file() -> BinaryIO:

@@ -57,7 +57,11 @@ from persidict_fs.folders import FoldersAndTimes
 from persidict_fs.paths import ViewPaths
 
 # Options that fsspec itself consumes; the rest go to the inner store.
-APPEND_ATTEMPTS = 16  # compare-and-swap tries of one append before EAGAIN
+# Compare-and-swap tries of one append before EAGAIN. Under contention each try
+# wins about as often as there are appenders at once; 100 make a loss by bad
+# luck negligible (4 at once: 0.75**100), while a store that never keeps a
+# version long enough still fails within a few seconds.
+APPEND_ATTEMPTS = 100
 
 _FSSPEC_OPTIONS = {
     "use_listings_cache",
@@ -373,15 +377,17 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
         """
         self._commit(self._strip_protocol(path), value, mode)
 
-    def append_file(self, path: str, data: Payload, *, repeatable: bool = False) -> int:
+    def append_file(
+        self, path: str, data: Payload, *, repeatable: bool = False, attempts: int = APPEND_ATTEMPTS
+    ) -> int:
         """Append ``data`` to the file at ``path`` atomically (making it if absent); its new size.
 
         Nothing a concurrent writer stores is lost: the old bytes are read
         from one version, pinned to its ETag, and ``old + data`` is stored
         only if that version is still the stored one (a compare-and-swap),
         else the whole append is tried again with the newer bytes, up to
-        ``APPEND_ATTEMPTS`` times with jittered back-off; then OSError EAGAIN
-        and nothing is written. A key goes through the dict, its rules and
+        ``attempts`` times with jittered back-off; then OSError EAGAIN and
+        nothing is written. A key goes through the dict, its rules and
         its format check (of the whole new value). ``data`` is bytes, or a
         callable writing them: called once (its bytes kept in a temp file for
         the attempts), or once per attempt if ``repeatable`` (it writes the
@@ -394,15 +400,18 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
         """
         path = self._strip_protocol(path)
         stored = self._paths.file(path)  # a bad name fails before anything is read
-        with appending.Added(data, repeatable) as added:
-            for attempt in range(APPEND_ATTEMPTS):
+        with (
+            appending.Added(data, repeatable) as added,
+            appending.one_at_a_time(self.store.url, stored),
+        ):
+            for attempt in range(attempts):
                 try:
                     return self._append_once(path, stored, added)
                 except PreconditionFailed:
                     appending.back_off(attempt)
         raise OSError(
             errno.EAGAIN,
-            f"{self._where(path)} changed {APPEND_ATTEMPTS} times while appending; nothing written",
+            f"{self._where(path)} changed {attempts} times while appending; nothing written",
             path,
         )
 
