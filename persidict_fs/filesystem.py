@@ -211,14 +211,22 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
         out.sort(key=lambda i: i["name"])
         return out if detail else [i["name"] for i in out]
 
-    def _files_under(self, path: str) -> dict[str, dict[str, Any]]:
-        """Every file below directory ``path``, from one recursive store listing."""
+    def _under(self, path: str) -> dict[str, dict[str, Any]]:
+        """Every file and folder below directory ``path``, from one recursive store listing.
+
+        Folders that hold no file come too (as ``ls`` shows them).
+        """
         try:
             folder = self._paths.folder(path)
         except ValueError:
             return {}
         out = {}
-        for entry in self.store.walk(folder):
+        for entry in self.store.walk_with_folders(folder):
+            if isinstance(entry, str):
+                name = self._paths.view_folder(entry)
+                if name is not None:
+                    out[name] = listing.dir_info(name)
+                continue
             name = self._paths.view_file(entry.path)
             if name is not None:
                 out[name] = self._file_info(name, entry)
@@ -232,9 +240,9 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
         detail: bool = False,
         **kwargs: Any,
     ) -> Any:
-        """Files below ``path`` (and the folders holding them if ``withdirs``), from one listing.
+        """Files below ``path`` (its folders too, empty ones included, if ``withdirs``).
 
-        A folder that holds no file shows in ``ls``, not here.
+        From one recursive listing of the store.
         """
         if maxdepth is not None and maxdepth < 1:
             raise ValueError("maxdepth must be at least 1")
@@ -245,16 +253,15 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
             except FileNotFoundError:
                 found = {}
         else:
-            found = listing.select(self._files_under(path), path, maxdepth, withdirs)
+            found = listing.select(self._under(path), path, maxdepth, withdirs)
         is_file = found.get(path, {}).get("type") == "file"
         if not found:
             try:
                 info = self.info(path)
             except FileNotFoundError:
                 info = {}
-            if info.get("type") == "file":
-                found = {path: info}
-                is_file = True
+            if info.get("type") == "file" or (withdirs and path and info):
+                found = {path: info}  # the file itself, or an empty folder itself
         elif withdirs and path and not is_file:
             found[path] = listing.dir_info(path)
         if not withdirs:
@@ -270,12 +277,12 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
         on_error: str = "omit",
         **kwargs: Any,
     ) -> Any:
-        """Like ``os.walk``, from one recursive store listing (folders holding files)."""
+        """Like ``os.walk``, from one recursive store listing (empty folders too)."""
         if maxdepth is not None and maxdepth < 1:
             raise ValueError("maxdepth must be at least 1")
         path = self._strip_protocol(path)
         detail = kwargs.pop("detail", False)
-        folders = listing.tree(self._files_under(path), path)
+        folders = listing.tree(self._under(path), path)
         if len(folders) == 1 and not folders[path][1]:
             try:
                 info = self.info(path)

@@ -19,6 +19,7 @@ listings are cached for ``cache_ttl`` seconds (``persidict_fs.fuse_cache``).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import io
 import logging
@@ -106,6 +107,7 @@ class StoreOperations(mfusepy.Operations):
         self.spill_dir = spill_dir
         self.journal = journal or Journal(os.path.join(tempfile.gettempdir(), JOURNALS))
         self.started = False  # set once the kernel has the mount
+        self._fuse = None  # libfuse's handle of this mount, for exit_loop
         self._lock = threading.RLock()
         self._mem: dict[str, MemFile] = {}
         self._hidden: dict[str, Stat] = {}  # removed while open: see _hide
@@ -251,12 +253,23 @@ class StoreOperations(mfusepy.Operations):
             r.data = b""  # created but not yet committed: empty until then
 
     def init_with_config(self, conn: Any, config: Any) -> None:
+        self._fuse = mfusepy._libfuse.fuse_get_context().contents.fuse
         self.started = True
         if conn is not None:
             conn.max_readahead = READ_AHEAD  # fewer, larger reads of big values
             if conn.capable & ATOMIC_O_TRUNC:
                 conn.want |= ATOMIC_O_TRUNC
             log.debug("kernel: capable %#x, want %#x", conn.capable, conn.want)
+
+    def exit_loop(self) -> None:
+        """Have libfuse end its loop once the requests under way are answered (any thread)."""
+        with self._lock:
+            if self._fuse:
+                mfusepy._libfuse.fuse_exit(ctypes.c_void_p(self._fuse))
+
+    def destroy(self, path: str) -> None:
+        with self._lock:
+            self._fuse = None  # libfuse frees it next: exit_loop must not touch it
 
     # attributes and listings
     def _writer_stat(self, w: Writer) -> Stat | None:

@@ -14,6 +14,7 @@ import copy
 import sys
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import replace
+from itertools import chain
 from typing import TYPE_CHECKING, Any, Generic
 
 from persidict.conditions import ITEM_NOT_AVAILABLE, ValueType
@@ -334,11 +335,16 @@ class PersiDict(
         def values(self) -> ValuesView[ValueType]: ...
 
     def __iter__(self) -> Iterator[NonEmptySafeStrTuple]:
-        keys_in, cut = self.layout.keys_in, len(self._prefix)
-        wrap = NonEmptySafeStrTuple.from_valid_parts
+        # Streamed folder by folder; within a folder the keys are built by
+        # C-level iterators, with no Python frame per key.
+        return chain.from_iterable(self._keys_by_folder())
+
+    def _keys_by_folder(self) -> Iterator[Iterator[NonEmptySafeStrTuple]]:
+        split, cut = self.layout.split_folder, len(self._prefix)
         for folder, names in self.store.iter_folders(self.prefix_path):
-            for key in keys_in(folder, names):
-                yield wrap(key[cut:])
+            found = split(folder, names)
+            if found is not None:
+                yield NonEmptySafeStrTuple.many_from_valid(found[0][cut:], found[1])
 
     def __len__(self) -> int:
         count_in = self.layout.count_in
