@@ -23,7 +23,8 @@ class StagedFile(io.BufferedIOBase):
 
     ``commit_payload`` stores the spool's payload (bytes, or a callable
     streaming them) atomically, or raises and leaves the stored value as it
-    was. In ``ab`` mode every write goes to the end, as with ``O_APPEND``.
+    was. In ``ab`` mode every write goes to the end, as with ``O_APPEND``
+    (``commit_payload`` appends the bytes to what is stored at close).
     """
 
     def __init__(
@@ -32,7 +33,6 @@ class StagedFile(io.BufferedIOBase):
         path: str,
         mode: str,
         commit_payload: Callable[[Payload], None],
-        initial: bytes = b"",
         autocommit: bool = True,
         spill_threshold: int = SPOOL_MAX,
     ) -> None:
@@ -45,8 +45,6 @@ class StagedFile(io.BufferedIOBase):
         self._spool: Spool | None = Spool(spill_threshold)
         self._staged = False  # closed, its commit still to come (a transaction's)
         self._pos = 0
-        if initial:
-            self.write(initial)
 
     def readable(self) -> bool:
         return False
