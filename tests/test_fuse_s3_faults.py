@@ -30,27 +30,34 @@ from tests.fault_fixtures import a_get, proxy_fixture  # noqa: F401 (the proxy f
 from tests.waiting import wait_for
 
 TIMEOUT = 1.0  # request_timeout of the faulty mount: what a stall or a silent endpoint costs
-TTL = 0.5
+TTL = 60  # each test works in a fresh folder; what the mount saw stays cached
 
-# A tiny program run in the mount: read or write a file, print "ok" or the errno's name.
+# A tiny program run in the mount: read or write a file; print what it read, or "ok",
+# or the step that failed and the errno's name ("close: EIO").
 PROBE = """
 import errno, sys
 op, path = sys.argv[1], sys.argv[2]
+step = "open"
 try:
     if op == "read":
         with open(path, "rb") as f:
+            step = "read"
             sys.stdout.write(f.read().decode())
     else:
-        with open(path, "w") as f:
-            f.write(sys.argv[3])
+        f = open(path, "w")
+        step = "write"
+        f.write(sys.argv[3])
+        f.flush()
+        step = "close"
+        f.close()
         sys.stdout.write("ok")
 except OSError as exc:
-    sys.stdout.write(errno.errorcode[exc.errno])
+    sys.stdout.write(f"{step}: {errno.errorcode[exc.errno]}")
 """
 
 
 def probe(root, op: str, path: str, value: str = "") -> str:
-    """Run PROBE in ``root``: the file's text, "ok", or the errno's name (EIO...)."""
+    """Run PROBE in ``root``: the file's text, "ok", or the failed step and errno."""
     args = [sys.executable, "-c", PROBE, op, path, *([value] if value else [])]
     return subprocess.run(args, cwd=root, capture_output=True, text=True, timeout=60).stdout
 
@@ -59,21 +66,33 @@ def s3_url(prefix: str) -> str:
     return f"s3://{BUCKET}/{prefix}"
 
 
-@pytest.fixture(scope="module")
-def m(proxy, s3_options, tmp_path_factory):
-    """A json store mounted through the proxy; ``m.d`` talks to moto directly."""
+def mounted_through(proxy, s3_options, tmp_path_factory, fmt: str, request_timeout: float):
+    """A ``fmt`` store mounted through the proxy; ``Mounted.d`` talks to moto directly."""
     tmp = tmp_path_factory.mktemp("fusefaults")
     url = s3_url(f"mountfaults-{uuid.uuid4().hex[:8]}")
     root, log = tmp / "mnt", tmp / "mount.log"
     root.mkdir()
-    options = dict(s3_options, endpoint_url=proxy.url, request_timeout=TIMEOUT)
-    with mount(url, root, serialization_format="json", cache_ttl=TTL, log_file=log,
+    options = dict(s3_options, endpoint_url=proxy.url, request_timeout=request_timeout)
+    with mount(url, root, serialization_format=fmt, cache_ttl=TTL, log_file=log,
                log_level="DEBUG", **options):  # fmt: skip
-        yield Mounted(open_dict(url, "json", **s3_options), root, log, TTL)
+        yield Mounted(open_dict(url, fmt, **s3_options), root, log, TTL)
+
+
+@pytest.fixture(scope="module")
+def m(proxy, s3_options, tmp_path_factory):
+    """A json store mounted through the proxy."""
+    yield from mounted_through(proxy, s3_options, tmp_path_factory, "json", TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def raw(proxy, s3_options, tmp_path_factory):
+    """A bytes store mounted through the proxy: a file's bytes go to the store as they are,
+    so a big one is uploaded in parts. Its timeout leaves room for a 16 MiB part."""
+    yield from mounted_through(proxy, s3_options, tmp_path_factory, "bytes", 10.0)
 
 
 @pytest.fixture
-def here(m, proxy):
+def here(proxy):
     """A fresh folder of the store (so no cache of the mount knows it); faults disarmed after."""
     proxy.clear()
     yield f"t{uuid.uuid4().hex[:8]}"
@@ -129,6 +148,29 @@ def test_a_write_through_the_mount_under_a_fault_stores_the_new_value_whole(
     assert m.sh(f"cat {path}").stdout == new
 
 
+BIG = 17 << 20  # above the store's 16 MiB: uploaded in parts, committed by one request
+# The commit is applied and its reply lost, replaced by a 500, reset or cut short: the
+# store must find out what happened (a refusal or a stall takes the small writes' path).
+APPLIED = ("lost_reply", "error_500", "reset_after", "truncate")
+
+
+@pytest.mark.parametrize("fault", APPLIED)
+def test_a_big_write_through_the_mount_under_a_fault_at_its_commit_stores_it_whole(
+    raw, proxy, here, fault
+):
+    raw.d[here, "v"] = b"old"
+    proxy.inject(fault, when=lambda r: r.method == "POST" and "uploadId=" in r.target
+                 and here in r.target)  # fmt: skip
+    script = f"with open('{here}/v', 'wb') as f: f.write(bytes(range(256)) * {BIG // 256})"
+    done = subprocess.run([sys.executable, "-c", script], cwd=raw.root, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert proxy.pending() == 0, "the commit did not meet the fault"
+    assert done.returncode == 0, done.stderr
+    assert raw.d[here, "v"] == bytes(range(256)) * (BIG // 256)
+    assert stored_names(raw.d, here) == ["v"]  # no part or upload left behind
+    assert os.stat(raw.root / here / "v").st_size == BIG
+
+
 @pytest.mark.parametrize("fault", FAULTS)
 def test_cat_through_the_mount_under_a_fault_reads_the_stored_bytes(m, proxy, here, fault):
     m.d[here, "r"] = "x" * 5000  # a body long enough that a truncated one is short
@@ -148,11 +190,13 @@ def test_ls_through_the_mount_under_a_fault_lists_every_file(m, proxy, here, fau
 def test_a_silent_endpoint_fails_cat_and_write_with_eio_and_keeps_the_old_value(m, proxy, here):
     m.d.setitems({(here, "v"): "old", (here, "unread"): "u"})
     path = f"{here}/v.json"
+    assert m.sh(f"ls {here}").stdout.split() == ["unread.json", "v.json"]  # listed, cached
     assert probe(m.root, "read", path) == '"old"'
     proxy.inject(SILENT, times=1 << 30)  # every request from now on: accepted, never answered
-    assert probe(m.root, "read", f"{here}/unread.json") == "EIO"  # not in the page cache
-    assert probe(m.root, "write", path, '"new"') == "EIO"
-    assert probe(m.root, "write", f"{here}/created.json", "1") == "EIO"
+    # each fails at its own request to the store: a GET, the commit
+    assert probe(m.root, "read", f"{here}/unread.json") == "read: EIO"
+    assert probe(m.root, "write", path, '"new"') == "close: EIO"
+    assert probe(m.root, "write", f"{here}/created.json", "1") == "close: EIO"
     assert any(r.fault == SILENT for r in proxy.seen)
     proxy.clear()
     assert m.d.store.read(path) == b'"old"'
@@ -210,7 +254,7 @@ def test_the_mount_stops_while_a_commit_hangs_on_a_silent_endpoint(
         if handle.process.poll() is None:
             handle.process.kill()
             subprocess.run(["fusermount3", "-u", "-z", str(mnt)], check=False)
-    assert closed == "ECONNABORTED"  # the writer is told its close failed
+    assert closed == "close: ECONNABORTED"  # the writer is told its close failed
     assert d["v"] == "old"  # the commit never reached the store
     assert stored_names(d, "") == ["v.json"]
     text = log.read_text()

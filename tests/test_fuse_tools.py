@@ -221,7 +221,7 @@ IN_A_MOUNT = {
     "same file, b closed": f"b*{2 * H}",
     "same file, a closed last": f"a*{2 * H}",  # one writer's whole file: the last to close
     "two files": f"a*{2 * H} b*{2 * H}",
-    "two appenders": f"o*3 a*{2 * H}",  # each appends to what it found: the last close wins
+    "two appenders": f"o*3 b*{2 * H} a*{2 * H}",  # each close appends its bytes whole
 }
 
 

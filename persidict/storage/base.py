@@ -64,14 +64,15 @@ def spool_payload(data: Payload) -> BinaryIO | bytes | bytearray | memoryview:
     """
     if not callable(data):
         return data
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX)  # noqa: SIM115 (returned)
+    # typeshed's SpooledTemporaryFile is an IO[bytes], not a BinaryIO, though it is one
+    spool = cast(BinaryIO, tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX))  # noqa: SIM115
     try:
-        data(cast(BinaryIO, spool))
+        data(spool)
         spool.seek(0)
     except BaseException:
         spool.close()
         raise
-    return spool  # type: ignore[return-value]
+    return spool
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,14 @@ class ByteStore(ABC):
     @abstractmethod
     def walk(self, prefix: str = "") -> Iterator[Entry]:
         """Every stored file under folder ``prefix`` ('' is the root), recursively."""
+
+    def walk_with_folders(self, prefix: str = "") -> Iterator[Entry | str]:
+        """``walk``, and the folders under ``prefix`` (their paths, as ``str``), in one listing.
+
+        Every folder that persists empty comes; folders holding files may come
+        too. Default: the files only (a store whose folders are where files are).
+        """
+        return iter(self.walk(prefix))
 
     def iter_paths(self, prefix: str = "") -> Iterator[str]:
         """Relative paths of stored files under ``prefix`` (cheapest listing)."""

@@ -231,6 +231,9 @@ class S3Store(ByteStore):
     def walk(self, prefix: str = "") -> Iterator[Entry]:
         return s3_listing.walk(self.requests, prefix)
 
+    def walk_with_folders(self, prefix: str = "") -> Iterator[Entry | str]:
+        return s3_listing.walk_with_folders(self.requests, prefix)
+
     def listdir(self, prefix: str = "") -> tuple[list[Entry], list[str]]:
         return s3_listing.listdir(self.requests, prefix)
 

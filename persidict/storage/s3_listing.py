@@ -44,6 +44,17 @@ def walk(requests: S3Requests, prefix: str = "") -> Iterator[Entry]:
         yield from _entries(requests, page)
 
 
+def walk_with_folders(requests: S3Requests, prefix: str = "") -> Iterator[Entry | str]:
+    """``walk``, and the folders that ``name/`` markers keep (as folder paths)."""
+    for page in _pages(requests, Prefix=requests.folder_key(prefix)):
+        for obj in page.get("Contents", ()):
+            folder = requests.relative(obj["Key"]).removesuffix("/")
+            marker = obj["Key"].endswith("/") and folder and folder != prefix
+            if marker and not is_temp_name(folder.rpartition("/")[2]):
+                yield folder
+        yield from _entries(requests, page)
+
+
 def listdir(requests: S3Requests, prefix: str = "") -> tuple[list[Entry], list[str]]:
     """Files directly in folder ``prefix``, and names of its sub-folders."""
     files: list[Entry] = []
