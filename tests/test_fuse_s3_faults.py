@@ -1,13 +1,14 @@
 """The mount of an S3 store under faults: a real proxy (persidict.fault_proxy) before moto.
 
 Each fault kind breaks the commit of a write through the mount (a shell
-``>`` and a Python open-write-close, creating and replacing a file), the GET
-of a ``cat`` or the LIST of an ``ls``: the writer's close succeeds, the store
-holds exactly the new bytes and nothing else, and reads through the mount give
-them. An endpoint that goes silent fails ``cat`` and writes with EIO once the
-configured ``request_timeout`` is spent, leaving the old value; and the mount
-unmounts on SIGTERM, SIGINT and ``fusermount3 -u`` while a request of its
-server hangs there.
+``>`` and a Python open-write-close, creating and replacing a file; a 17 MiB
+file committed by CompleteMultipartUpload), the GET of a ``cat`` or the LIST
+of an ``ls``: the writer's close succeeds, the store holds exactly the new
+bytes and nothing else, and reads through the mount give them. An endpoint
+that goes silent fails reads and commits with EIO once the configured
+``request_timeout`` is spent, leaving the old value; and the mount stops on
+SIGTERM, SIGINT and ``fusermount3 -u -z`` while a commit of its server hangs
+there (the writer's close fails, the old value stays).
 """
 
 from __future__ import annotations
