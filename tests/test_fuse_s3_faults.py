@@ -262,3 +262,38 @@ def test_the_mount_stops_while_a_commit_hangs_on_a_silent_endpoint(
     assert "still under way after 0.5 s (stop_timeout)" in text
     assert "Traceback" not in text
     assert os.listdir(mnt) == []
+
+
+def test_a_stop_lets_a_slow_commit_under_way_finish(proxy, s3_options, tmp_path):
+    prefix = f"mountslow-{uuid.uuid4().hex[:8]}"
+    d = open_dict(s3_url(prefix), "json", **s3_options)
+    d["v"] = "old"
+    mnt, log = tmp_path / "mnt", tmp_path / "log"
+    mnt.mkdir()
+    options = dict(s3_options, endpoint_url=proxy.url, request_timeout=10)
+    handle = mount(s3_url(prefix), mnt, serialization_format="json", cache_ttl=60,
+                   stop_timeout=30, log_file=log, **options)  # fmt: skip
+    writer = None
+    try:
+        assert probe(mnt, "read", "v.json") == '"old"'
+        proxy.clear()
+        proxy.latency = 2.0  # each exchange now takes 2 s: the commit is slow, not stuck
+        writer = subprocess.Popen(
+            [sys.executable, "-c", PROBE, "write", "v.json", '"new"'],
+            cwd=mnt, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        wait_for(lambda: any(r.method == "PUT" for r in proxy.seen), "the commit to start")
+        handle.process.send_signal(signal.SIGTERM)
+        closed = writer.communicate(timeout=60)[0]
+        assert handle.process.wait(60) == 0, log.read_text()
+    finally:
+        proxy.latency = 0.0
+        if writer is not None and writer.poll() is None:
+            writer.kill()
+        if handle.process.poll() is None:
+            handle.process.kill()
+            subprocess.run(["fusermount3", "-u", "-z", str(mnt)], check=False)
+    assert closed == "ok"  # the stop waited for the commit under way
+    assert d["v"] == "new"
+    assert mounted_fs(mnt) is None
+    assert "still under way" not in log.read_text()
