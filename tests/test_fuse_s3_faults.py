@@ -1,13 +1,14 @@
 """The mount of an S3 store under faults: a real proxy (persidict.fault_proxy) before moto.
 
 Each fault kind breaks the commit of a write through the mount (a shell
-``>`` and a Python open-write-close, creating and replacing a file), the GET
-of a ``cat`` or the LIST of an ``ls``: the writer's close succeeds, the store
-holds exactly the new bytes and nothing else, and reads through the mount give
-them. An endpoint that goes silent fails ``cat`` and writes with EIO once the
-configured ``request_timeout`` is spent, leaving the old value; and the mount
-unmounts on SIGTERM, SIGINT and ``fusermount3 -u`` while a request of its
-server hangs there.
+``>`` and a Python open-write-close, creating and replacing a file; a 17 MiB
+file committed by CompleteMultipartUpload), the GET of a ``cat`` or the LIST
+of an ``ls``: the writer's close succeeds, the store holds exactly the new
+bytes and nothing else, and reads through the mount give them. An endpoint
+that goes silent fails reads and commits with EIO once the configured
+``request_timeout`` is spent, leaving the old value; and the mount stops on
+SIGTERM, SIGINT and ``fusermount3 -u -z`` while a commit of its server hangs
+there (the writer's close fails, the old value stays).
 """
 
 from __future__ import annotations
@@ -66,21 +67,33 @@ def s3_url(prefix: str) -> str:
     return f"s3://{BUCKET}/{prefix}"
 
 
-@pytest.fixture(scope="module")
-def m(proxy, s3_options, tmp_path_factory):
-    """A json store mounted through the proxy; ``m.d`` talks to moto directly."""
+def mounted_through(proxy, s3_options, tmp_path_factory, fmt: str, request_timeout: float):
+    """A ``fmt`` store mounted through the proxy; ``Mounted.d`` talks to moto directly."""
     tmp = tmp_path_factory.mktemp("fusefaults")
     url = s3_url(f"mountfaults-{uuid.uuid4().hex[:8]}")
     root, log = tmp / "mnt", tmp / "mount.log"
     root.mkdir()
-    options = dict(s3_options, endpoint_url=proxy.url, request_timeout=TIMEOUT)
-    with mount(url, root, serialization_format="json", cache_ttl=TTL, log_file=log,
+    options = dict(s3_options, endpoint_url=proxy.url, request_timeout=request_timeout)
+    with mount(url, root, serialization_format=fmt, cache_ttl=TTL, log_file=log,
                log_level="DEBUG", **options):  # fmt: skip
-        yield Mounted(open_dict(url, "json", **s3_options), root, log, TTL)
+        yield Mounted(open_dict(url, fmt, **s3_options), root, log, TTL)
+
+
+@pytest.fixture(scope="module")
+def m(proxy, s3_options, tmp_path_factory):
+    """A json store mounted through the proxy."""
+    yield from mounted_through(proxy, s3_options, tmp_path_factory, "json", TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def raw(proxy, s3_options, tmp_path_factory):
+    """A bytes store mounted through the proxy: a file's bytes go to the store as they are,
+    so a big one is uploaded in parts. Its timeout leaves room for a 16 MiB part."""
+    yield from mounted_through(proxy, s3_options, tmp_path_factory, "bytes", 10.0)
 
 
 @pytest.fixture
-def here(m, proxy):
+def here(proxy):
     """A fresh folder of the store (so no cache of the mount knows it); faults disarmed after."""
     proxy.clear()
     yield f"t{uuid.uuid4().hex[:8]}"
@@ -134,6 +147,29 @@ def test_a_write_through_the_mount_under_a_fault_stores_the_new_value_whole(
     assert m.d.store.read(path) == new.encode()
     assert stored_names(m.d, here) == ["seed.json", "v.json"]
     assert m.sh(f"cat {path}").stdout == new
+
+
+BIG = 17 << 20  # above the store's 16 MiB: uploaded in parts, committed by one request
+# The commit is applied and its reply lost, replaced by a 500, reset or cut short: the
+# store must find out what happened (a refusal or a stall takes the small writes' path).
+APPLIED = ("lost_reply", "error_500", "reset_after", "truncate")
+
+
+@pytest.mark.parametrize("fault", APPLIED)
+def test_a_big_write_through_the_mount_under_a_fault_at_its_commit_stores_it_whole(
+    raw, proxy, here, fault
+):
+    raw.d[here, "v"] = b"old"
+    proxy.inject(fault, when=lambda r: r.method == "POST" and "uploadId=" in r.target
+                 and here in r.target)  # fmt: skip
+    script = f"with open('{here}/v', 'wb') as f: f.write(bytes(range(256)) * {BIG // 256})"
+    done = subprocess.run([sys.executable, "-c", script], cwd=raw.root, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert proxy.pending() == 0, "the commit did not meet the fault"
+    assert done.returncode == 0, done.stderr
+    assert raw.d[here, "v"] == bytes(range(256)) * (BIG // 256)
+    assert stored_names(raw.d, here) == ["v"]  # no part or upload left behind
+    assert os.stat(raw.root / here / "v").st_size == BIG
 
 
 @pytest.mark.parametrize("fault", FAULTS)
@@ -226,3 +262,38 @@ def test_the_mount_stops_while_a_commit_hangs_on_a_silent_endpoint(
     assert "still under way after 0.5 s (stop_timeout)" in text
     assert "Traceback" not in text
     assert os.listdir(mnt) == []
+
+
+def test_a_stop_lets_a_slow_commit_under_way_finish(proxy, s3_options, tmp_path):
+    prefix = f"mountslow-{uuid.uuid4().hex[:8]}"
+    d = open_dict(s3_url(prefix), "json", **s3_options)
+    d["v"] = "old"
+    mnt, log = tmp_path / "mnt", tmp_path / "log"
+    mnt.mkdir()
+    options = dict(s3_options, endpoint_url=proxy.url, request_timeout=10)
+    handle = mount(s3_url(prefix), mnt, serialization_format="json", cache_ttl=60,
+                   stop_timeout=30, log_file=log, **options)  # fmt: skip
+    writer = None
+    try:
+        assert probe(mnt, "read", "v.json") == '"old"'
+        proxy.clear()
+        proxy.latency = 2.0  # each exchange now takes 2 s: the commit is slow, not stuck
+        writer = subprocess.Popen(
+            [sys.executable, "-c", PROBE, "write", "v.json", '"new"'],
+            cwd=mnt, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        wait_for(lambda: any(r.method == "PUT" for r in proxy.seen), "the commit to start")
+        handle.process.send_signal(signal.SIGTERM)
+        closed = writer.communicate(timeout=60)[0]
+        assert handle.process.wait(60) == 0, log.read_text()
+    finally:
+        proxy.latency = 0.0
+        if writer is not None and writer.poll() is None:
+            writer.kill()
+        if handle.process.poll() is None:
+            handle.process.kill()
+            subprocess.run(["fusermount3", "-u", "-z", str(mnt)], check=False)
+    assert closed == "ok"  # the stop waited for the commit under way
+    assert d["v"] == "new"
+    assert mounted_fs(mnt) is None
+    assert "still under way" not in log.read_text()
