@@ -23,7 +23,8 @@ Costs on S3: ``open(..., "rb")`` reads one version through the store's
 ``open_read`` (what is read, where the store reads by ranges); ``cat_file``
 one GET (ranged with ``start``/``end``); ``ls``/``isdir`` one LIST;
 ``info``/``isfile`` one HEAD; ``find``, ``walk`` and ``glob`` one LIST per
-1000 files; a write one PUT on close. ``cat``, ``pipe`` and ``rm`` of many
+1000 files; a write one PUT on close; an append (``append_file``,
+``open(..., "ab")``) a GET and a conditional PUT. ``cat``, ``pipe`` and ``rm`` of many
 paths run concurrently (``persidict_fs.batches``).
 """
 
@@ -427,19 +428,15 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
 
     def _append_once(self, path: str, stored: str, added: appending.Added) -> int:
         """One try: PreconditionFailed if the file changed meanwhile (nothing written then)."""
-        try:
-            entry: Entry | None = self.store.info(stored)
-        except MISSING:
-            entry = None
-        old = appending.Version(self.store, stored, entry)
+        old = appending.Version(self.store, stored)
         whole = appending.Joined(old, added, streamed=self.store.is_local)
         try:
             _, key, checked = self._target(path, whole.payload)
-            if entry is None:
+            if old.etag is None:
                 if self._store_one(stored, key, checked, exclusive=True) is None:
                     raise PreconditionFailed(f"{self._where(path)} was made meanwhile")
             else:
-                self._store_one(stored, key, checked, etag=entry.etag)
+                self._store_one(stored, key, checked, etag=old.etag)
         finally:
             whole.close()
         return old.size + added.size

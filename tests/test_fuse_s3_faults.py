@@ -1,13 +1,14 @@
 """The mount of an S3 store under faults: a real proxy (persidict.fault_proxy) before moto.
 
 Each fault kind breaks the commit of a write through the mount (a shell
-``>`` and a Python open-write-close, creating and replacing a file), the GET
-of a ``cat`` or the LIST of an ``ls``: the writer's close succeeds, the store
-holds exactly the new bytes and nothing else, and reads through the mount give
-them. An endpoint that goes silent fails ``cat`` and writes with EIO once the
-configured ``request_timeout`` is spent, leaving the old value; and the mount
-unmounts on SIGTERM, SIGINT and ``fusermount3 -u`` while a request of its
-server hangs there.
+``>`` and a Python open-write-close, creating and replacing a file; a 17 MiB
+file committed by CompleteMultipartUpload), the GET of a ``cat`` or the LIST
+of an ``ls``: the writer's close succeeds, the store holds exactly the new
+bytes and nothing else, and reads through the mount give them. An endpoint
+that goes silent fails reads and commits with EIO once the configured
+``request_timeout`` is spent, leaving the old value; and the mount stops on
+SIGTERM, SIGINT, SIGHUP and ``fusermount3 -u -z`` while a commit of its server hangs
+there (the writer's close fails, the old value stays).
 """
 
 from __future__ import annotations
@@ -208,6 +209,7 @@ def test_a_silent_endpoint_fails_cat_and_write_with_eio_and_keeps_the_old_value(
 STOPS = {
     "SIGTERM": lambda handle, mnt: handle.process.send_signal(signal.SIGTERM),
     "SIGINT": lambda handle, mnt: handle.process.send_signal(signal.SIGINT),
+    "SIGHUP": lambda handle, mnt: handle.process.send_signal(signal.SIGHUP),
     "fusermount -u -z": lambda handle, mnt: subprocess.run(
         ["fusermount3", "-u", "-z", str(mnt)], check=True, timeout=60
     ),
@@ -261,3 +263,38 @@ def test_the_mount_stops_while_a_commit_hangs_on_a_silent_endpoint(
     assert "still under way after 0.5 s (stop_timeout)" in text
     assert "Traceback" not in text
     assert os.listdir(mnt) == []
+
+
+def test_a_stop_lets_a_slow_commit_under_way_finish(proxy, s3_options, tmp_path):
+    prefix = f"mountslow-{uuid.uuid4().hex[:8]}"
+    d = open_dict(s3_url(prefix), "json", **s3_options)
+    d["v"] = "old"
+    mnt, log = tmp_path / "mnt", tmp_path / "log"
+    mnt.mkdir()
+    options = dict(s3_options, endpoint_url=proxy.url, request_timeout=10)
+    handle = mount(s3_url(prefix), mnt, serialization_format="json", cache_ttl=60,
+                   stop_timeout=30, log_file=log, **options)  # fmt: skip
+    writer = None
+    try:
+        assert probe(mnt, "read", "v.json") == '"old"'
+        proxy.clear()
+        proxy.latency = 2.0  # each exchange now takes 2 s: the commit is slow, not stuck
+        writer = subprocess.Popen(
+            [sys.executable, "-c", PROBE, "write", "v.json", '"new"'],
+            cwd=mnt, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        wait_for(lambda: any(r.method == "PUT" for r in proxy.seen), "the commit to start")
+        handle.process.send_signal(signal.SIGTERM)
+        closed = writer.communicate(timeout=60)[0]
+        assert handle.process.wait(60) == 0, log.read_text()
+    finally:
+        proxy.latency = 0.0
+        if writer is not None and writer.poll() is None:
+            writer.kill()
+        if handle.process.poll() is None:
+            handle.process.kill()
+            subprocess.run(["fusermount3", "-u", "-z", str(mnt)], check=False)
+    assert closed == "ok"  # the stop waited for the commit under way
+    assert d["v"] == "new"
+    assert mounted_fs(mnt) is None
+    assert "still under way" not in log.read_text()

@@ -162,6 +162,10 @@ class S3Store(ByteStore):
             return data
         return s3_stream.open_ranged(self, path, size, etag, data)
 
+    def read_head(self, path: str, limit: int) -> tuple[bytes, int, str]:
+        """One GET: the first ``limit`` bytes, the size and the ETag of one version."""
+        return self.requests.run(self._first, path, limit)
+
     def open_read(self, path: str) -> BinaryIO:
         """A file of one version: ranged GETs pinned by If-Match, read-ahead, parallel reads."""
         got = self.read_or_open(path, s3_stream.READ_AHEAD)
