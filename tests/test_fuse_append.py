@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import re
 import subprocess
 import sys
@@ -95,8 +96,9 @@ def assert_every_line_whole(data: bytes) -> None:
 
 
 def test_appenders_through_the_mount_lose_no_line(mounted):
-    path = mounted.root / f"log-{uuid.uuid4().hex[:8]}.txt"
-    path.write_bytes(b"")
+    path = (
+        mounted.root / f"log-{uuid.uuid4().hex[:8]}.txt"
+    )  # absent: the first `>>` race to make it
     race(
         [
             [sys.executable, "-c", THROUGH_THE_MOUNT, str(path), str(who), str(LINES)]
@@ -137,6 +139,16 @@ def test_an_appender_that_reads_commits_its_whole_file(mounted):
         f.seek(0)
         assert f.read() == b"old new"  # the stored value went under its bytes
     assert mounted.d.store.read(path.name) == b"old new"
+
+
+def test_an_appender_renamed_while_open_takes_the_stored_bytes_along(mounted):
+    name = f"moved-{uuid.uuid4().hex[:8]}"
+    (mounted.root / f"{name}.txt").write_bytes(b"old ")
+    with open(mounted.root / f"{name}.txt", "ab", buffering=0) as f:
+        f.write(b"new")
+        os.rename(mounted.root / f"{name}.txt", mounted.root / f"{name}.log")
+    assert mounted.d.store.read(f"{name}.log") == b"old new"
+    assert not mounted.d.store.exists(f"{name}.txt")
 
 
 def test_appends_to_a_key_of_a_json_store_are_checked_as_json(mounted):
