@@ -46,6 +46,7 @@ from persidict.formats import Format
 from persidict.keys import Key
 from persidict.storage.base import (
     MISSING,
+    SPOOL_MAX,
     Entry,
     Payload,
     PreconditionFailed,
@@ -110,6 +111,8 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
 
     protocol = "persidict"
     root_marker = ""
+    spill_threshold = SPOOL_MAX
+    """A file open for writing keeps up to this many bytes in memory, the rest in a temp file."""
 
     def __init__(
         self,
@@ -456,7 +459,7 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
         if mode == "xb" and self.store.exists(stored):
             raise FileExistsError(errno.EEXIST, f"{self._where(path)} exists", path)
 
-        def commit(data: bytes) -> None:
+        def commit(data: Payload) -> None:
             if mode == "wb":
                 self._commit(path, data)
             elif mode == "ab":  # after whatever is stored at close: nothing lost
@@ -464,7 +467,7 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
             else:
                 self._commit(path, data, mode="create")
 
-        return StagedFile(self, path, mode, commit, autocommit=autocommit)
+        return StagedFile(self, path, mode, commit, autocommit, self.spill_threshold)
 
     def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
         """Copy one file (streamed), or make the folder ``path2`` if ``path1`` is one."""
@@ -476,7 +479,7 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
                 return
             raise
         with src:
-            self.pipe_file(path2, src.read())
+            self.pipe_file(path2, lambda out: _copy(src, out, DEFAULT_CALLBACK))
 
     # local disk
     def get_file(
@@ -518,10 +521,8 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
             self.makedirs(rpath, exist_ok=True)
             return
         with open(lpath, "rb") as src:
-            data = src.read()
-        callback.set_size(len(data))
-        self.pipe_file(rpath, data, mode=mode)
-        callback.relative_update(len(data))
+            callback.set_size(os.fstat(src.fileno()).st_size)
+            self.pipe_file(rpath, lambda out: _copy(src, out, callback), mode=mode)
 
 
 def _copy(src: BinaryIO, dst: BinaryIO, callback: Any) -> None:
