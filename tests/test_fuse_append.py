@@ -208,3 +208,16 @@ def test_an_uncontended_append_on_s3_is_one_get_and_one_put(s3_options):
         assert fs.append_file("new.txt", b"first\n") == 6
     assert sent == Counter(GetObject=1, PutObject=1)  # absent: a create (If-None-Match)
     assert fs.cat_file("log.txt") == b"one\ntwo\n"
+
+
+def test_a_big_append_through_open_ab_streams_and_lands_whole(backend):
+    fs = PersiDictFileSystem(
+        fo=backend.url, target_options=backend.options, skip_instance_cache=True
+    )
+    fs.spill_threshold = 1 << 20  # the appender's bytes spill to a temp file
+    fs.pipe_file("big.bin", b"head")
+    added = os.urandom(3 << 20)
+    with fs.open("big.bin", "ab") as f:
+        f.write(added)
+    fs.append_file("big.bin", b"tail")
+    assert fs.cat_file("big.bin") == b"head" + added + b"tail"
