@@ -30,6 +30,9 @@ def write_both(d3: S3Dict, local: FileDirDict, i: int) -> tuple[int, int]:
     return os.getpid(), id(d3.store)
 
 
+# About 25 ms of CPU per task across the test process (moto, scheduler) and the
+# workers: half a minute on 2 idle cores, 3-4 minutes on this shared machine at load 20.
+@pytest.mark.timeout(900)
 def test_dicts_passed_to_2000_tasks_land_every_write_with_flat_worker_memory(s3_options, tmp_path):
     d3 = S3Dict(BUCKET, f"dask-{uuid.uuid4().hex[:10]}", **s3_options)
     local = FileDirDict(base_dir=str(tmp_path / "local"))
