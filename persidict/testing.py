@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 from aiobotocore.session import AioSession
-from fsspec.asyn import sync
 
 from persidict.storage.s3 import S3Store
 
@@ -140,7 +139,7 @@ def count_s3_requests(store: S3Store) -> Iterator[Counter]:
     """
     with suppress(OSError):  # an unreachable server: the operation under count says so
         store.check_conditional_writes()
-    client = sync(store.fs.loop, store._client)
+    client = store.requests.run(store.requests.client)
     sent: Counter = Counter()
 
     def count(event_name: str, **kwargs: object) -> None:

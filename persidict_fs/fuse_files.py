@@ -138,7 +138,11 @@ class Writer:
     """A file open for writing: its bytes so far, committed as a whole at close.
 
     ``loaded`` is False until the stored value was copied in (a write that
-    does not replace the whole file needs it); ``dirty`` says there is
+    does not replace the whole file needs it). ``appending``: opened with
+    O_APPEND and only appended to so far, so the spool holds just the new
+    bytes, committed with the view's atomic append (after whatever is stored
+    then: two appenders both land); a read or a truncate through it loads the
+    stored value under them and ends that. ``dirty`` says there is
     something to commit; ``written`` says bytes came since the last commit
     (a flush with nothing new is a copy of the descriptor closing).
     """
@@ -146,6 +150,7 @@ class Writer:
     path: str
     spool: Spool
     append: bool = False
+    appending: bool = False
     loaded: bool = False
     dirty: bool = False
     written: bool = False
