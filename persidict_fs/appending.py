@@ -1,15 +1,18 @@
 """Pieces of the view's atomic append (``PersiDictFileSystem.append_file``).
 
 An append stores ``old + added`` as a compare-and-swap on the ETag of the
-old version. The old bytes are read by ranges pinned to that same ETag, so
-they are that version's bytes: a replace in between fails the read or the
-swap (local: an ETag is the inode, time and size of a file, and a write is
-a new file; S3: an ETag is the MD5 of the content), and the append is tried
-again from the newer version.
+old version. The old bytes come with that ETag (``read_head``: on S3 one GET
+of the first ``BLOCK`` bytes), the rest by ranges pinned to it, so they are
+that version's bytes: a replace in between fails the read or the swap, and
+the append is tried again from the newer version. Local: an ETag is the
+inode, time and size of a file, and every write is a new file (a new inode
+while the old one lives). S3: an ETag is the MD5 of the content, so a swap
+that passes finds the very bytes that were read.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import shutil
 import tempfile
@@ -18,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any, BinaryIO, cast
 
-from persidict.storage.base import MISSING, SPOOL_MAX, ByteStore, Entry, Payload, PreconditionFailed
+from persidict.storage.base import MISSING, SPOOL_MAX, ByteStore, Payload, PreconditionFailed
 
 BLOCK = 8 << 20  # one ranged read of the old bytes
 BACK_OFF_FIRST = 0.005  # seconds: the first wait's bound, doubled per attempt
@@ -100,21 +103,27 @@ class _Counter:
 
 
 class Version:
-    """The stored bytes of one version (``entry``; None: no file), read pinned to its ETag."""
+    """The stored bytes of one version, read pinned to its ETag (``etag`` None: no file).
 
-    def __init__(self, store: ByteStore, path: str, entry: Entry | None) -> None:
-        self.store, self.path, self.entry = store, path, entry
-        self.size = entry.size if entry is not None else 0
+    Its first ``BLOCK`` bytes come with its size and ETag (one GET on S3);
+    the rest is read by ranges pinned to that ETag when copied.
+    """
+
+    def __init__(self, store: ByteStore, path: str) -> None:
+        self.store, self.path = store, path
+        self.etag: str | None = None
+        self.head, self.size = b"", 0
+        with contextlib.suppress(*MISSING):
+            self.head, self.size, self.etag = store.read_head(path, BLOCK)
 
     def copy_to(self, out: BinaryIO) -> None:
         """Write the version's bytes to ``out``; PreconditionFailed if it is gone."""
-        if self.entry is None:
-            return
-        offset = 0
+        out.write(self.head)
+        offset = len(self.head)
         while offset < self.size:
             end = min(self.size, offset + BLOCK)
             try:
-                block = self.store.read_range(self.path, offset, end, etag=self.entry.etag)
+                block = self.store.read_range(self.path, offset, end, etag=self.etag)
             except MISSING:
                 raise PreconditionFailed(f"{self.store.url}/{self.path} was removed") from None
             if len(block) != end - offset:  # a shorter version with the same ETag: changed

@@ -23,7 +23,8 @@ Costs on S3: ``open(..., "rb")`` reads one version through the store's
 ``open_read`` (what is read, where the store reads by ranges); ``cat_file``
 one GET (ranged with ``start``/``end``); ``ls``/``isdir`` one LIST;
 ``info``/``isfile`` one HEAD; ``find``, ``walk`` and ``glob`` one LIST per
-1000 files; a write one PUT on close. ``cat``, ``pipe`` and ``rm`` of many
+1000 files; a write one PUT on close; an append (``append_file``,
+``open(..., "ab")``) a GET and a conditional PUT. ``cat``, ``pipe`` and ``rm`` of many
 paths run concurrently (``persidict_fs.batches``).
 """
 
@@ -45,6 +46,7 @@ from persidict.formats import Format
 from persidict.keys import Key
 from persidict.storage.base import (
     MISSING,
+    SPOOL_MAX,
     Entry,
     Payload,
     PreconditionFailed,
@@ -109,6 +111,8 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
 
     protocol = "persidict"
     root_marker = ""
+    spill_threshold = SPOOL_MAX
+    """A file open for writing keeps up to this many bytes in memory, the rest in a temp file."""
 
     def __init__(
         self,
@@ -424,19 +428,15 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
 
     def _append_once(self, path: str, stored: str, added: appending.Added) -> int:
         """One try: PreconditionFailed if the file changed meanwhile (nothing written then)."""
-        try:
-            entry: Entry | None = self.store.info(stored)
-        except MISSING:
-            entry = None
-        old = appending.Version(self.store, stored, entry)
+        old = appending.Version(self.store, stored)
         whole = appending.Joined(old, added, streamed=self.store.is_local)
         try:
             _, key, checked = self._target(path, whole.payload)
-            if entry is None:
+            if old.etag is None:
                 if self._store_one(stored, key, checked, exclusive=True) is None:
                     raise PreconditionFailed(f"{self._where(path)} was made meanwhile")
             else:
-                self._store_one(stored, key, checked, etag=entry.etag)
+                self._store_one(stored, key, checked, etag=old.etag)
         finally:
             whole.close()
         return old.size + added.size
@@ -459,7 +459,7 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
         if mode == "xb" and self.store.exists(stored):
             raise FileExistsError(errno.EEXIST, f"{self._where(path)} exists", path)
 
-        def commit(data: bytes) -> None:
+        def commit(data: Payload) -> None:
             if mode == "wb":
                 self._commit(path, data)
             elif mode == "ab":  # after whatever is stored at close: nothing lost
@@ -467,7 +467,7 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
             else:
                 self._commit(path, data, mode="create")
 
-        return StagedFile(self, path, mode, commit, autocommit=autocommit)
+        return StagedFile(self, path, mode, commit, autocommit, self.spill_threshold)
 
     def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
         """Copy one file (streamed), or make the folder ``path2`` if ``path1`` is one."""
@@ -479,7 +479,7 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
                 return
             raise
         with src:
-            self.pipe_file(path2, src.read())
+            self.pipe_file(path2, lambda out: _copy(src, out, DEFAULT_CALLBACK))
 
     # local disk
     def get_file(
@@ -521,10 +521,8 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
             self.makedirs(rpath, exist_ok=True)
             return
         with open(lpath, "rb") as src:
-            data = src.read()
-        callback.set_size(len(data))
-        self.pipe_file(rpath, data, mode=mode)
-        callback.relative_update(len(data))
+            callback.set_size(os.fstat(src.fileno()).st_size)
+            self.pipe_file(rpath, lambda out: _copy(src, out, callback), mode=mode)
 
 
 def _copy(src: BinaryIO, dst: BinaryIO, callback: Any) -> None:

@@ -2,13 +2,16 @@
 
 The view is used through a small contract: ``ls(path, detail=True)``,
 ``info``, ``cat_file``, ``open_stored`` (a file of one stored version),
-``pipe_file`` (atomic; bytes or a callable writing them), ``rm_file``,
+``pipe_file`` (atomic; bytes or a callable writing them), ``append_file``
+(atomic, after whatever is stored), ``rm_file``,
 ``set_mtime``, ``mkdir``/``rmdir`` (folders that persist), and the batch
 forms ``cat(list)``, ``pipe(dict)``, ``rm(list)``.
 
 A file open for writing keeps its bytes in a spool (memory, then an
 anonymous temp file outside the store beyond a threshold) and is committed
-with one ``pipe_file`` when its writer closes: until then every reader sees
+with one ``pipe_file`` when its writer closes (a file opened O_APPEND that
+is only appended to: just its new bytes, with one ``append_file``, so two
+appenders both land): until then every reader sees
 the old value, and a crash of the writer or of this server leaves it whole.
 Names the view cannot store but that look like editor or ``sed -i`` temp
 files live in this server's memory until renamed onto a storable name; other

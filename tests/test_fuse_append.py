@@ -15,11 +15,13 @@ import re
 import subprocess
 import sys
 import uuid
+from collections import Counter
 
 import pytest
 from fuse_helpers import Mounted
 
 from persidict import FormatError, open_dict
+from persidict.testing import count_s3_requests as s3_requests
 from persidict_fs import PersiDictFileSystem, mount
 
 PROCESSES, LINES = 4, 200
@@ -177,3 +179,20 @@ def test_an_append_that_always_loses_the_race_fails_with_eagain(tmp_path):
     assert err.value.errno == errno.EAGAIN
     assert len(rewrites) == 5 + 1  # counted once, then once per attempt
     assert fs.cat_file("hot") == b"%d" % len(rewrites)  # the other writer's, untouched
+
+
+def test_an_uncontended_append_on_s3_is_one_get_and_one_put(s3_options):
+    fs = PersiDictFileSystem(
+        fo=f"s3://persidict-tests/{uuid.uuid4().hex[:12]}",
+        target_options=s3_options,
+        skip_instance_cache=True,
+    )
+    fs.pipe_file("log.txt", b"one\n")
+    fs.store.check_conditional_writes()  # probed once per endpoint, not per append
+    with s3_requests(fs.store) as sent:
+        assert fs.append_file("log.txt", b"two\n") == 8
+    assert sent == Counter(GetObject=1, PutObject=1)
+    with s3_requests(fs.store) as sent:
+        assert fs.append_file("new.txt", b"first\n") == 6
+    assert sent == Counter(GetObject=1, PutObject=1)  # absent: a create (If-None-Match)
+    assert fs.cat_file("log.txt") == b"one\ntwo\n"

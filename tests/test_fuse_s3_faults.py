@@ -7,7 +7,7 @@ of an ``ls``: the writer's close succeeds, the store holds exactly the new
 bytes and nothing else, and reads through the mount give them. An endpoint
 that goes silent fails reads and commits with EIO once the configured
 ``request_timeout`` is spent, leaving the old value; and the mount stops on
-SIGTERM, SIGINT and ``fusermount3 -u -z`` while a commit of its server hangs
+SIGTERM, SIGINT, SIGHUP and ``fusermount3 -u -z`` while a commit of its server hangs
 there (the writer's close fails, the old value stays).
 """
 
@@ -209,6 +209,7 @@ def test_a_silent_endpoint_fails_cat_and_write_with_eio_and_keeps_the_old_value(
 STOPS = {
     "SIGTERM": lambda handle, mnt: handle.process.send_signal(signal.SIGTERM),
     "SIGINT": lambda handle, mnt: handle.process.send_signal(signal.SIGINT),
+    "SIGHUP": lambda handle, mnt: handle.process.send_signal(signal.SIGHUP),
     "fusermount -u -z": lambda handle, mnt: subprocess.run(
         ["fusermount3", "-u", "-z", str(mnt)], check=True, timeout=60
     ),

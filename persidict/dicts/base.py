@@ -123,7 +123,7 @@ class PersiDict(
         return self
 
     def __repr__(self) -> str:
-        where = self._where(self.prefix_path) if self._prefix else self.store.url
+        where = self._where(self.prefix_path) if self.prefix else self.store.url
         return f"{type(self).__name__}({where!r}, serialization_format={self.format.name!r})"
 
     def __reduce__(self):

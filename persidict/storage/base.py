@@ -150,6 +150,15 @@ class ByteStore(ABC):
         """
         return self.read(path)
 
+    def read_head(self, path: str, limit: int) -> tuple[bytes, int, str]:
+        """The first ``limit`` bytes at ``path``, its size and its ETag, all of one version.
+
+        FileNotFoundError if absent. Default: ``info``, then a read pinned to its ETag.
+        """
+        entry = self.info(path)
+        etag = str(entry.etag)
+        return self.read_range(path, 0, min(limit, entry.size), etag=etag), entry.size, etag
+
     def set_mtime(self, path: str, mtime: float) -> None:
         """Set the modification time (seconds since the epoch) of ``path``."""
         raise io.UnsupportedOperation(f"{self.url} cannot set modification times")

@@ -83,7 +83,9 @@ class S3Store(ByteStore):
         """Every request of this store goes through it (``requests.run`` runs a coroutine)."""
         self.url = self.requests.url
         self.seen = SeenVersions()
+        """Versions read or written last, so that a write can name the one it replaces."""
         self.commits = S3Commits(self.requests, self.seen)
+        """Every write and delete of this store (plain, conditional, multipart)."""
         if create_bucket:
             self.requests.create_bucket()
         remember(self)
@@ -161,6 +163,10 @@ class S3Store(ByteStore):
         if size <= len(data):
             return data
         return s3_stream.open_ranged(self, path, size, etag, data)
+
+    def read_head(self, path: str, limit: int) -> tuple[bytes, int, str]:
+        """One GET: the first ``limit`` bytes, the size and the ETag of one version."""
+        return self.requests.run(self._first, path, limit)
 
     def open_read(self, path: str) -> BinaryIO:
         """A file of one version: ranged GETs pinned by If-Match, read-ahead, parallel reads."""
