@@ -216,8 +216,8 @@ def test_a_big_append_through_open_ab_streams_and_lands_whole(backend):
     )
     fs.spill_threshold = 1 << 20  # the appender's bytes spill to a temp file
     fs.pipe_file("big.bin", b"head")
-    added = os.urandom(3 << 20)
+    added = os.urandom(9 << 20)  # beyond one read of the old bytes (appending.BLOCK)
     with fs.open("big.bin", "ab") as f:
         f.write(added)
-    fs.append_file("big.bin", b"tail")
+    fs.append_file("big.bin", b"tail")  # its old bytes: a head, then a ranged read
     assert fs.cat_file("big.bin") == b"head" + added + b"tail"
