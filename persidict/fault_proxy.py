@@ -11,7 +11,11 @@ on request, breaks exchanges the way real networks and real S3 do:
 ``reset_after``     forward, then reset the connection
 ``truncate``        forward, send the reply's headers and half of its body, close
 ``stall``           forward, then never answer (the client's timeout must act)
+``silent``          never forward, never answer: an endpoint that went quiet
 ==================  ===========================================================
+
+``silent`` is not in :data:`FAULTS` (the faults a request may meet and still
+be decided): it stands for an endpoint that is down, not a network fault.
 
 Faults are armed with :meth:`FaultProxy.inject` (the next requests matching a
 predicate) or :meth:`FaultProxy.set_rate` (a random share of all requests).
@@ -37,6 +41,8 @@ FAULTS = (
     "truncate",
     "stall",
 )
+SILENT = "silent"
+_KINDS = (*FAULTS, SILENT)
 _FORWARDED = {"lost_reply", "error_500", "reset_after", "truncate", "stall"}
 _ERROR_BODY = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>%s</Code>'
@@ -100,8 +106,8 @@ class FaultProxy:
         self, fault: str, when: Callable[[Request], bool] | None = None, times: int = 1
     ) -> None:
         """Break the next ``times`` requests for which ``when(request)`` is true."""
-        if fault not in FAULTS:
-            raise ValueError(f"unknown fault {fault!r}; one of {FAULTS}")
+        if fault not in _KINDS:
+            raise ValueError(f"unknown fault {fault!r}; one of {_KINDS}")
         with self._lock:
             self._armed.append(_Armed(fault, when or (lambda r: True), times))
 
@@ -210,6 +216,9 @@ class FaultProxy:
             return True
         if fault == "reset_before":
             _reset(writer)
+            return False
+        if fault == SILENT:
+            self._stalled.append(writer)
             return False
         head, body = await self._forward(request)
         request.status = int(head.split(b" ", 2)[1])

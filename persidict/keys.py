@@ -21,10 +21,12 @@ MAX_PART_LENGTH = 200
 SAFE_CHARS_SET = frozenset(string.ascii_letters + string.digits + SAFE_PUNCTUATION)
 SAFE_CHARS = "A-Z a-z 0-9 " + " ".join(SAFE_PUNCTUATION)
 """The allowed characters, as error messages and docs spell them."""
-_SAFE_CHAR = "[" + "".join(map(re.escape, sorted(SAFE_CHARS_SET))) + "]"
+_SAFE_CLASS = "".join(map(re.escape, sorted(SAFE_CHARS_SET)))
+_SAFE_CHAR = f"[{_SAFE_CLASS}]"
 PART_PATTERN = rf"(?!\.\.?\Z){_SAFE_CHAR}{{1,{MAX_PART_LENGTH}}}"
 """A regular expression matching exactly the valid key parts (never '.' or '..')."""
 _valid_part = re.compile(PART_PATTERN).fullmatch
+_safe_names = re.compile(f"[{_SAFE_CLASS}/]*").fullmatch  # "/"-joined names, safe characters
 PATH_CACHE_SIZE = 1 << 15
 _UNSEEN: object = object()  # marks a folder not yet in the cache
 
@@ -132,12 +134,8 @@ class KeyLayout:
         self._cached_path = lru_cache(PATH_CACHE_SIZE)(self._validated_path)
         # Folder name -> key parts, for listings (every key in a folder shares it).
         self._dir_parts: dict[str, tuple[str, ...] | None] = {}
-        # Matches "name<ext>/name<ext>/..." when every name is a key part + ext;
-        # "." and ".." have no characters of their own, so exclude them by a lookahead.
-        ext = re.escape(extension)
-        self._all_ours = re.compile(
-            rf"(?:(?!\.\.?{ext}(?:/|\Z)){_SAFE_CHAR}{{1,{MAX_PART_LENGTH}}}{ext}(?:/|\Z))+"
-        ).fullmatch
+        # Names of files that are no keys although made of safe characters.
+        self._not_keys = tuple(f"/{p}{extension}/" for p in ("", ".", ".."))
 
     def __reduce__(self):
         # The caches are rebuilt, never pickled along with a dict.
@@ -204,31 +202,55 @@ class KeyLayout:
             head = self._decode_folder(folder)
         return None if head is None else (*head, last)
 
-    def keys_in(self, folder: str, names: list[str]) -> list[Key]:
-        """Keys of the files ``names`` in ``folder``; names not of ours are skipped."""
+    def split_folder(self, folder: str, names: list[str]) -> tuple[Key, list[str]] | None:
+        """``(head, lasts)``: the keys among files ``names`` in ``folder`` are ``(*head, last)``.
+
+        ``head`` holds the key parts ``folder`` stands for; names not of ours
+        are skipped. None if ``folder`` is not one of ours.
+        """
         head = self._head(folder)
-        if head is None:
-            return []
+        return None if head is None else (head, self._last_parts(names))
+
+    def _last_parts(self, names: list[str]) -> list[str]:
+        """The last key parts of the file ``names`` that are ours, in order."""
+        ext, cut = self.extension, len(self.extension)
         if self.digest_len:
-            parts = [self._decode_part(n[: len(n) - len(self.extension)]) for n in names]
-            return [
-                (*head, p)
-                for n, p in zip(names, parts, strict=True)
-                if p is not None and n.endswith(self.extension)
-            ]
-        cut = len(self.extension)
-        if not cut:
-            return [(*head, n) for n in names if is_valid_part(n)]
-        if self._all_ours("/".join(names)):  # one C-level scan for the whole folder
-            return [(*head, n[:-cut]) for n in names]
+            parts = [self._decode_part(n[: len(n) - cut]) for n in names if n.endswith(ext)]
+            return [p for p in parts if p is not None]
+        joined = "/".join(names)
+        if self._all_ours(joined, names):
+            return joined[: len(joined) - cut].split(ext + "/")
+        stems = [n[: len(n) - cut] for n in names if n.endswith(ext)]
+        return [stem for stem in stems if _valid_part(stem)]
+
+    def _all_ours(self, joined: str, names: list[str]) -> bool:
+        """True if each of ``names`` ("/"-joined in ``joined``) is a key part + extension.
+
+        (Without digests.) A few C-level scans of the whole folder, cheaper
+        than one regex call per name: names hold no "/", so every "/" and the
+        end of ``joined`` must follow the extension.
+        """
         ext = self.extension
-        return [(*head, n[:-cut]) for n in names if n.endswith(ext) and is_valid_part(n[:-cut])]
+        if not (
+            names
+            and _safe_names(joined)
+            and joined.endswith(ext)
+            and max(map(len, names)) <= MAX_PART_LENGTH + len(ext)
+        ):
+            return False
+        if ext and joined.count(ext + "/") != len(names) - 1:
+            return False
+        framed = f"/{joined}/"
+        # Every name that is no key ('<ext>', '.<ext>', '..<ext>') starts with "." (rare).
+        return "/." not in framed or not any(bad in framed for bad in self._not_keys)
 
     def count_in(self, folder: str, names: list[str]) -> int:
-        """``len(keys_in(folder, names))``, without building the keys when all are ours."""
-        if self.digest_len or not self.extension or not self._all_ours("/".join(names)):
-            return len(self.keys_in(folder, names))
-        return 0 if self._head(folder) is None else len(names)
+        """How many of the files ``names`` in ``folder`` hold keys (none are built)."""
+        if self._head(folder) is None:
+            return 0
+        if not self.digest_len and self._all_ours("/".join(names), names):
+            return len(names)
+        return len(self._last_parts(names))
 
     def _head(self, folder: str) -> tuple[str, ...] | None:
         """Key parts that ``folder`` stands for (cached), or None if not one of ours."""

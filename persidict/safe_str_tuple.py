@@ -11,6 +11,7 @@ This module is pure: no I/O.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -52,6 +53,15 @@ class SafeStrTuple(tuple):
     def from_valid_parts(cls, parts: tuple[str, ...]):
         """Wrap parts already validated (e.g. read back from a store) without checks."""
         return tuple.__new__(cls, parts)
+
+    @classmethod
+    def many_from_valid(cls, head: tuple[str, ...], lasts: Iterable[str]) -> Iterator[Self]:
+        """Keys ``(*head, last)`` for each of ``lasts``, parts already validated, without checks.
+
+        Lazy, and built in C-level loops (no Python call per key): a listing
+        makes one key per stored file. (``head`` repeats without end: not strict.)
+        """
+        return map(tuple.__new__, repeat(cls), zip(*map(repeat, head), lasts, strict=False))
 
     def __getnewargs__(self) -> tuple[str, ...]:
         return tuple(self)

@@ -1,9 +1,11 @@
 """Files of the filesystem view open for writing: committed whole, on close.
 
-A file opened for writing is buffered and committed in one atomic store
-write on ``close`` (or on the transaction's commit), never half-written.
-Leaving a ``with`` block by an exception discards the buffer. (Files open
-for reading are the store's own: ``PersiDictFileSystem.open_stored``.)
+A file opened for writing holds what is written in a :class:`Spool`
+(memory up to a threshold, then an anonymous temp file), so memory stays
+bounded whatever its size, and is committed in one atomic store write on
+``close`` (or on the transaction's commit), streamed from the spool, never
+half-written. Leaving a ``with`` block by an exception discards it. (Files
+open for reading are the store's own: ``PersiDictFileSystem.open_stored``.)
 """
 
 from __future__ import annotations
@@ -12,12 +14,17 @@ import io
 from collections.abc import Callable
 from typing import Any
 
+from persidict.storage.base import SPOOL_MAX, Payload
+from persidict_fs.spool import Spool
 
-class StagedFile(io.BytesIO):
-    """A value being written (``wb``, ``xb``, ``ab``): buffered, committed on close.
 
-    ``commit_bytes`` stores the finished bytes atomically, or raises and
-    leaves the stored value as it was.
+class StagedFile(io.BufferedIOBase):
+    """A file being written (``wb``, ``xb``, ``ab``): spooled, committed on close.
+
+    ``commit_payload`` stores the spool's payload (bytes, or a callable
+    streaming them) atomically, or raises and leaves the stored value as it
+    was. In ``ab`` mode every write goes to the end, as with ``O_APPEND``
+    (``commit_payload`` appends the bytes to what is stored at close).
     """
 
     def __init__(
@@ -25,44 +32,88 @@ class StagedFile(io.BytesIO):
         fs: Any,
         path: str,
         mode: str,
-        commit_bytes: Callable[[bytes], None],
-        initial: bytes = b"",
+        commit_payload: Callable[[Payload], None],
         autocommit: bool = True,
+        spill_threshold: int = SPOOL_MAX,
     ) -> None:
         super().__init__()
         self.fs = fs
         self.path = path
-        self.mode = mode  # type: ignore[misc]
+        self.mode = mode
         self.autocommit = autocommit
-        self._commit_bytes = commit_bytes
-        self._staged: bytes | None = None
-        if initial:
-            super().write(initial)
+        self._commit_payload = commit_payload
+        self._spool: Spool | None = Spool(spill_threshold)
+        self._staged = False  # closed, its commit still to come (a transaction's)
+        self._pos = 0
 
     def readable(self) -> bool:
         return False
 
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
     def read(self, size: int | None = -1) -> bytes:
         raise io.UnsupportedOperation(f"{self.path} is open for writing")
+
+    def _open_spool(self) -> Spool:
+        if self.closed or self._spool is None:
+            raise ValueError(f"I/O operation on closed file {self.path}")
+        return self._spool
+
+    def write(self, data: Any) -> int:
+        spool = self._open_spool()
+        view = memoryview(data).cast("B")
+        if self.mode == "ab":
+            self._pos = spool.size
+        spool.write(self._pos, view)  # type: ignore[arg-type]  # any bytes-like will do
+        self._pos += view.nbytes
+        return view.nbytes
+
+    def tell(self) -> int:
+        self._open_spool()
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        spool = self._open_spool()
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: spool.size}[whence]
+        if base + offset < 0:
+            raise ValueError(f"negative seek position {base + offset} in {self.path}")
+        self._pos = base + offset
+        return self._pos
+
+    def truncate(self, size: int | None = None) -> int:
+        spool = self._open_spool()
+        size = self._pos if size is None else size
+        spool.truncate(size)
+        return size
 
     def close(self) -> None:
         if self.closed:
             return
-        self._staged = self.getvalue()
         super().close()
+        self._staged = True
         if self.autocommit:
             self.commit()
 
     def commit(self) -> None:
         """Store the written bytes (called by ``close``, or by a transaction)."""
-        if self._staged is None:
+        if not self._staged or self._spool is None:
             return
-        data, self._staged = self._staged, None
-        self._commit_bytes(data)
+        spool, self._spool, self._staged = self._spool, None, False
+        try:
+            self._commit_payload(spool.payload(lambda path: None))
+        finally:
+            spool.close()
 
     def discard(self) -> None:
         """Drop the written bytes; the stored value stays as it was."""
-        self._staged = None
+        self._staged = False
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
         if not self.closed:
             super().close()
 

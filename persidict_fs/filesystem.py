@@ -23,13 +23,13 @@ Costs on S3: ``open(..., "rb")`` reads one version through the store's
 ``open_read`` (what is read, where the store reads by ranges); ``cat_file``
 one GET (ranged with ``start``/``end``); ``ls``/``isdir`` one LIST;
 ``info``/``isfile`` one HEAD; ``find``, ``walk`` and ``glob`` one LIST per
-1000 files; a write one PUT on close. ``cat``, ``pipe`` and ``rm`` of many
+1000 files; a write one PUT on close; an append (``append_file``,
+``open(..., "ab")``) a GET and a conditional PUT. ``cat``, ``pipe`` and ``rm`` of many
 paths run concurrently (``persidict_fs.batches``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import io
 import os
@@ -46,18 +46,25 @@ from persidict.formats import Format
 from persidict.keys import Key
 from persidict.storage.base import (
     MISSING,
+    SPOOL_MAX,
     Entry,
     Payload,
     PreconditionFailed,
     payload_bytes,
 )
-from persidict_fs import listing
+from persidict_fs import appending, listing
 from persidict_fs.batches import Batches
 from persidict_fs.files import MIN_READ_AHEAD, ReadAhead, StagedFile
 from persidict_fs.folders import FoldersAndTimes
 from persidict_fs.paths import ViewPaths
 
 # Options that fsspec itself consumes; the rest go to the inner store.
+# Compare-and-swap tries of one append before EAGAIN. Under contention each try
+# wins about as often as there are appenders at once; 100 make a loss by bad
+# luck negligible (4 at once: 0.75**100), while a store that never keeps a
+# version long enough still fails within a few seconds.
+APPEND_ATTEMPTS = 100
+
 _FSSPEC_OPTIONS = {
     "use_listings_cache",
     "listings_expiry_time",
@@ -104,6 +111,8 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
 
     protocol = "persidict"
     root_marker = ""
+    spill_threshold = SPOOL_MAX
+    """A file open for writing keeps up to this many bytes in memory, the rest in a temp file."""
 
     def __init__(
         self,
@@ -206,14 +215,22 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
         out.sort(key=lambda i: i["name"])
         return out if detail else [i["name"] for i in out]
 
-    def _files_under(self, path: str) -> dict[str, dict[str, Any]]:
-        """Every file below directory ``path``, from one recursive store listing."""
+    def _under(self, path: str) -> dict[str, dict[str, Any]]:
+        """Every file and folder below directory ``path``, from one recursive store listing.
+
+        Folders that hold no file come too (as ``ls`` shows them).
+        """
         try:
             folder = self._paths.folder(path)
         except ValueError:
             return {}
         out = {}
-        for entry in self.store.walk(folder):
+        for entry in self.store.walk_with_folders(folder):
+            if isinstance(entry, str):
+                name = self._paths.view_folder(entry)
+                if name is not None:
+                    out[name] = listing.dir_info(name)
+                continue
             name = self._paths.view_file(entry.path)
             if name is not None:
                 out[name] = self._file_info(name, entry)
@@ -227,9 +244,9 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
         detail: bool = False,
         **kwargs: Any,
     ) -> Any:
-        """Files below ``path`` (and the folders holding them if ``withdirs``), from one listing.
+        """Files below ``path`` (its folders too, empty ones included, if ``withdirs``).
 
-        A folder that holds no file shows in ``ls``, not here.
+        From one recursive listing of the store.
         """
         if maxdepth is not None and maxdepth < 1:
             raise ValueError("maxdepth must be at least 1")
@@ -240,16 +257,15 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
             except FileNotFoundError:
                 found = {}
         else:
-            found = listing.select(self._files_under(path), path, maxdepth, withdirs)
+            found = listing.select(self._under(path), path, maxdepth, withdirs)
         is_file = found.get(path, {}).get("type") == "file"
         if not found:
             try:
                 info = self.info(path)
             except FileNotFoundError:
                 info = {}
-            if info.get("type") == "file":
-                found = {path: info}
-                is_file = True
+            if info.get("type") == "file" or (withdirs and path and info):
+                found = {path: info}  # the file itself, or an empty folder itself
         elif withdirs and path and not is_file:
             found[path] = listing.dir_info(path)
         if not withdirs:
@@ -265,12 +281,12 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
         on_error: str = "omit",
         **kwargs: Any,
     ) -> Any:
-        """Like ``os.walk``, from one recursive store listing (folders holding files)."""
+        """Like ``os.walk``, from one recursive store listing (empty folders too)."""
         if maxdepth is not None and maxdepth < 1:
             raise ValueError("maxdepth must be at least 1")
         path = self._strip_protocol(path)
         detail = kwargs.pop("detail", False)
-        folders = listing.tree(self._files_under(path), path)
+        folders = listing.tree(self._under(path), path)
         if len(folders) == 1 and not folders[path][1]:
             try:
                 info = self.info(path)
@@ -372,6 +388,59 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
         """
         self._commit(self._strip_protocol(path), value, mode)
 
+    def append_file(
+        self, path: str, data: Payload, *, repeatable: bool = False, attempts: int = APPEND_ATTEMPTS
+    ) -> int:
+        """Append ``data`` to the file at ``path`` atomically (making it if absent); its new size.
+
+        Nothing a concurrent writer stores is lost: the old bytes are read
+        from one version, pinned to its ETag, and ``old + data`` is stored
+        only if that version is still the stored one (a compare-and-swap),
+        else the whole append is tried again with the newer bytes, up to
+        ``attempts`` times with jittered back-off; then OSError EAGAIN and
+        nothing is written. A key goes through the dict, its rules and
+        its format check (of the whole new value). ``data`` is bytes, or a
+        callable writing them: called once (its bytes kept in a temp file for
+        the attempts), or once per attempt if ``repeatable`` (it writes the
+        same bytes every time). Costs on S3, per attempt: a HEAD, ranged GETs
+        of the old bytes, one PUT.
+
+        >>> fs = PersiDictFileSystem(fo="memory://demo/append")
+        >>> fs.append_file("log.txt", b"one "), fs.append_file("log.txt", b"two")
+        (4, 7)
+        """
+        path = self._strip_protocol(path)
+        stored = self._paths.file(path)  # a bad name fails before anything is read
+        with (
+            appending.Added(data, repeatable) as added,
+            appending.one_at_a_time(self.store.url, stored),
+        ):
+            for attempt in range(attempts):
+                try:
+                    return self._append_once(path, stored, added)
+                except PreconditionFailed:
+                    appending.back_off(attempt)
+        raise OSError(
+            errno.EAGAIN,
+            f"{self._where(path)} changed {attempts} times while appending; nothing written",
+            path,
+        )
+
+    def _append_once(self, path: str, stored: str, added: appending.Added) -> int:
+        """One try: PreconditionFailed if the file changed meanwhile (nothing written then)."""
+        old = appending.Version(self.store, stored)
+        whole = appending.Joined(old, added, streamed=self.store.is_local)
+        try:
+            _, key, checked = self._target(path, whole.payload)
+            if old.etag is None:
+                if self._store_one(stored, key, checked, exclusive=True) is None:
+                    raise PreconditionFailed(f"{self._where(path)} was made meanwhile")
+            else:
+                self._store_one(stored, key, checked, etag=old.etag)
+        finally:
+            whole.close()
+        return old.size + added.size
+
     def _open(
         self,
         path: str,
@@ -387,32 +456,18 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
         if mode not in ("wb", "xb", "ab"):
             raise ValueError(f"mode {mode!r} is not supported for {self._where(path)}")
         stored = self._paths.file(path)  # a bad name fails now, not on close
-        initial, etag = b"", None
         if mode == "xb" and self.store.exists(stored):
             raise FileExistsError(errno.EEXIST, f"{self._where(path)} exists", path)
-        if mode == "ab":
-            with contextlib.suppress(*MISSING):  # appending to nothing: a new file
-                initial, etag = self.store.read_with_etag(stored)
 
-        def commit(data: bytes) -> None:
+        def commit(data: Payload) -> None:
             if mode == "wb":
                 self._commit(path, data)
-            elif etag is None:  # xb, or ab on a new file: exclusive
-                self._commit(path, data, mode="create")
+            elif mode == "ab":  # after whatever is stored at close: nothing lost
+                self.append_file(path, data, repeatable=True)  # a spool's copy: the same each time
             else:
-                self._append_commit(path, data, etag)
+                self._commit(path, data, mode="create")
 
-        return StagedFile(self, path, mode, commit, initial, autocommit)
-
-    def _append_commit(self, path: str, data: bytes, etag: str) -> None:
-        try:
-            self._commit(path, data, etag=etag)
-        except PreconditionFailed:
-            raise OSError(
-                errno.EAGAIN,
-                f"{self._where(path)} changed while open for appending; nothing written",
-                path,
-            ) from None
+        return StagedFile(self, path, mode, commit, autocommit, self.spill_threshold)
 
     def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
         """Copy one file (streamed), or make the folder ``path2`` if ``path1`` is one."""
@@ -424,7 +479,7 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
                 return
             raise
         with src:
-            self.pipe_file(path2, src.read())
+            self.pipe_file(path2, lambda out: _copy(src, out, DEFAULT_CALLBACK))
 
     # local disk
     def get_file(
@@ -466,10 +521,8 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
             self.makedirs(rpath, exist_ok=True)
             return
         with open(lpath, "rb") as src:
-            data = src.read()
-        callback.set_size(len(data))
-        self.pipe_file(rpath, data, mode=mode)
-        callback.relative_update(len(data))
+            callback.set_size(os.fstat(src.fileno()).st_size)
+            self.pipe_file(rpath, lambda out: _copy(src, out, callback), mode=mode)
 
 
 def _copy(src: BinaryIO, dst: BinaryIO, callback: Any) -> None:

@@ -2,13 +2,16 @@
 
 The view is used through a small contract: ``ls(path, detail=True)``,
 ``info``, ``cat_file``, ``open_stored`` (a file of one stored version),
-``pipe_file`` (atomic; bytes or a callable writing them), ``rm_file``,
+``pipe_file`` (atomic; bytes or a callable writing them), ``append_file``
+(atomic, after whatever is stored), ``rm_file``,
 ``set_mtime``, ``mkdir``/``rmdir`` (folders that persist), and the batch
 forms ``cat(list)``, ``pipe(dict)``, ``rm(list)``.
 
 A file open for writing keeps its bytes in a spool (memory, then an
 anonymous temp file outside the store beyond a threshold) and is committed
-with one ``pipe_file`` when its writer closes: until then every reader sees
+with one ``pipe_file`` when its writer closes (a file opened O_APPEND that
+is only appended to: just its new bytes, with one ``append_file``, so two
+appenders both land): until then every reader sees
 the old value, and a crash of the writer or of this server leaves it whole.
 Names the view cannot store but that look like editor or ``sed -i`` temp
 files live in this server's memory until renamed onto a storable name; other
@@ -19,6 +22,7 @@ listings are cached for ``cache_ttl`` seconds (``persidict_fs.fuse_cache``).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import io
 import logging
@@ -37,6 +41,7 @@ from fsspec.spec import AbstractFileSystem
 
 from persidict_fs.fuse_cache import Stat, TreeCache, store_io
 from persidict_fs.fuse_files import (
+    COPY_BLOCK,
     SPILL_THRESHOLD,
     Journal,
     MemFile,
@@ -105,6 +110,7 @@ class StoreOperations(mfusepy.Operations):
         self.spill_dir = spill_dir
         self.journal = journal or Journal(os.path.join(tempfile.gettempdir(), JOURNALS))
         self.started = False  # set once the kernel has the mount
+        self._fuse = None  # libfuse's handle of this mount, for exit_loop
         self._lock = threading.RLock()
         self._mem: dict[str, MemFile] = {}
         self._hidden: dict[str, Stat] = {}  # removed while open: see _hide
@@ -172,8 +178,13 @@ class StoreOperations(mfusepy.Operations):
     def _spool(self) -> Spool:
         return Spool(self.spill_threshold, self.spill_dir)
 
-    def _commit(self, rel: str, spool: Spool, mtime: float | None = None) -> None:
-        """Store the spool's bytes at ``rel`` atomically (and then ``mtime`` if given)."""
+    def _commit(
+        self, rel: str, spool: Spool, mtime: float | None = None, append: bool = False
+    ) -> None:
+        """Store the spool's bytes at ``rel`` atomically (and then ``mtime`` if given).
+
+        ``append``: after the stored bytes, as one atomic append (``append_file``).
+        """
         targets: list[str] = []
 
         def note(path: str) -> None:  # the store's temp file, if a crash should leave it
@@ -181,7 +192,11 @@ class StoreOperations(mfusepy.Operations):
             self.journal.add(path)
 
         try:
-            self.fs.pipe_file(self._full(rel), spool.payload(note))
+            size = spool.size
+            if append:
+                size = self.fs.append_file(self._full(rel), spool.payload(note), repeatable=True)
+            else:
+                self.fs.pipe_file(self._full(rel), spool.payload(note))
             if mtime is not None and not self._set_mtime(rel, mtime):
                 mtime = None
         except Exception as exc:
@@ -191,17 +206,34 @@ class StoreOperations(mfusepy.Operations):
         finally:
             if targets:
                 self.journal.remove(targets)
-        self.tree.remember(rel, Stat(False, spool.size, mtime or time.time()))
+        self.tree.remember(rel, Stat(False, size, mtime or time.time()))
+
+    def _commit_writer(self, w: Writer) -> None:
+        """Commit what ``w`` holds: its whole file, or its new bytes as an append."""
+        self._commit(w.path, w.spool, w.mtime, append=w.appending)
+        if w.appending:
+            w.spool.truncate(0)  # stored: the next bytes go after them
 
     def _load(self, w: Writer, upto: int | None = None) -> None:
-        """Copy the stored value (its first ``upto`` bytes) into the writer's spool, once."""
+        """Copy the stored value (its first ``upto`` bytes) into the writer's spool, once.
+
+        An appender's new bytes go after the whole stored value: from now on
+        it commits its whole file, as other writers do.
+        """
         if w.loaded:
             return
+        added = None
+        if w.appending:
+            added, w.spool, w.appending, upto = w.spool, self._spool(), False, None
         try:
             with store_io("read", w.path), self.fs.open_stored(self._full(w.path)) as src:
                 copy_stream(src, w.spool, upto)
         except FileNotFoundError:
             pass
+        if added is not None:
+            for offset in range(0, added.size, COPY_BLOCK):
+                w.spool.write(w.spool.size, added.read(offset, COPY_BLOCK))
+            added.close()
         w.loaded = True
 
     def _activate(self, r: Reader) -> None:
@@ -224,6 +256,7 @@ class StoreOperations(mfusepy.Operations):
             r.data = b""  # created but not yet committed: empty until then
 
     def init_with_config(self, conn: Any, config: Any) -> None:
+        self._fuse = mfusepy._libfuse.fuse_get_context().contents.fuse
         self.started = True
         if conn is not None:
             conn.max_readahead = READ_AHEAD  # fewer, larger reads of big values
@@ -231,9 +264,23 @@ class StoreOperations(mfusepy.Operations):
                 conn.want |= ATOMIC_O_TRUNC
             log.debug("kernel: capable %#x, want %#x", conn.capable, conn.want)
 
+    def exit_loop(self) -> None:
+        """Have libfuse end its loop once the requests under way are answered (any thread)."""
+        with self._lock:
+            if self._fuse:
+                mfusepy._libfuse.fuse_exit(ctypes.c_void_p(self._fuse))
+
+    def destroy(self, path: str) -> None:
+        with self._lock:
+            self._fuse = None  # libfuse frees it next: exit_loop must not touch it
+
     # attributes and listings
     def _writer_stat(self, w: Writer) -> Stat | None:
         """What a file's own writer sees: what it wrote, at the time it set or now."""
+        if w.appending and w.spool.size:  # the stored value and its bytes to append
+            st = self._stat(w.path)
+            size = (st.size if st is not None else 0) + w.spool.size
+            return Stat(False, size, w.mtime or time.time())
         if not w.loaded:
             return self._stat(w.path)
         return Stat(False, w.spool.size, w.mtime or time.time())
@@ -341,6 +388,8 @@ class StoreOperations(mfusepy.Operations):
         w.opener = mfusepy.fuse_get_context()[2]
         if flags & os.O_TRUNC:
             w.loaded = w.dirty = True  # empty, committed when the writer closes
+        else:
+            w.appending = w.append  # nothing loaded: its bytes are appended at close
         self._open(w, fi)
         fi.direct_io = 1  # writes bypass the page cache: a failed commit leaves no trace
         return 0
@@ -354,7 +403,9 @@ class StoreOperations(mfusepy.Operations):
             return self._open(TempHandle(rel), fi)
         w = Writer(rel, self._spool(), append=bool(fi.flags & os.O_APPEND))
         w.opener = mfusepy.fuse_get_context()[2]
-        w.loaded = w.dirty = True
+        w.dirty = True
+        w.appending = w.append  # `>>` of a new file: two at once both land
+        w.loaded = not w.appending
         self._open(w, fi)
         fi.direct_io = 1
         return 0
@@ -383,7 +434,8 @@ class StoreOperations(mfusepy.Operations):
                 return len(data)
             if not isinstance(h, Writer):
                 raise _fail(errno.EBADF)
-            self._load(h)
+            if not h.appending:
+                self._load(h)
             h.spool.write(h.spool.size if h.append else offset, data)
             h.dirty = h.written = True
         return len(data)
@@ -430,7 +482,7 @@ class StoreOperations(mfusepy.Operations):
             with h.lock:
                 if h.dirty and h.written and not h.unlinked and not h.killed:
                     h.dirty = h.written = False  # a failure is reported once, not on release
-                    self._commit(h.path, h.spool, h.mtime)
+                    self._commit_writer(h)
         return 0
 
     def release(self, path: str | None, fi: Any) -> int:
@@ -445,7 +497,7 @@ class StoreOperations(mfusepy.Operations):
                 if isinstance(h, Writer) and h.dirty and not h.unlinked and not h.killed:
                     # logged by _commit; release has no caller to tell
                     with contextlib.suppress(mfusepy.FuseOSError):
-                        self._commit(h.path, h.spool, h.mtime)
+                        self._commit_writer(h)
             finally:
                 h.close()
         return 0
@@ -576,6 +628,8 @@ class StoreOperations(mfusepy.Operations):
         if writer is not None and writer.dirty and kind == "key":
             # renamed while open with uncommitted bytes: they go to the new name
             # at the writer's close, as a whole; the old name is gone now
+            with writer.lock:
+                self._load(writer)  # an appender's stored bytes go with it
             writer.written = True
             with contextlib.suppress(FileNotFoundError), store_io("delete", src):
                 self.fs.rm_file(self._full(src))

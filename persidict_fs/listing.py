@@ -34,7 +34,8 @@ def depth_below(root: str) -> Callable[[str], int]:
 
 
 def select(files: dict[str, Info], root: str, maxdepth: int | None, withdirs: bool) -> dict:
-    """Files below ``root`` down to ``maxdepth``, and their folders if ``withdirs``."""
+    """Files (and folders) below ``root`` down to ``maxdepth``, and the folders holding
+    them if ``withdirs``."""
     depth_of = depth_below(root)
 
     def shallow(name: str) -> bool:
@@ -53,14 +54,20 @@ Tree = dict[str, tuple[dict[str, Info], dict[str, Info]]]
 
 
 def tree(files: dict[str, Info], root: str) -> Tree:
-    """Folder -> (sub-folders, files), each by name, for every folder from ``root`` down."""
+    """Folder -> (sub-folders, files), each by name, for every folder from ``root`` down.
+
+    ``files`` may hold folders too (``type`` "directory"): they show though empty.
+    """
     out: Tree = {root: ({}, {})}
     for name, info in files.items():
-        for folder in reversed(parents_below(root, name)):  # top down
+        is_dir = info["type"] == "directory"
+        folders = [name, *parents_below(root, name)] if is_dir else parents_below(root, name)
+        for folder in reversed(folders):  # top down
             if folder not in out:
                 out[folder] = ({}, {})
                 out[posixpath.dirname(folder)][0][posixpath.basename(folder)] = dir_info(folder)
-        out[posixpath.dirname(name)][1][posixpath.basename(name)] = info
+        if not is_dir:
+            out[posixpath.dirname(name)][1][posixpath.basename(name)] = info
     return out
 
 

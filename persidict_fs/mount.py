@@ -2,12 +2,13 @@
 
 The server runs in its own process (``persidict_fs.mount._main``), so the
 caller's signals, threads and GIL stay its own, and Ctrl-C, SIGTERM and
-``fusermount -u`` all end it cleanly: libfuse unmounts and the process exits.
-Every commit is done before the writer's ``close`` returns, so an unmount
-never loses one. A mount whose server died ("Transport endpoint is not
-connected") is found in ``/proc/self/mountinfo`` and lazily unmounted by
-``Mount.unmount()`` and by the next ``mount()`` there; a live mount point is
-refused.
+``fusermount -u`` all end it cleanly: libfuse unmounts and the process exits,
+within ``stop_timeout`` even while a request hangs on a silent store
+(``persidict_fs.fuse_loop``). Every commit is done before the writer's
+``close`` returns, so an unmount never loses one. A mount whose server
+died ("Transport endpoint is not connected") is found in
+``/proc/self/mountinfo`` and lazily unmounted by ``Mount.unmount()`` and by
+the next ``mount()`` there; a live mount point is refused.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from persidict.dicts.url import guess_format
 from persidict.storage.base import is_temp_name
 from persidict_fs.filesystem import PersiDictFileSystem
 from persidict_fs.fuse_files import Journal
+from persidict_fs.fuse_loop import STOP_TIMEOUT, run_stoppable
 from persidict_fs.paths import ViewPaths
 
 if TYPE_CHECKING:
@@ -79,13 +81,17 @@ def serve(
     multithreaded: bool | None = None,
     spill_threshold: int | None = None,
     spill_dir: str | None = None,
+    stop_timeout: float = STOP_TIMEOUT,
     **storage_options: Any,
-) -> None:
-    """Serve the store at ``mountpoint`` in this thread until unmounted (Ctrl-C, SIGTERM...).
+) -> bool:
+    """Serve the store at ``mountpoint`` until unmounted (Ctrl-C, SIGTERM, SIGHUP, fusermount).
 
     ``spill_threshold``: bytes a file being written keeps in memory before
     it moves to an anonymous temp file in ``spill_dir`` (default: the
     system's temp folder), so memory stays bounded whatever the file size.
+    ``stop_timeout``: seconds that requests under way get to finish once
+    the mount is told to stop (from the main thread); then the mount is
+    detached without them and False is returned (True when all finished).
     """
     from persidict_fs.fuse import JOURNALS, StoreOperations  # imports mfusepy: only when serving
 
@@ -110,13 +116,24 @@ def serve(
         **spill,  # type: ignore[arg-type]
     )
     log.info("serving %s (%s) at %s", d.store.url, d.serialization_format, mountpoint)
+    point = os.fspath(mountpoint)
+    source = f"persidict:{d.store.url}"
     try:
-        _run_fuse(ops, mountpoint, read_only, cache_ttl, f"persidict:{d.store.url}", threads)
+        ended = run_stoppable(
+            lambda: _run_fuse(ops, point, read_only, cache_ttl, source, threads),
+            point,
+            exit_loop=ops.exit_loop,
+            is_mounted=lambda: mounted_fs(point) is not None,
+            started=lambda: ops.started,
+            stop_timeout=stop_timeout,
+        )
     except RuntimeError as exc:
         # libfuse 3 returns the number of the signal that stopped it (SIGINT, SIGTERM)
         if not ops.started:
             raise MountError(f"could not mount at {mountpoint}: libfuse error {exc}") from None
+        ended = True
     log.info("unmounted %s", mountpoint)
+    return ended
 
 
 def _run_fuse(
@@ -192,6 +209,7 @@ def mount(
     multithreaded: bool | None = None,
     spill_threshold: int | None = None,
     spill_dir: str | None = None,
+    stop_timeout: float = STOP_TIMEOUT,
     timeout: float = 30.0,
     **storage_options: Any,
 ) -> Mount | None:
@@ -202,9 +220,10 @@ def mount(
     ``log_file`` receives the server's log (refused names, failed commits);
     by default it goes to this process's stderr. ``multithreaded`` defaults
     to False for a local folder (faster) and True for remote stores. A ``memory://`` dict cannot
-    be mounted in the background: the server is another process. ``spill_threshold`` and
-    ``spill_dir``: see :func:`serve`. A dead mount left at ``mountpoint`` by a killed server
-    is unmounted first (logged); a live one is refused (MountError).
+    be mounted in the background: the server is another process. ``spill_threshold``,
+    ``spill_dir`` and ``stop_timeout``: see :func:`serve`. A dead mount left at
+    ``mountpoint`` by a killed server is unmounted first (logged); a live one is refused
+    (MountError).
 
     >>> with mount("/data/store", "/mnt/store") as m:   # doctest: +SKIP
     ...     print(os.listdir("/mnt/store"))
@@ -216,6 +235,7 @@ def mount(
         multithreaded=multithreaded,
         spill_threshold=spill_threshold,
         spill_dir=spill_dir,
+        stop_timeout=stop_timeout,
         **storage_options,
     )
     mountpoint = os.fspath(mountpoint)
@@ -308,7 +328,11 @@ def _main() -> None:
         level=log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        serve(store_or_url, mountpoint, **options)
+        ended = serve(store_or_url, mountpoint, **options)
     except Exception as exc:
         log.error("cannot serve %s at %s: %s", store_or_url, mountpoint, exc)
         sys.exit(1)
+    if not ended:
+        # threads of libfuse are still waiting on the store: leave them with the process
+        logging.shutdown()
+        os._exit(0)

@@ -131,6 +131,15 @@ class ViewPaths:
         except ValueError:
             return None  # a name no Linux disk could hold (not UTF-8, say)
 
+    def view_folder(self, stored: str) -> str | None:
+        """View path of a stored folder (below the root), or None if the view cannot show it."""
+        shown: str | None = ""
+        for name in stored[self._cut :].split("/"):
+            shown = self.view_dir(shown, name)  # type: ignore[arg-type]  # not None here
+            if shown is None:
+                return None
+        return shown
+
     def view_dir(self, parent: str, name: str) -> str | None:
         """View path of stored sub-folder ``name`` of view directory ``parent``."""
         part = self._view_dir_part(name)

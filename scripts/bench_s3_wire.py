@@ -25,7 +25,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 from persidict import S3Dict
 from persidict.fault_proxy import FaultProxy
-from persidict.storage import s3 as s3_module
+from persidict.storage import s3_requests as s3_module
 from persidict.testing import moto_server
 
 BUCKET = "bench-wire"

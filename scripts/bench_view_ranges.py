@@ -51,7 +51,7 @@ def main() -> None:
             got["GET"] += 1
             got["bytes"] += int((parsed or {}).get("ContentLength") or 0)
 
-        client = fs.store._run(fs.store.fs.set_session)
+        client = fs.store.requests.run(fs.store.fs.set_session)
         client.meta.events.register("after-call.s3.GetObject", count)
         back = pd.read_parquet("t.parquet", columns=["c1"], filesystem=fs)
         assert back["c1"].equals(frame["c1"])

@@ -159,7 +159,7 @@ def record_requests(s3_store) -> list[tuple[str, int, bool]]:
     def after_call(http_response, model, **_):
         calls.append((model.name, http_response.status_code, pending.pop(0)))
 
-    client = s3_store._run(s3_store.fs.set_session)
+    client = s3_store.requests.run(s3_store.fs.set_session)
     client.meta.events.register("before-send.s3", before_send)
     client.meta.events.register("after-call.s3", after_call)
     return calls

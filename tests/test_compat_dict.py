@@ -30,6 +30,22 @@ def test_keys_come_back_as_non_empty_safe_str_tuples_equal_to_tuples(d):
     assert key == ("a", "b") and hash(key) == hash(("a", "b"))
 
 
+def test_listed_keys_are_the_keys_the_validating_constructor_builds(d):
+    d["k"] = d["a", "b"] = d["a", "c", "d"] = 1
+    for listed in (sorted(d), sorted(d.get_subdict("a")), [*d.keys(), *(k for k, _ in d.items())]):
+        for key in listed:
+            built = NonEmptySafeStrTuple(*key)
+            assert type(key) is NonEmptySafeStrTuple
+            assert (key, hash(key), repr(key), pickle.loads(pickle.dumps(key))) == (
+                built,
+                hash(built),
+                repr(built),
+                built,
+            )
+    assert sorted(d.get_subdict("a")) == [("b",), ("c", "d")]
+    assert "k" in list(d) and ("k",) in list(d)
+
+
 def test_jokers_keep_or_delete_the_current_value(d):
     d["k"] = 1
     d["k"] = KEEP_CURRENT

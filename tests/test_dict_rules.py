@@ -17,7 +17,7 @@ from persidict import (
     MutationPolicyError,
     WriteOnceDict,
 )
-from persidict.dicts.base import STREAM_MIN
+from persidict.dicts.stored import STREAM_MIN
 from persidict.errors import KeyClashError
 from persidict_fs import PersiDictFileSystem
 

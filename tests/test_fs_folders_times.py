@@ -85,3 +85,36 @@ def test_rmdir_removes_an_empty_folder_and_refuses_a_full_one(backend):
         assert fs.ls("full", detail=False) == ["full/f"]
     fs.rm("full", recursive=True)
     assert not fs.exists("full") and fs.ls("", detail=False) == []
+
+
+def ls_r(fs: PersiDictFileSystem, path: str = "") -> set[str]:
+    """Every file and folder below ``path``, found by ``ls`` folder by folder."""
+    out = set()
+    for info in fs.ls(path, detail=True):
+        out.add(info["name"])
+        if info["type"] == "directory":
+            out |= ls_r(fs, info["name"])
+    return out
+
+
+def test_find_and_walk_show_empty_folders_as_ls_does(backend):
+    fs = PersiDictFileSystem(dict=backend.open("json"))
+    fs.pipe_file("a/x.json", b"1")  # a key
+    fs.pipe_file("a/b c/notes.txt", b"n")  # a plain file
+    fs.mkdir("a/empty/deeper")
+    fs.mkdir("top")
+    fs.mkdir("a/b c")  # a folder made empty, then filled
+    again = PersiDictFileSystem(dict=backend.open("json"))  # nothing kept in memory
+    seen = ls_r(again)
+    assert seen == {"a", "a/x.json", "a/b c", "a/b c/notes.txt", "a/empty", "a/empty/deeper", "top"}
+    assert set(again.find("", withdirs=True)) == seen
+    assert again.find("", withdirs=True, maxdepth=2) == ["a", "a/b c", "a/empty", "a/x.json", "top"]
+    assert again.find("a", withdirs=True) == sorted(p for p in seen if p.startswith("a"))
+    assert again.find("top", withdirs=True) == ["top"]
+    assert again.find("") == ["a/b c/notes.txt", "a/x.json"]  # files only, as before
+    walked = {f"{top}/{n}".lstrip("/") for top, dirs, files in again.walk("") for n in dirs + files}
+    assert walked == seen
+    assert list(again.walk("a/empty")) == [("a/empty", ["deeper"], []), ("a/empty/deeper", [], [])]
+    assert list(again.walk("top")) == [("top", [], [])]
+    assert [(top, dirs) for top, dirs, _ in again.walk("", maxdepth=1)] == [("", ["a", "top"])]
+    assert list(backend.open("json")) == [("a", "x")]  # folders are never keys

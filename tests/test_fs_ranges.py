@@ -55,7 +55,7 @@ def test_an_open_stored_file_reads_one_version(fs):
 def s3_bytes_read(store) -> Iterator[Counter]:
     """Bytes of object bodies S3 sent back, counted from each GetObject response."""
     got: Counter = Counter()
-    client = store._run(store.fs.set_session)
+    client = store.requests.run(store.fs.set_session)
 
     def count(http_response=None, parsed=None, **kwargs: object) -> None:
         got["GetObject"] += 1

@@ -2,13 +2,17 @@
 
 Run on local and S3 mounts of a raw (bytes) store. What a store does
 not keep is left out on purpose: symlinks, hard links, modes (chmod).
+Where a mount differs from a disk on purpose (two writers of one file, a
+read during a write) both behaviours are spelled out and checked.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+import sys
 import uuid
 
 import pytest
@@ -58,6 +62,17 @@ stat -c '%n %Y' old.txt && cp -p old.txt kept.txt && stat -c '%n %Y' kept.txt
 step "rm while open"
 echo content > open.txt && exec 3<open.txt && rm open.txt && cat <&3 && exec 3<&-
 ls open.txt 2>/dev/null || echo gone
+step "vim -es: edit, and make a new file"
+printf 'one\ntwo\nthree\n' > v.txt
+vim -es -u NONE -i NONE -c '%s/two/TWO/' -c 'call append("$", "four")' -c 'wq' v.txt && cat v.txt
+vim -es -u NONE -i NONE -c 'call setline(1, "made by vim")' -c 'wq' "vim new.txt"
+cat "vim new.txt"
+step "du: sizes as on a disk (apparent; folders' own sizes differ by filesystem)"
+mkdir du && cp -r "$SRC/sub dir" du/ && printf 12345 > du/five
+du -ab --apparent-size du | while IFS=$'\t' read -r n p; do [ -d "$p" ] || echo "$n $p"; done \
+    | sort -k2
+folders=$(find du -type d -printf '%s\n' | awk '{s += $1} END {print s}')
+echo "du -s of the files: $(( $(du -sb --apparent-size du | cut -f1) - folders ))"
 step "what is there"
 find . -type f ! -path './repo/.git/*' | sort | xargs -d '\n' md5sum
 find . -type d ! -path './repo/.git/*' | sort
@@ -130,3 +145,94 @@ def test_an_empty_folder_made_in_the_mount_survives_a_remount(backend, request, 
         assert sorted(os.listdir(mnt)) == ["a", "seed.json"]
         assert os.listdir(mnt / "a") == ["empty"]
     assert list(d) == [("seed",)]  # folders are no keys
+
+
+WRITER = r"""
+import sys
+path, byte, size, mode = sys.argv[1], sys.argv[2].encode(), int(sys.argv[3]), sys.argv[4]
+with open(path, mode, buffering=0) as f:
+    f.write(byte * (size // 2))
+    print("half", flush=True)
+    sys.stdin.readline()
+    f.write(byte * (size - size // 2))
+"""
+HALF = 1 << 19
+
+
+class HalfWriter:
+    """A process that writes half of its file, waits to be told, then writes the rest."""
+
+    def __init__(self, path, byte: str, mode: str = "wb") -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), byte, str(2 * HALF), mode],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout.readline() == "half\n"  # its first half is written
+
+    def finish(self) -> None:
+        self.proc.stdin.write("\n")
+        self.proc.stdin.close()
+        assert self.proc.wait(timeout=60) == 0
+
+
+def runs(data: bytes) -> str:
+    """``data`` as runs of one byte: b"aab" -> "a*2 b*1"."""
+    return " ".join(f"{chr(m.group()[0])}*{len(m.group())}" for m in re.finditer(rb"(.)\1*", data))
+
+
+def two_writers(where) -> dict[str, str]:
+    """Two writers at once (each half done before either ends): what readers see."""
+    seen = {}
+    same = where / "same.bin"
+    same.write_bytes(b"o" * 3)
+    a, b = HalfWriter(same, "a"), HalfWriter(same, "b")
+    seen["same file, both half done"] = runs(same.read_bytes())
+    b.finish()
+    seen["same file, b closed"] = runs(same.read_bytes())
+    a.finish()
+    seen["same file, a closed last"] = runs(same.read_bytes())
+
+    a, b = HalfWriter(where / "one.bin", "a"), HalfWriter(where / "two.bin", "b")
+    b.finish()
+    a.finish()
+    seen["two files"] = runs((where / "one.bin").read_bytes() + (where / "two.bin").read_bytes())
+
+    log = where / "log.txt"
+    log.write_bytes(b"o" * 3)
+    a, b = HalfWriter(log, "a", "ab"), HalfWriter(log, "b", "ab")
+    b.finish()
+    a.finish()
+    seen["two appenders"] = runs(log.read_bytes())
+    return seen
+
+
+H = HALF
+ON_A_DISK = {
+    "same file, both half done": f"b*{H}",  # b's open truncated a's half
+    "same file, b closed": f"b*{2 * H}",
+    "same file, a closed last": f"b*{H} a*{H}",  # a mix of the two
+    "two files": f"a*{2 * H} b*{2 * H}",
+    "two appenders": f"o*3 a*{H} b*{2 * H} a*{H}",  # interleaved, nothing lost
+}
+IN_A_MOUNT = {
+    "same file, both half done": "o*3",  # readers see the last commit
+    "same file, b closed": f"b*{2 * H}",
+    "same file, a closed last": f"a*{2 * H}",  # one writer's whole file: the last to close
+    "two files": f"a*{2 * H} b*{2 * H}",
+    "two appenders": f"o*3 b*{2 * H} a*{2 * H}",  # each close appends its bytes whole
+}
+
+
+def test_two_writers_at_once_leave_one_whole_version(store_url, tmp_path):
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    assert two_writers(folder) == ON_A_DISK  # what the differences below are measured from
+    url, options = store_url
+    open_dict(url, "bytes", **options)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    log = tmp_path / "log"
+    with mount(url, mnt, serialization_format="bytes", log_file=log, **options):
+        assert two_writers(mnt) == IN_A_MOUNT, log.read_text()[-3000:]

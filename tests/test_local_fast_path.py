@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import pickle
+import random
 
 import pytest
 
@@ -142,10 +143,15 @@ def test_listing_by_folder_decodes_exactly_like_one_path_at_a_time(ext, digest_l
     bad = [".." + ext, "." + ext, "..." + ext if ext else "..", "a b" + ext, "é" + ext]
     bad += ["z" * 201 + ext, "a#b" + ext, "a" + ext + "x", "a\n" + ext, "a.txt"]
     folder = layout.to_dir(("f",))
-    for names in ([*good], [*good, *bad], bad, good[:1]):
+    rng = random.Random(7)  # names near the rules: dots, the extension's letters, one bad char
+    near = ["".join(rng.choices(".pkljsonyé", k=rng.randint(1, 7))) for _ in range(300)]
+    cases = [[*good], [*good, *bad], bad, good[:1], bad[:1], [], near, [n + ext for n in near]]
+    cases += [[*good, n] for n in near] + [[n + ext, *good] for n in near]
+    for names in cases:
         expected = [k for k in (layout.from_path(f"{folder}/{n}") for n in names) if k]
-        assert layout.keys_in(folder, names) == expected
+        assert layout.split_folder(folder, names) == (("f",), [k[-1] for k in expected])
         assert layout.count_in(folder, names) == len(expected)
-        assert layout.keys_in("", names) == [k[1:] for k in expected]
-    assert len(layout.keys_in(folder, good)) == len(good)
-    assert layout.keys_in("bad name", good) == [] and layout.count_in("bad name", good) == 0
+        assert layout.split_folder("", names) == ((), [k[-1] for k in expected])
+    assert len(layout.split_folder(folder, good)[1]) == len(good)
+    assert layout.split_folder("bad name", good) is None
+    assert layout.count_in("bad name", good) == 0

@@ -100,3 +100,31 @@ def test_a_name_too_long_to_exist_is_absent_for_reads(tmp_path):
     with pytest.raises(FileNotFoundError):
         store.read(path)
     assert not store.exists(path)
+
+
+def test_where_a_folder_cannot_be_locked_a_lock_file_stands_in_and_is_released(
+    tmp_path, monkeypatch
+):
+    import fcntl
+    import stat
+
+    from persidict.storage import local_commits
+
+    real_flock = fcntl.flock
+
+    def nfs_like_flock(fd: int, op: int) -> None:  # NFS: no flock on a folder's descriptor
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.ENOLCK, "no locks available")
+        real_flock(fd, op)
+
+    monkeypatch.setattr(local_commits.fcntl, "flock", nfs_like_flock)
+    store = LocalStore(tmp_path)
+    etag = store.write("g/k", b"1")
+    etag = store.write_if("g/k", b"2", etag)
+    store.write_many({"g/a": b"a", "g/b": b"b"})
+    store.delete_many(["g/a"])
+    store.delete_if("g/k", etag)
+    assert store.create("g/k", b"3") is not None
+    assert sorted(store.iter_paths()) == ["g/b", "g/k"]  # the lock file is no stored file
+    with open(tmp_path / "g" / local_commits.LOCK_NAME, "rb") as lock:
+        real_flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # every commit let go of it

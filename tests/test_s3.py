@@ -9,7 +9,7 @@ import pytest
 
 from persidict import S3Dict, open_dict
 from persidict.storage import RootNotFoundError
-from persidict.storage.s3 import MAX_ATTEMPTS
+from persidict.storage.s3_requests import MAX_ATTEMPTS
 from persidict.testing import count_s3_requests, free_port
 from tests.conftest import BUCKET
 from tests.waiting import wait_for

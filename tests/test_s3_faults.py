@@ -23,18 +23,11 @@ import pytest
 from persidict import S3Dict
 from persidict.conditions import ETAG_IS_THE_SAME, ITEM_NOT_AVAILABLE
 from persidict.errors import BackendError, OutcomeUnknownError
-from persidict.fault_proxy import FAULTS, FaultProxy
+from persidict.fault_proxy import FAULTS
 from persidict.storage.s3 import S3Error
 from persidict_fs import PersiDictFileSystem
 from tests.conftest import BUCKET
-
-WRITES = ("PUT", "POST", "DELETE")
-
-
-@pytest.fixture(scope="module")
-def proxy(moto_endpoint):
-    with FaultProxy(moto_endpoint) as p:
-        yield p
+from tests.fault_fixtures import a_get, commit_request, proxy_fixture  # noqa: F401
 
 
 @pytest.fixture
@@ -49,14 +42,6 @@ def pair(proxy, s3_options):
     proxy.clear()
     yield faulty, direct
     proxy.clear()
-
-
-def commit_request(req) -> bool:
-    return req.method in WRITES
-
-
-def a_get(req) -> bool:
-    return req.method == "GET" and "list-type" not in req.target
 
 
 def run(op, fault, proxy, faulty, direct):
@@ -311,7 +296,7 @@ def count_up(d, ready, go, results, times: int) -> None:
 
 def test_racing_transforms_at_a_20_percent_fault_rate_count_exactly(proxy, pair):
     faulty, direct = pair
-    faulty = S3Dict(**{**faulty.get_params(), "request_timeout": 1.0}, create_bucket=False)
+    faulty = S3Dict(**{**faulty.get_params(), "request_timeout": 2.0}, create_bucket=False)
     direct["counter"] = 0
     workers, times = 4, 50
     ready, go, results = CONTEXT.Barrier(workers + 1), CONTEXT.Event(), CONTEXT.Queue()
@@ -400,7 +385,8 @@ def test_every_request_carries_the_users_s3_options(proxy, s3_options):
     puts = [r for r in proxy.seen if r.method == "PUT"]
     assert len(puts) == 6
     assert all(r.headers.get("x-amz-server-side-encryption") == "AES256" for r in puts)
-    head = d.store._run(lambda: d.store._request("head_object", Key=f"{d.root_prefix}/a.pkl"))
+    requests = d.store.requests
+    head = requests.run(lambda: requests.request("head_object", Key=f"{d.root_prefix}/a.pkl"))
     assert head["ServerSideEncryption"] == "AES256"
 
 

@@ -80,7 +80,8 @@ def test_the_probe_leaves_nothing_in_the_bucket(d):
     d["k"] = 1
     with pytest.raises(ConditionalWritesUnsupportedError):
         d.setdefault("j", 1)
-    everything = d.store._run(lambda: d.store._request("list_objects_v2", Prefix="")).get(
+    requests = d.store.requests
+    everything = requests.run(lambda: requests.request("list_objects_v2", Prefix="")).get(
         "Contents", []
     )
     assert [o["Key"] for o in everything if "persidict-probe" in o["Key"]] == []

@@ -10,7 +10,8 @@ import uuid
 import pytest
 
 from persidict.storage.base import PreconditionFailed
-from persidict.storage.s3 import MULTIPART_ABOVE, S3Store
+from persidict.storage.s3 import S3Store
+from persidict.storage.s3_commits import MULTIPART_ABOVE
 from persidict.testing import count_s3_requests
 from tests.conftest import BUCKET
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import random
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from persidict.conditions import (
     ALWAYS_RETRIEVE,
@@ -36,6 +36,7 @@ from persidict.conditions import (
     check_retrieve_flag,
     condition_holds,
 )
+from persidict.dicts.commits import Commits
 from persidict.errors import ConcurrencyConflictError
 from persidict.jokers import DELETE_CURRENT, KEEP_CURRENT, Joker
 from persidict.storage.base import MISSING, PreconditionFailed
@@ -56,19 +57,8 @@ def _check_expected(expected: Any) -> None:
         )
 
 
-class ConditionalMixin:
-    """``etag``, ``get_with_etag``, ``*_if`` and ``transform_item``."""
-
-    if TYPE_CHECKING:  # what the mixin uses of PersiDict
-        from persidict.storage.base import ByteStore, Payload
-
-        store: ByteStore
-
-        def _path(self, key: Any) -> str: ...
-        def _decode(self, data: bytes, path: str) -> Any: ...
-        def _payload(self, value: Any, key: Any) -> Payload: ...
-        def _commit(self, key: Any, path: str, data: Payload, expected: Any = None) -> Any: ...
-        def _delete(self, key: Any, path: str, expected: str | None = None) -> None: ...
+class ConditionalMixin(Commits):
+    """``etag``, ``get_with_etag``, ``*_if`` and ``transform_item``, over the one write path."""
 
     def etag(self, key: Any) -> ETagValue:
         """The ETag of the stored version of ``key``; KeyError if absent."""

@@ -9,7 +9,8 @@ from itertools import islice
 from typing import Any
 
 from persidict.conditions import ValueType
-from persidict.dicts.base import PersiDict, resolve_format
+from persidict.dicts.base import PersiDict
+from persidict.dicts.stored import resolve_format
 from persidict.formats import Format
 from persidict.storage.local import LocalStore
 from persidict.upstream_layout import upstream_digest_len

@@ -1,8 +1,8 @@
 """Timestamps of a PersiDict: when each key was last written, and what follows from it.
 
-A mixin over PersiDict's primitives: times come from the store's listing
-(one LIST per 1000 keys on S3, a stat per file locally), values from
-concurrent batch reads.
+A layer over the dict's stored items (:mod:`persidict.dicts.stored`): times
+come from the store's listing (one LIST per 1000 keys on S3, a stat per file
+locally), values from concurrent batch reads.
 """
 
 from __future__ import annotations
@@ -13,28 +13,19 @@ from collections.abc import Iterator
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
+from persidict.dicts.stored import StoredItems
 from persidict.safe_str_tuple import NonEmptySafeStrTuple
 from persidict.storage.base import MISSING, Entry
 
 _BATCH = 64
 
 
-class TimestampsMixin:
+class TimestampsMixin(StoredItems):
     """``timestamp``, ``*_and_timestamps``, ``oldest_*``/``newest_*`` and ``random_key``."""
 
-    if TYPE_CHECKING:  # what the mixin uses of PersiDict
-        from persidict.storage.base import ByteStore
+    if TYPE_CHECKING:  # the batch read of PersiDict
 
-        store: ByteStore
-
-        @property
-        def prefix_path(self) -> str: ...
-
-        def _path(self, key: Any) -> str: ...
-        def _key_of(self, path: str) -> NonEmptySafeStrTuple | None: ...
-        def _decode(self, data: bytes, path: str) -> Any: ...
         def getitems(self, keys: Any) -> list[Any]: ...
-        def __iter__(self) -> Iterator[NonEmptySafeStrTuple]: ...
 
     def timestamp(self, key: Any) -> float:
         """POSIX time (seconds) of the last write of ``key``; KeyError if absent."""

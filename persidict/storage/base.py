@@ -56,6 +56,25 @@ def payload_bytes(data: Payload) -> bytes | bytearray | memoryview:
     return buffer.getvalue()
 
 
+def spool_payload(data: Payload) -> BinaryIO | bytes | bytearray | memoryview:
+    """A bytes-like payload as is; a callable's output in a file positioned at 0.
+
+    The file stays in memory up to ``SPOOL_MAX`` bytes, then moves to disk.
+    If the callable raises, the file is closed and the error goes on.
+    """
+    if not callable(data):
+        return data
+    # typeshed's SpooledTemporaryFile is an IO[bytes], not a BinaryIO, though it is one
+    spool = cast(BinaryIO, tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX))  # noqa: SIM115
+    try:
+        data(spool)
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    return spool
+
+
 @dataclass(frozen=True)
 class Entry:
     """What a listing or ``info`` says of one stored file."""
@@ -131,6 +150,15 @@ class ByteStore(ABC):
         """
         return self.read(path)
 
+    def read_head(self, path: str, limit: int) -> tuple[bytes, int, str]:
+        """The first ``limit`` bytes at ``path``, its size and its ETag, all of one version.
+
+        FileNotFoundError if absent. Default: ``info``, then a read pinned to its ETag.
+        """
+        entry = self.info(path)
+        etag = str(entry.etag)
+        return self.read_range(path, 0, min(limit, entry.size), etag=etag), entry.size, etag
+
     def set_mtime(self, path: str, mtime: float) -> None:
         """Set the modification time (seconds since the epoch) of ``path``."""
         raise io.UnsupportedOperation(f"{self.url} cannot set modification times")
@@ -145,24 +173,6 @@ class ByteStore(ABC):
     def remove_folder(self, path: str) -> None:
         """Remove the empty folder at ``path``; OSError (ENOTEMPTY) if it holds files."""
         raise io.UnsupportedOperation(f"{self.url} cannot hold empty folders")
-
-    @staticmethod
-    def _spool(data: Payload) -> BinaryIO | bytes | bytearray | memoryview:
-        """A bytes-like payload as is; a callable's output in a file positioned at 0.
-
-        The file stays in memory up to ``SPOOL_MAX`` bytes, then moves to disk.
-        If the callable raises, the file is closed and the error goes on.
-        """
-        if not callable(data):
-            return data
-        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX)  # noqa: SIM115 (returned)
-        try:
-            data(cast(BinaryIO, spool))
-            spool.seek(0)
-        except BaseException:
-            spool.close()
-            raise
-        return spool  # type: ignore[return-value]
 
     @abstractmethod
     def write(self, path: str, data: Payload) -> str:
@@ -204,6 +214,14 @@ class ByteStore(ABC):
     @abstractmethod
     def walk(self, prefix: str = "") -> Iterator[Entry]:
         """Every stored file under folder ``prefix`` ('' is the root), recursively."""
+
+    def walk_with_folders(self, prefix: str = "") -> Iterator[Entry | str]:
+        """``walk``, and the folders under ``prefix`` (their paths, as ``str``), in one listing.
+
+        Every folder that persists empty comes; folders holding files may come
+        too. Default: the files only (a store whose folders are where files are).
+        """
+        return iter(self.walk(prefix))
 
     def iter_paths(self, prefix: str = "") -> Iterator[str]:
         """Relative paths of stored files under ``prefix`` (cheapest listing)."""

@@ -141,6 +141,9 @@ class CachedStore(ByteStore):
     def walk(self, prefix: str = "") -> Iterator[Entry]:
         return self.main.walk(prefix)
 
+    def walk_with_folders(self, prefix: str = "") -> Iterator[Entry | str]:
+        return self.main.walk_with_folders(prefix)
+
     def iter_paths(self, prefix: str = "") -> Iterator[str]:
         return self.main.iter_paths(prefix)
 

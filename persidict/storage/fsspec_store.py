@@ -94,8 +94,8 @@ class FsspecStore(ByteStore):
 
     def read_with_etag(self, path: str) -> tuple[bytes, str]:
         with self._lock:  # no commit of this process between the two
-            etag = self.info(path).etag
-            return self.read(path), etag  # type: ignore[return-value]
+            etag = _etag(self._file_info(path))
+            return self.read(path), etag
 
     def read_range(self, path: str, start: int, end: int | None, etag: str | None = None) -> bytes:
         if etag is None:
@@ -104,12 +104,16 @@ class FsspecStore(ByteStore):
             self._check_etag(path, etag)
             return self.fs.cat_file(self.full_path(path), start=start, end=end)
 
-    def info(self, path: str) -> Entry:
+    def _file_info(self, path: str) -> dict[str, Any]:
+        """fsspec's info of the stored file at ``path``; FileNotFoundError if none."""
         full = self.full_path(path)
         info = self.fs.info(full)
         if info.get("type") != "file":
             raise FileNotFoundError(f"{full} is not a stored file")
-        return _entry(path, info)
+        return info
+
+    def info(self, path: str) -> Entry:
+        return _entry(path, self._file_info(path))
 
     def _put(self, path: str, data: bytes | bytearray | memoryview) -> str:
         full = self.full_path(path)
@@ -172,23 +176,28 @@ class FsspecStore(ByteStore):
         return self.fs.isfile(self.full_path(path))
 
     def walk(self, prefix: str = "") -> Iterator[Entry]:
+        return self._walk(prefix, withdirs=False)  # type: ignore[return-value]  # files only
+
+    def walk_with_folders(self, prefix: str = "") -> Iterator[Entry | str]:
+        return self._walk(prefix, withdirs=True)
+
+    def _walk(self, prefix: str, withdirs: bool) -> Iterator[Entry | str]:
         base = self.full_path(prefix)
         self.fs.invalidate_cache(base)
         try:
-            found = self.fs.find(base, detail=True)
+            found = self.fs.find(base, withdirs=withdirs, detail=True)
         except FileNotFoundError:
             return
         inside = f"{prefix}/" if prefix else ""
         for full, info in sorted(found.items()):
             rel = self._relative(full)
             # find() on a file's own path returns that file: it is not under the folder
-            if (
-                info.get("type") == "file"
-                and not is_temp_name(rel.rpartition("/")[2])
-                and rel.startswith(inside)
-                and rel
-            ):
+            if not rel.startswith(inside) or not rel or is_temp_name(rel.rpartition("/")[2]):
+                continue
+            if info.get("type") == "file":
                 yield _entry(rel, info)
+            elif info.get("type") == "directory":
+                yield rel
 
     def listdir(self, prefix: str = "") -> tuple[list[Entry], list[str]]:
         base = self.full_path(prefix)

@@ -60,23 +60,28 @@ class FolderLister:
             with os.scandir(fd) as it:
                 # List comprehensions keep the per-entry work in C-speed loops.
                 while batch := list(islice(it, _NAMES_CHUNK)):
-                    found = [e for e in batch if e.is_file(follow_symlinks=False)]
-                    folders = []
-                    if len(found) < len(batch):
-                        for e in batch:
-                            if e.is_dir(follow_symlinks=False):
-                                folders.append(e.name)
-                            elif not e.is_file(follow_symlinks=False):
-                                self._skip(rel, e)
                     if with_stat:
-                        yield _stats(found), folders
+                        found = [e for e in batch if e.is_file(follow_symlinks=False)]
+                        yield _stats(found), self._folders(rel, batch, len(found))
                         continue
-                    names = [e.name for e in found]
+                    names = [e.name for e in batch if e.is_file(follow_symlinks=False)]
+                    folders = self._folders(rel, batch, len(names))
                     if TEMP_PREFIX in "/".join(names):  # one C-level scan finds none, usually
                         names = [n for n in names if not n.startswith(TEMP_PREFIX)]
                     yield names, folders
         finally:
             os.close(fd)
+
+    def _folders(self, rel: str, batch: list[os.DirEntry], files: int) -> list[str]:
+        """Names of the folders in ``batch`` (``files`` of its entries are files); logs the rest."""
+        folders: list[str] = []
+        if files < len(batch):
+            for e in batch:
+                if e.is_dir(follow_symlinks=False):
+                    folders.append(e.name)
+                elif not e.is_file(follow_symlinks=False):
+                    self._skip(rel, e)
+        return folders
 
     def _skip(self, rel: str, e: os.DirEntry) -> None:
         what = "symlink" if e.is_symlink() else "special file"

@@ -122,6 +122,12 @@ class MemoryStore(ByteStore):
         for path, (data, etag, mtime) in snapshot:
             yield Entry(path, len(data), mtime, etag)
 
+    def walk_with_folders(self, prefix: str = "") -> Iterator[Entry | str]:
+        yield from self.walk(prefix)
+        start = f"{prefix}/" if prefix else ""
+        with self._lock:
+            yield from sorted(f for f in self._folders if f.startswith(start))
+
     def listdir(self, prefix: str = "") -> tuple[list[Entry], list[str]]:
         start = f"{prefix}/" if prefix else ""
         files, dirs = [], set()
@@ -155,7 +161,7 @@ class NullStore(ByteStore):
 
     def write(self, path: str, data: Payload) -> str:
         if callable(data):  # a value that cannot be written still raises
-            data(_Discard())  # type: ignore[arg-type]
+            data(_Discard())
         return self.DISCARDED
 
     def create(self, path: str, data: Payload) -> str | None:
@@ -177,11 +183,8 @@ class NullStore(ByteStore):
         return [], []
 
 
-class _Discard(io.RawIOBase):
+class _Discard(io.BytesIO):
     """A writable binary file that keeps nothing."""
-
-    def writable(self) -> bool:
-        return True
 
     def write(self, b) -> int:
         return len(b)

@@ -89,6 +89,28 @@ class Version:
         return mark in self.after
 
 
+class SeenVersions:
+    """The versions a store saw last, by path and ETag, so that a write can name what it replaces.
+
+    Bounded: beyond ``limit`` entries the oldest is forgotten.
+    """
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._seen: dict[tuple[str, str], Version] = {}
+        self._limit = limit
+
+    def remember(self, path: str, version: Version) -> Version:
+        """Note ``version`` as seen at ``path``; returns it."""
+        if len(self._seen) >= self._limit:
+            del self._seen[next(iter(self._seen))]
+        self._seen[(path, version.etag)] = version
+        return version
+
+    def get(self, path: str, etag: str) -> Version | None:
+        """The version with ``etag`` last seen at ``path``, if remembered."""
+        return self._seen.get((path, etag))
+
+
 def chain_after(parent: Version | None, etag: str) -> str:
     """The ``after`` metadata of a write replacing the version with ``etag``."""
     if parent is None or parent.etag != etag:
@@ -179,5 +201,6 @@ __all__ = [
     "OutcomeUnknownError",
     "S3Error",
     "S3TimeoutError",
+    "SeenVersions",
     "Version",
 ]

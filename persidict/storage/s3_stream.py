@@ -1,4 +1,4 @@
-"""Big values on S3: a file reading one version by ranged GETs, and multipart uploads.
+"""Big values read from S3: a file reading one version by ranged GETs.
 
 :class:`RangedReader` reads an object by ``Range`` GETs pinned to its ETag
 (``If-Match``), so a concurrent replace is an error naming the path, never a
@@ -8,11 +8,13 @@ a whole read of a large rest fetches its parts concurrently.
 
 from __future__ import annotations
 
-import asyncio
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from persidict.storage.base import PreconditionFailed
+
+if TYPE_CHECKING:
+    from persidict.storage.s3 import S3Store
 
 READ_AHEAD = 4 << 20
 """Bytes fetched per ranged GET when reading piece by piece (and by the first GET)."""
@@ -23,7 +25,7 @@ PARALLEL_PART = 8 << 20
 class RangedReader(io.RawIOBase):
     """Raw, seekable reads of one version (``etag``) of an S3 object of ``size`` bytes."""
 
-    def __init__(self, store: Any, path: str, size: int, etag: str, head: bytes = b"") -> None:
+    def __init__(self, store: S3Store, path: str, size: int, etag: str, head: bytes = b"") -> None:
         self._store, self._path, self._size, self._etag = store, path, size, etag
         self._head = head  # the first bytes, from the GET that found size and ETag
         self._pos = 0
@@ -56,16 +58,10 @@ class RangedReader(io.RawIOBase):
         if end - start <= PARALLEL_PART:
             data = self._range(start, end) if end > start else b""
         else:
-            cuts = list(range(start, end, PARALLEL_PART))
-            get = self._store._get_range
-
-            async def fetch_all() -> list[bytes]:
-                return await asyncio.gather(
-                    *(get(self._path, c, min(c + PARALLEL_PART, end), self._etag) for c in cuts)
-                )
-
+            cuts = range(start, end, PARALLEL_PART)
+            ranges = [(c, min(c + PARALLEL_PART, end)) for c in cuts]
             try:
-                parts = self._store._run(fetch_all)
+                parts = self._store.read_ranges(self._path, ranges, self._etag)
             except PreconditionFailed:
                 raise self._replaced() from None
             data = b"".join(parts)
@@ -82,10 +78,10 @@ class RangedReader(io.RawIOBase):
 
     def _replaced(self) -> OSError:
         return OSError(
-            f"{self._store._where(self._path)} was replaced while being read "
+            f"{self._store.requests.where(self._path)} was replaced while being read "
             f"(ETag {self._etag} is gone); read it again"
         )
 
 
-def open_ranged(store: Any, path: str, size: int, etag: str, head: bytes) -> io.BufferedReader:
+def open_ranged(store: S3Store, path: str, size: int, etag: str, head: bytes) -> io.BufferedReader:
     return io.BufferedReader(RangedReader(store, path, size, etag, head), READ_AHEAD)

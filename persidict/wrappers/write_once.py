@@ -6,7 +6,8 @@ import random
 from typing import Any
 
 from persidict.conditions import ValueType
-from persidict.dicts.base import NO_VALUE, PersiDict
+from persidict.dicts.base import PersiDict
+from persidict.dicts.commits import NO_VALUE
 from persidict.dicts.file_dir import FileDirDict
 from persidict.errors import MutationPolicyError
 from persidict.jokers import KEEP_CURRENT
