@@ -466,7 +466,7 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
             if mode == "wb":
                 self._commit(path, data)
             elif mode == "ab":  # after whatever is stored at close: nothing lost
-                self.append_file(path, data)
+                self.append_file(path, data, repeatable=True)  # a spool's copy: the same each time
             else:
                 self._commit(path, data, mode="create")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import re
 import subprocess
 import sys
@@ -24,7 +25,8 @@ from persidict import FormatError, open_dict
 from persidict.testing import count_s3_requests as s3_requests
 from persidict_fs import PersiDictFileSystem, mount
 
-PROCESSES, LINES = 4, 200
+PROCESSES = 4
+LINES = [50, pytest.param(200, marks=pytest.mark.soak)]  # lines per process
 LINE = re.compile(rb"(\d) (\d{4}) x{40}")
 
 THROUGH_THE_MOUNT = r"""
@@ -82,41 +84,44 @@ def race(commands: list[list[str]], cwd) -> None:
         assert p.wait(timeout=600) == 0
 
 
-def assert_every_line_whole(data: bytes) -> None:
-    """PROCESSES x LINES whole lines, each appender's in its own order: none lost, none torn."""
+def assert_every_line_whole(data: bytes, each: int) -> None:
+    """PROCESSES x ``each`` whole lines, each appender's in its own order: none lost, none torn."""
     lines = data.splitlines()
-    assert len(lines) == PROCESSES * LINES
+    assert len(lines) == PROCESSES * each
     seen: dict[int, list[int]] = {who: [] for who in range(PROCESSES)}
     for line in lines:
         m = LINE.fullmatch(line)
         assert m, line
         seen[int(m[1])].append(int(m[2]))
-    assert seen == {who: list(range(LINES)) for who in range(PROCESSES)}
+    assert seen == {who: list(range(each)) for who in range(PROCESSES)}
 
 
-def test_appenders_through_the_mount_lose_no_line(mounted):
-    path = mounted.root / f"log-{uuid.uuid4().hex[:8]}.txt"
-    path.write_bytes(b"")
+@pytest.mark.parametrize("lines", LINES)
+def test_appenders_through_the_mount_lose_no_line(mounted, lines):
+    path = (
+        mounted.root / f"log-{uuid.uuid4().hex[:8]}.txt"
+    )  # absent: the first `>>` race to make it
     race(
         [
-            [sys.executable, "-c", THROUGH_THE_MOUNT, str(path), str(who), str(LINES)]
+            [sys.executable, "-c", THROUGH_THE_MOUNT, str(path), str(who), str(lines)]
             for who in range(PROCESSES)
         ],
         mounted.root,
     )
-    assert_every_line_whole(mounted.d.store.read(path.name))
-    assert_every_line_whole(path.read_bytes())
+    assert_every_line_whole(mounted.d.store.read(path.name), lines)
+    assert_every_line_whole(path.read_bytes(), lines)
 
 
-def test_appenders_through_the_view_lose_no_line(shared_backend, s3_options):
+@pytest.mark.parametrize("lines", LINES)
+def test_appenders_through_the_view_lose_no_line(shared_backend, s3_options, lines):
     options = {k: v for k, v in shared_backend.options.items() if k != "session"}
     path = "logs/app.log"  # absent at first: the first appends race to create it
     args = [sys.executable, "-c", THROUGH_THE_VIEW, shared_backend.url, json.dumps(options), path]
-    race([[*args, str(who), str(LINES)] for who in range(PROCESSES)], None)
+    race([[*args, str(who), str(lines)] for who in range(PROCESSES)], None)
     fs = PersiDictFileSystem(
         fo=shared_backend.url, target_options=shared_backend.options, skip_instance_cache=True
     )
-    assert_every_line_whole(fs.cat_file(path))
+    assert_every_line_whole(fs.cat_file(path), lines)
 
 
 def test_an_append_goes_after_a_write_made_while_it_was_open(mounted):
@@ -137,6 +142,16 @@ def test_an_appender_that_reads_commits_its_whole_file(mounted):
         f.seek(0)
         assert f.read() == b"old new"  # the stored value went under its bytes
     assert mounted.d.store.read(path.name) == b"old new"
+
+
+def test_an_appender_renamed_while_open_takes_the_stored_bytes_along(mounted):
+    name = f"moved-{uuid.uuid4().hex[:8]}"
+    (mounted.root / f"{name}.txt").write_bytes(b"old ")
+    with open(mounted.root / f"{name}.txt", "ab", buffering=0) as f:
+        f.write(b"new")
+        os.rename(mounted.root / f"{name}.txt", mounted.root / f"{name}.log")
+    assert mounted.d.store.read(f"{name}.log") == b"old new"
+    assert not mounted.d.store.exists(f"{name}.txt")
 
 
 def test_appends_to_a_key_of_a_json_store_are_checked_as_json(mounted):
@@ -196,3 +211,16 @@ def test_an_uncontended_append_on_s3_is_one_get_and_one_put(s3_options):
         assert fs.append_file("new.txt", b"first\n") == 6
     assert sent == Counter(GetObject=1, PutObject=1)  # absent: a create (If-None-Match)
     assert fs.cat_file("log.txt") == b"one\ntwo\n"
+
+
+def test_a_big_append_through_open_ab_streams_and_lands_whole(backend):
+    fs = PersiDictFileSystem(
+        fo=backend.url, target_options=backend.options, skip_instance_cache=True
+    )
+    fs.spill_threshold = 1 << 20  # the appender's bytes spill to a temp file
+    fs.pipe_file("big.bin", b"head")
+    added = os.urandom(9 << 20)  # beyond one read of the old bytes (appending.BLOCK)
+    with fs.open("big.bin", "ab") as f:
+        f.write(added)
+    fs.append_file("big.bin", b"tail")  # its old bytes: a head, then a ranged read
+    assert fs.cat_file("big.bin") == b"head" + added + b"tail"

@@ -75,3 +75,12 @@ def write_forever(d, key: str) -> None:
     while True:
         d[key] = hashlib.sha256(str(seq).encode()).digest() * BIG_REPEATS
         seq += 1
+
+
+def rss_mb() -> float:
+    """This process's resident set size (VmRSS) in MB; imports nothing (a fresh baseline)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")

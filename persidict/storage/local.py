@@ -103,7 +103,9 @@ class LocalStore(ByteStore):
         self.root = os.path.abspath(os.path.expanduser(os.fspath(root)))
         self.url = self.root
         self.paths = LocalPaths(self.root)
+        """Opens paths beneath the root (never through a symlink); makes folders for writes."""
         self.commits = LocalCommits(self.paths, durable)
+        """Every write and delete of this store (temp file, folder lock, replace/link/unlink)."""
         self._real = self.paths.real
         self._full_reads = _filesystem_type(self._real) in _FULL_READ_FS
         self._lister = FolderLister(self.paths.open_folder, self.paths.full_path)

@@ -83,7 +83,9 @@ class S3Store(ByteStore):
         """Every request of this store goes through it (``requests.run`` runs a coroutine)."""
         self.url = self.requests.url
         self.seen = SeenVersions()
+        """Versions read or written last, so that a write can name the one it replaces."""
         self.commits = S3Commits(self.requests, self.seen)
+        """Every write and delete of this store (plain, conditional, multipart)."""
         if create_bucket:
             self.requests.create_bucket()
         remember(self)
