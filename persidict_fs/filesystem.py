@@ -317,18 +317,21 @@ class PersiDictFileSystem(Batches, FoldersAndTimes, AbstractFileSystem, metaclas
     def open_stored(self, path: str) -> BinaryIO:
         """A readable, seekable file of one version of the stored bytes at ``path``.
 
-        The caller closes it. It reads what is read: a local store hands over
-        the stored file itself, open (a write makes a new file, so it reads
-        one version to its end); S3 ranged GETs pinned to the version's ETag
-        (a concurrent replace is an OSError, never a mix). ``open(path, "rb")``
-        and the FUSE mount read through it.
+        The caller closes it. It reads what is read: a small file (up to 64 kB)
+        is read whole at once; a bigger local one is the stored file itself,
+        open (a write makes a new file, so it reads one version to its end); a
+        bigger remote one is read by S3 ranged GETs pinned to the version's
+        ETag (a concurrent replace is an OSError, never a mix).
+        ``open(path, "rb")`` and the FUSE mount read through it.
         """
         stored = self._stored_file(self._strip_protocol(path))
-        if self.store.is_local:
-            return self.store.open_read(stored)
-        got = self.store.read_or_open(stored, MIN_READ_AHEAD)  # a small file: one request
+        # a small file: one request, or one read (half the cost of a file object
+        # for the mount's warm reads of small local files)
+        got = self.store.read_or_open(stored, MIN_READ_AHEAD)
         if isinstance(got, (bytes, bytearray, memoryview)):
             return io.BytesIO(got)
+        if self.store.is_local:
+            return got  # the stored file itself
         if isinstance(got, io.BufferedReader):  # the store's read-ahead: ours follows the reads
             return ReadAhead(got.detach())  # type: ignore[return-value]  # a binary file
         return got

@@ -16,6 +16,7 @@ from persidict.keys import Key, KeyLayout, is_valid_part
 from persidict.storage.base import is_temp_name
 
 MAX_NAME_BYTES = 255  # NAME_MAX of Linux filesystems
+FILE_CACHE = 8192  # stored paths of recently used files kept (pure: never stale)
 
 
 def name_problem(name: str) -> str | None:
@@ -44,6 +45,17 @@ class ViewPaths:
         self.where = where  # names the store in error messages
         self.root = root  # the stored folder the view's '' stands for
         self._cut = len(root) + 1 if root else 0
+        self._files: dict[str, str] = {}  # recent answers of file(): the mount asks per read
+
+    def file(self, path: str) -> str:
+        """Stored path of the file at view path ``path``."""
+        stored = self._files.get(path)
+        if stored is None:
+            stored = self._file(path)
+            if len(self._files) >= FILE_CACHE:
+                self._files.clear()
+            self._files[path] = stored
+        return stored
 
     def _under_root(self, stored: str) -> str:
         if not self.root:
@@ -85,8 +97,7 @@ class ViewPaths:
     def _stored_dir_part(self, part: str) -> str:
         return self.layout.to_dir((part,)) if is_valid_part(part) else part
 
-    def file(self, path: str) -> str:
-        """Stored path of the file at view path ``path``."""
+    def _file(self, path: str) -> str:
         parts = self.parts(path)
         if not parts:
             raise self._invalid(path, "the store root is a directory, not a file")

@@ -1,6 +1,7 @@
 """Shell tools through a FUSE mount of a local store vs. directly on its folder, in one run.
 
     .venv/bin/python scripts/bench_mount.py [--small 2000] [--big-mb 100] [--write-mb 1024]
+                                            [--write-on local,s3] [--write-only]
 
 Each case runs cold (the backing files dropped from the page cache with
 posix_fadvise, the mount never having read them) and then warm (run again).
@@ -57,7 +58,7 @@ def peak_rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmHWM for pid {pid}")
 
 
-def big_write(work: Path, size_mb: int) -> None:
+def big_write(work: Path, size_mb: int, on: list[str]) -> None:
     """``dd`` of ``size_mb`` MB through local and S3 mounts: time ratio and server peak RSS."""
     dd = f"dd if=/dev/zero of=big bs=1M count={size_mb} status=none"
     folder = work / "plain"
@@ -75,6 +76,8 @@ def big_write(work: Path, size_mb: int) -> None:
             ("local", str(work / "wstore"), {}),
             ("s3", "s3://bench-mount/store", s3),
         ):
+            if name not in on:
+                continue
             open_dict(url, "bytes", **options)["seed"] = b""
             mnt = work / f"wmnt-{name}"
             mnt.mkdir()
@@ -98,9 +101,15 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=2000, help="number of small files")
     parser.add_argument("--big-mb", type=int, default=100, help="size of the large value")
     parser.add_argument("--write-mb", type=int, default=1024, help="size of the big dd (0: none)")
+    parser.add_argument("--write-on", default="local,s3", help="mounts the big dd goes through")
+    parser.add_argument("--write-only", action="store_true", help="only the big dd")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="persidict-bench-"))
+    if args.write_only:
+        big_write(work, args.write_mb, args.write_on.split(","))
+        subprocess.run(["rm", "-rf", str(work)], check=True)
+        return
     store, mnt, src = work / "store", work / "mnt", work / "src"
     mnt.mkdir()
     d = open_dict(str(store), "bytes")
@@ -134,7 +143,7 @@ def main() -> None:
         print(f"{name:30} {cd:12.3f} {cm:7.3f} {cd / cm:6.2f} {wd:13.3f} {wm:7.3f} {wd / wm:6.2f}")
     print("seconds; ratio = direct time / mount time (1.0 = as fast as the folder itself)")
     if args.write_mb:
-        big_write(work, args.write_mb)
+        big_write(work, args.write_mb, args.write_on.split(","))
     subprocess.run(["rm", "-rf", str(work)], check=True)
 
 

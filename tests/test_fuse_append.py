@@ -25,7 +25,8 @@ from persidict import FormatError, open_dict
 from persidict.testing import count_s3_requests as s3_requests
 from persidict_fs import PersiDictFileSystem, mount
 
-PROCESSES, LINES = 4, 200
+PROCESSES = 4
+LINES = [50, pytest.param(200, marks=pytest.mark.soak)]  # lines per process
 LINE = re.compile(rb"(\d) (\d{4}) x{40}")
 
 THROUGH_THE_MOUNT = r"""
@@ -83,42 +84,44 @@ def race(commands: list[list[str]], cwd) -> None:
         assert p.wait(timeout=600) == 0
 
 
-def assert_every_line_whole(data: bytes) -> None:
-    """PROCESSES x LINES whole lines, each appender's in its own order: none lost, none torn."""
+def assert_every_line_whole(data: bytes, each: int) -> None:
+    """PROCESSES x ``each`` whole lines, each appender's in its own order: none lost, none torn."""
     lines = data.splitlines()
-    assert len(lines) == PROCESSES * LINES
+    assert len(lines) == PROCESSES * each
     seen: dict[int, list[int]] = {who: [] for who in range(PROCESSES)}
     for line in lines:
         m = LINE.fullmatch(line)
         assert m, line
         seen[int(m[1])].append(int(m[2]))
-    assert seen == {who: list(range(LINES)) for who in range(PROCESSES)}
+    assert seen == {who: list(range(each)) for who in range(PROCESSES)}
 
 
-def test_appenders_through_the_mount_lose_no_line(mounted):
+@pytest.mark.parametrize("lines", LINES)
+def test_appenders_through_the_mount_lose_no_line(mounted, lines):
     path = (
         mounted.root / f"log-{uuid.uuid4().hex[:8]}.txt"
     )  # absent: the first `>>` race to make it
     race(
         [
-            [sys.executable, "-c", THROUGH_THE_MOUNT, str(path), str(who), str(LINES)]
+            [sys.executable, "-c", THROUGH_THE_MOUNT, str(path), str(who), str(lines)]
             for who in range(PROCESSES)
         ],
         mounted.root,
     )
-    assert_every_line_whole(mounted.d.store.read(path.name))
-    assert_every_line_whole(path.read_bytes())
+    assert_every_line_whole(mounted.d.store.read(path.name), lines)
+    assert_every_line_whole(path.read_bytes(), lines)
 
 
-def test_appenders_through_the_view_lose_no_line(shared_backend, s3_options):
+@pytest.mark.parametrize("lines", LINES)
+def test_appenders_through_the_view_lose_no_line(shared_backend, s3_options, lines):
     options = {k: v for k, v in shared_backend.options.items() if k != "session"}
     path = "logs/app.log"  # absent at first: the first appends race to create it
     args = [sys.executable, "-c", THROUGH_THE_VIEW, shared_backend.url, json.dumps(options), path]
-    race([[*args, str(who), str(LINES)] for who in range(PROCESSES)], None)
+    race([[*args, str(who), str(lines)] for who in range(PROCESSES)], None)
     fs = PersiDictFileSystem(
         fo=shared_backend.url, target_options=shared_backend.options, skip_instance_cache=True
     )
-    assert_every_line_whole(fs.cat_file(path))
+    assert_every_line_whole(fs.cat_file(path), lines)
 
 
 def test_an_append_goes_after_a_write_made_while_it_was_open(mounted):
@@ -216,8 +219,8 @@ def test_a_big_append_through_open_ab_streams_and_lands_whole(backend):
     )
     fs.spill_threshold = 1 << 20  # the appender's bytes spill to a temp file
     fs.pipe_file("big.bin", b"head")
-    added = os.urandom(3 << 20)
+    added = os.urandom(9 << 20)  # beyond one read of the old bytes (appending.BLOCK)
     with fs.open("big.bin", "ab") as f:
         f.write(added)
-    fs.append_file("big.bin", b"tail")
+    fs.append_file("big.bin", b"tail")  # its old bytes: a head, then a ranged read
     assert fs.cat_file("big.bin") == b"head" + added + b"tail"

@@ -296,7 +296,7 @@ def count_up(d, ready, go, results, times: int) -> None:
 
 def test_racing_transforms_at_a_20_percent_fault_rate_count_exactly(proxy, pair):
     faulty, direct = pair
-    faulty = S3Dict(**{**faulty.get_params(), "request_timeout": 1.0}, create_bucket=False)
+    faulty = S3Dict(**{**faulty.get_params(), "request_timeout": 2.0}, create_bucket=False)
     direct["counter"] = 0
     workers, times = 4, 50
     ready, go, results = CONTEXT.Barrier(workers + 1), CONTEXT.Event(), CONTEXT.Queue()
