@@ -8,7 +8,7 @@ not installed says which one when first used. Add your own with
 
 from __future__ import annotations
 
-from persidict.formats import arrays, pickled, plain
+from persidict.formats import arrays, parquet, pickled, plain
 from persidict.formats.base import Format, FormatError, format_names, get_format, register_format
 from persidict.formats.json_data import JsonCodec, json_format
 
@@ -44,11 +44,11 @@ register_format(
     Format(
         "parquet",
         ".parquet",
-        arrays.parquet_dumps,
-        arrays.parquet_loads,
+        parquet.parquet_dumps,
+        parquet.parquet_loads,
         None,
-        arrays.parquet_dump,
-        arrays.parquet_load,
+        parquet.parquet_dump,
+        parquet.parquet_load,
         requires=("pandas", "pyarrow"),
         extra="pandas",
     )

@@ -1,4 +1,4 @@
-"""The npy (numpy arrays, no pickles inside) and parquet (pandas DataFrames) formats."""
+"""The npy format: numpy arrays, no pickles inside."""
 
 from __future__ import annotations
 
@@ -37,33 +37,3 @@ def npy_load(f: BinaryIO) -> Any:
 
     # From a real file numpy reads the data straight into the array (np.fromfile).
     return np.load(f, allow_pickle=False)
-
-
-def _frame(value: Any) -> Any:
-    import pandas as pd
-
-    if not isinstance(value, pd.DataFrame):
-        raise FormatError(
-            f"format 'parquet' stores pandas DataFrames only, not {type(value).__name__}"
-        )
-    return value
-
-
-def parquet_dumps(value: Any) -> bytes:
-    buf = io.BytesIO()
-    parquet_dump(value, buf)
-    return buf.getvalue()
-
-
-def parquet_dump(value: Any, f: BinaryIO) -> None:
-    _frame(value).to_parquet(f)
-
-
-def parquet_loads(data: bytes) -> Any:
-    return parquet_load(io.BytesIO(data))
-
-
-def parquet_load(f: BinaryIO) -> Any:
-    import pandas as pd
-
-    return pd.read_parquet(f)
