@@ -1,4 +1,4 @@
-"""What the view's mixins (batches, folders and times) use of PersiDictFileSystem, for checkers."""
+"""What the view's mixins (batches, folders, writes, copies) use of PersiDictFileSystem."""
 
 from __future__ import annotations
 
@@ -21,8 +21,11 @@ class ViewMixin:
         store: ByteStore
         dict: PersiDict[Any]
         _paths: ViewPaths
+        _checks_keys: bool
+        spill_threshold: int
         exists: Callable[..., bool]
         expand_path: Callable[..., list[str]]
+        makedirs: Callable[..., None]
 
         @classmethod
         def _strip_protocol(cls, path: Any) -> Any: ...
