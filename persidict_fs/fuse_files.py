@@ -92,6 +92,17 @@ class MemFile:
     mtime: float = field(default_factory=time.time)
 
 
+@dataclass
+class TempHandle:
+    """An open editor temp file: its bytes are the MemFile of its path."""
+
+    path: str
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+Handle = Reader | Writer | TempHandle
+
+
 def _fileno(f: BinaryIO) -> int | None:
     try:
         return f.fileno()

@@ -1,0 +1,145 @@
+"""The state of a FUSE mount and what it shows: its pending files over the store's tree.
+
+:class:`MountState` is the base of the operation mixins (``fuse_commits``,
+``fuse_open``, ``fuse_names``, ``fuse_attrs``) that together make
+``persidict_fs.fuse.StoreOperations``. It holds what they share, all under
+``_lock``: the open handles (``_handles``, and ``_writers`` by path), editor
+temp files kept in memory (``_mem``), files removed while open (``_hidden``)
+and folders emptied through the mount (``_dirs``); and the helpers that read
+them over the cached tree (``_stat``, ``_kind``, ...).
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import logging
+import os
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+
+import mfusepy
+from fsspec.spec import AbstractFileSystem
+
+from persidict_fs.fuse_cache import Stat, TreeCache
+from persidict_fs.fuse_files import SPILL_THRESHOLD, Handle, Journal, MemFile, Spool, Writer
+
+log = logging.getLogger(__name__)
+
+NameCheck = Callable[[str, bool], "str | None"]
+"""``check(path, is_dir)``: why ``path`` cannot be stored, or None if it can."""
+
+# vim swap/backup and its "4913" probe, emacs/gedit backups, GNU sed -i temp files
+TEMP_NAME = re.compile(r"\.sw[a-p]x?$|~$|^4913$|^sed[A-Za-z0-9]{6}$|^\.#|^#.*#$")
+JOURNALS = "persidict-mount-journals"  # in the temp folder: see fuse_files.Journal
+
+
+def fail(code: int) -> mfusepy.FuseOSError:
+    """The error a FUSE operation raises to answer ``-code``."""
+    return mfusepy.FuseOSError(code)
+
+
+class MountState(mfusepy.Operations):
+    """What the operations share: the view ``fs`` under ``root``, the cached tree, open files."""
+
+    def __init__(
+        self,
+        fs: AbstractFileSystem,
+        root: str = "",
+        *,
+        check_name: NameCheck | None = None,
+        read_only: bool = False,
+        cache_ttl: float = 1.0,
+        local: bool = False,
+        spill_threshold: int = SPILL_THRESHOLD,
+        spill_dir: str | None = None,
+        journal: Journal | None = None,
+    ) -> None:
+        self.fs = fs
+        self.tree = TreeCache(fs, root, cache_ttl)
+        self.check_name = check_name or (lambda path, is_dir: None)
+        self.read_only = read_only
+        self.local = local  # the store is a folder here: open files hold their version
+        self.spill_threshold = spill_threshold
+        self.spill_dir = spill_dir
+        self.journal = journal or Journal(os.path.join(tempfile.gettempdir(), JOURNALS))
+        self.started = False  # set once the kernel has the mount
+        self._fuse = None  # libfuse's handle of this mount, for exit_loop
+        self._lock = threading.RLock()
+        self._mem: dict[str, MemFile] = {}
+        self._hidden: dict[str, Stat] = {}  # removed while open: see NameOps._hide
+        self._dirs: set[str] = set()  # emptied through the mount: shown until the cache says
+        self._handles: dict[int, Handle] = {}
+        self._writers: dict[str, Writer] = {}
+        self._next_fh = 1
+        self._uid, self._gid = os.getuid(), os.getgid()
+        self._born = time.time()
+
+    # what the mount shows: its own pending state over the store's cached tree
+    def _full(self, rel: str) -> str:
+        return self.tree.full(rel)
+
+    @staticmethod
+    def _split(rel: str) -> tuple[str, str]:
+        parent, _, name = rel.rpartition("/")
+        return parent, name
+
+    def _stat(self, rel: str) -> Stat | None:
+        """What everyone but a file's own writer sees: the stored value, until it commits."""
+        with self._lock:
+            mem = self._mem.get(rel)
+            if mem is not None:
+                return Stat(False, len(mem.data), mem.mtime)
+            hidden = self._hidden.get(rel)
+            if hidden is not None:
+                return hidden
+            pending = rel in self._writers
+            if rel in self._dirs:
+                return Stat(True)
+        st = self.tree.stat(rel)
+        if st is None and pending:  # created, not yet committed: empty until then
+            return Stat(False, 0, time.time())
+        return st
+
+    def _require_dir(self, rel: str) -> None:
+        st = self._stat(rel)
+        if st is None:
+            raise fail(errno.ENOENT)
+        if not st.is_dir:
+            raise fail(errno.ENOTDIR)
+
+    def _keep_dir(self, rel: str) -> None:
+        """Keep folder ``rel`` (and its parents) visible though it may hold no file."""
+        with self._lock:
+            while rel:
+                self._dirs.add(rel)
+                rel = self._split(rel)[0]
+
+    def _kind(self, rel: str) -> str:
+        """'key' if ``rel`` can be stored, 'mem' for temp names, else EINVAL (logged)."""
+        problem = self.check_name(self._full(rel), False)
+        if problem is None:
+            return "key"
+        if TEMP_NAME.search(self._split(rel)[1]):
+            return "mem"
+        log.warning("refused %r: %s", "/" + rel, problem)
+        raise fail(errno.EINVAL)
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise fail(errno.EROFS)
+
+    def _spool(self) -> Spool:
+        return Spool(self.spill_threshold, self.spill_dir)
+
+    def _set_mtime(self, rel: str, mtime: float) -> bool:
+        """Have the store keep ``mtime`` for ``rel``; False if it keeps no times."""
+        try:
+            self.fs.set_mtime(self._full(rel), mtime)
+        except io.UnsupportedOperation as exc:  # a store without times: as on FAT
+            log.debug("time of %r not kept: %s", "/" + rel, exc)
+            return False
+        return True
