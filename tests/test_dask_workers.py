@@ -11,13 +11,12 @@ from __future__ import annotations
 import os
 import uuid
 
+import distributed
 import pytest
 
 from persidict import FileDirDict, S3Dict
 from tests import workers
 from tests.conftest import BUCKET
-
-distributed = pytest.importorskip("distributed")
 
 TASKS = 2000
 RSS_GROWTH_MB = 150
