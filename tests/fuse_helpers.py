@@ -73,6 +73,7 @@ def mount_fixture(request, tmp_path_factory, **mount_options):
     root.mkdir()
     log = tmp / "mount.log"
     ttl = mount_options.pop("cache_ttl", 0.5)
-    handle = mount(url, root, cache_ttl=ttl, log_file=log, log_level="DEBUG",
+    level = mount_options.pop("log_level", "DEBUG")
+    handle = mount(url, root, cache_ttl=ttl, log_file=log, log_level=level,
                    **mount_options, **options)  # fmt: skip
     return handle, Mounted(d, root, log, ttl)

@@ -19,11 +19,11 @@ import uuid
 from collections import Counter
 
 import pytest
-from fuse_helpers import Mounted
+from fuse_helpers import mount_fixture
 
-from persidict import FormatError, open_dict
+from persidict import FormatError
 from persidict.testing import count_s3_requests as s3_requests
-from persidict_fs import PersiDictFileSystem, mount
+from persidict_fs import PersiDictFileSystem
 
 PROCESSES = 4
 LINES = [50, pytest.param(200, marks=pytest.mark.soak)]  # lines per process
@@ -54,19 +54,10 @@ for i in range(int(n)):
 
 @pytest.fixture(scope="module", params=["local", "s3"])
 def mounted(request, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("append")
-    if request.param == "local":
-        url, options = str(tmp / "store"), {}
-    else:
-        options = dict(request.getfixturevalue("s3_options"))
-        url = f"s3://persidict-tests/append-{uuid.uuid4().hex[:8]}"
-    d = open_dict(url, "json", **options)
-    d["seed"] = 0
-    root = tmp / "mnt"
-    root.mkdir()
-    log = tmp / "mount.log"  # not at DEBUG: 800 appends on S3 would log every request
-    with mount(url, root, cache_ttl=0.5, log_file=log, **options):
-        yield Mounted(d, root, log, 0.5)
+    # not at DEBUG: hundreds of appends on S3 would log every request
+    handle, m = mount_fixture(request, tmp_path_factory, log_level="INFO")
+    with handle:
+        yield m
 
 
 def race(commands: list[list[str]], cwd) -> None:

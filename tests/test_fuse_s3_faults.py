@@ -216,19 +216,30 @@ STOPS = {
 }
 
 
-@pytest.mark.parametrize("how", list(STOPS))
-def test_the_mount_stops_while_a_commit_hangs_on_a_silent_endpoint(
-    proxy, s3_options, tmp_path, how
-):
-    prefix = f"mountsilent-{uuid.uuid4().hex[:8]}"
+def old_value_mounted(proxy, s3_options, tmp_path, request_timeout: float, stop_timeout: float):
+    """A json store on a fresh prefix holding ``v = "old"``, mounted through the proxy.
+
+    Returns (prefix, dict straight to moto, mount point, log file, mount handle).
+    """
+    prefix = f"mountstop-{uuid.uuid4().hex[:8]}"
     d = open_dict(s3_url(prefix), "json", **s3_options)
     d["v"] = "old"
     mnt, log = tmp_path / "mnt", tmp_path / "log"
     mnt.mkdir()
-    # A timeout so long that only the stop can end the hanging commit in time.
-    options = dict(s3_options, endpoint_url=proxy.url, request_timeout=3600)
+    options = dict(s3_options, endpoint_url=proxy.url, request_timeout=request_timeout)
     handle = mount(s3_url(prefix), mnt, serialization_format="json", cache_ttl=60,
-                   stop_timeout=0.5, log_file=log, **options)  # fmt: skip
+                   stop_timeout=stop_timeout, log_file=log, **options)  # fmt: skip
+    return prefix, d, mnt, log, handle
+
+
+@pytest.mark.parametrize("how", list(STOPS))
+def test_the_mount_stops_while_a_commit_hangs_on_a_silent_endpoint(
+    proxy, s3_options, tmp_path, how
+):
+    # A timeout so long that only the stop can end the hanging commit in time.
+    prefix, d, mnt, log, handle = old_value_mounted(
+        proxy, s3_options, tmp_path, request_timeout=3600, stop_timeout=0.5
+    )
     writer = None
     try:
         assert probe(mnt, "read", "v.json") == '"old"'  # its attributes are cached now
@@ -266,14 +277,9 @@ def test_the_mount_stops_while_a_commit_hangs_on_a_silent_endpoint(
 
 
 def test_a_stop_lets_a_slow_commit_under_way_finish(proxy, s3_options, tmp_path):
-    prefix = f"mountslow-{uuid.uuid4().hex[:8]}"
-    d = open_dict(s3_url(prefix), "json", **s3_options)
-    d["v"] = "old"
-    mnt, log = tmp_path / "mnt", tmp_path / "log"
-    mnt.mkdir()
-    options = dict(s3_options, endpoint_url=proxy.url, request_timeout=10)
-    handle = mount(s3_url(prefix), mnt, serialization_format="json", cache_ttl=60,
-                   stop_timeout=30, log_file=log, **options)  # fmt: skip
+    _, d, mnt, log, handle = old_value_mounted(
+        proxy, s3_options, tmp_path, request_timeout=10, stop_timeout=30
+    )
     writer = None
     try:
         assert probe(mnt, "read", "v.json") == '"old"'

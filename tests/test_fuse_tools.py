@@ -8,6 +8,7 @@ read during a write) both behaviours are spelled out and checked.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -102,6 +103,17 @@ def store_url(request, tmp_path):
     )
 
 
+@contextlib.contextmanager
+def bytes_mount(store_url, tmp_path):
+    """The test's store, raw (bytes), mounted at ``tmp_path/mnt``: yields (mount point, log)."""
+    url, options = store_url
+    open_dict(url, "bytes", **options)
+    mnt, log = tmp_path / "mnt", tmp_path / "log"
+    mnt.mkdir()
+    with mount(url, mnt, serialization_format="bytes", log_file=log, **options):
+        yield mnt, log
+
+
 def test_tools_in_a_mount_do_what_they_do_in_a_folder(store_url, tmp_path):
     src = tmp_path / "src"
     (src / "sub dir" / "deeper ü").mkdir(parents=True)
@@ -116,12 +128,7 @@ def test_tools_in_a_mount_do_what_they_do_in_a_folder(store_url, tmp_path):
     assert expected.endswith("exit 0\n"), expected
     assert "files transferred: 0" in expected
 
-    url, options = store_url
-    open_dict(url, "bytes", **options)
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    log = tmp_path / "log"
-    with mount(url, mnt, serialization_format="bytes", log_file=log, **options):
+    with bytes_mount(store_url, tmp_path) as (mnt, log):
         got = run_battery(mnt, src, tmp_path / "out-mount")
     assert got == expected, log.read_text()[-3000:]
     shutil.rmtree(tmp_path / "out-mount")
@@ -229,10 +236,5 @@ def test_two_writers_at_once_leave_one_whole_version(store_url, tmp_path):
     folder = tmp_path / "folder"
     folder.mkdir()
     assert two_writers(folder) == ON_A_DISK  # what the differences below are measured from
-    url, options = store_url
-    open_dict(url, "bytes", **options)
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    log = tmp_path / "log"
-    with mount(url, mnt, serialization_format="bytes", log_file=log, **options):
+    with bytes_mount(store_url, tmp_path) as (mnt, log):
         assert two_writers(mnt) == IN_A_MOUNT, log.read_text()[-3000:]
