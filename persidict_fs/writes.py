@@ -83,8 +83,8 @@ class Writes(ViewMixin):
         its format check (of the whole new value). ``data`` is bytes, or a
         callable writing them: called once (its bytes kept in a temp file for
         the attempts), or once per attempt if ``repeatable`` (it writes the
-        same bytes every time). Costs on S3, per attempt: a HEAD, ranged GETs
-        of the old bytes, one PUT.
+        same bytes every time). Costs on S3, per attempt: one GET of the old
+        bytes' first 8 MB with their ETag, ranged GETs of the rest, one PUT.
 
         >>> from persidict_fs.filesystem import PersiDictFileSystem
         >>> fs = PersiDictFileSystem(fo="memory://demo/append")
