@@ -155,22 +155,37 @@ class Journal:
 
     @staticmethod
     def clean(folder: str, is_temp: Callable[[str], bool]) -> list[str]:
-        """Remove the temp files listed by servers that are gone; the paths removed."""
-        removed = []
-        with contextlib.suppress(FileNotFoundError):
-            for name in os.listdir(folder):
-                pid = name.removesuffix(".journal")
-                if not pid.isdigit() or _alive(int(pid)):
-                    continue
-                journal = os.path.join(folder, name)
-                with open(journal, encoding="utf-8", errors="surrogateescape") as f:
-                    paths = f.read().splitlines()
-                for path in paths:
-                    if is_temp(os.path.basename(path)):
-                        with contextlib.suppress(FileNotFoundError):
-                            os.unlink(path)
-                            removed.append(path)
-                os.unlink(journal)
+        """Remove the temp files listed by servers that are gone; the paths removed.
+
+        Mounts starting at once may clean together: each claims a dead
+        server's journal by renaming it, so one cleaner handles it and the
+        others go on to the next (a claim whose cleaner died is taken over).
+        """
+        removed: list[str] = []
+        try:
+            names = os.listdir(folder)
+        except FileNotFoundError:
+            return removed
+        for name in names:
+            owner, _, cleaner = name.partition(".journal")
+            cleaner = cleaner.removeprefix(".cleaning-")
+            if not owner.isdigit() or _alive(int(owner)):
+                continue
+            if cleaner and (not cleaner.isdigit() or _alive(int(cleaner))):
+                continue
+            claimed = os.path.join(folder, f"{owner}.journal.cleaning-{os.getpid()}")
+            try:
+                os.rename(os.path.join(folder, name), claimed)
+            except FileNotFoundError:
+                continue  # another cleaner claimed it first
+            with open(claimed, encoding="utf-8", errors="surrogateescape") as f:
+                paths = f.read().splitlines()
+            for path in paths:
+                if is_temp(os.path.basename(path)):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)
+                        removed.append(path)
+            os.unlink(claimed)
         return removed
 
 

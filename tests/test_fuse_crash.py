@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import tempfile
+import threading
 import uuid
 
 import pytest
@@ -18,6 +18,7 @@ from fuse_helpers import Mounted, wait_written
 from persidict import open_dict
 from persidict_fs import MountError, mount
 from persidict_fs.fuse import JOURNALS
+from persidict_fs.fuse_files import Journal
 from persidict_fs.mount import mounted_fs
 
 
@@ -105,24 +106,74 @@ def test_mounting_onto_a_live_mount_point_is_refused(tmp_path):
     assert mounted_fs(tmp_path / "mnt") is None  # one mount, not two stacked
 
 
-def test_a_store_temp_file_left_by_a_server_killed_mid_commit_goes_at_the_next_mount(tmp_path):
+def dead_pids(n: int) -> list[int]:
+    """Ids of ``n`` processes that have exited (and been reaped)."""
+    processes = [subprocess.Popen(["true"]) for _ in range(n)]
+    for p in processes:
+        p.wait()
+    return [p.pid for p in processes]
+
+
+def test_a_store_temp_file_left_by_a_server_killed_mid_commit_goes_at_the_next_mount(
+    tmp_path, monkeypatch
+):
     # What a server killed while the store copied a big value in leaves: the store's
-    # temp file, named in the server's journal. A dead server's journal is simulated.
+    # temp file, named in the server's journal. A dead server's journal is simulated,
+    # in a temp folder of this test's own (the server inherits TMPDIR): another mount
+    # starting meanwhile, in another test, would otherwise clean it first.
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
     d = open_dict(str(tmp_path / "store"), "json")
     d["k"] = 1
     temp = tmp_path / "store" / ".#k.json.dead-1"
     temp.write_bytes(b"half")
-    dead = subprocess.Popen(["true"])
-    dead.wait()
-    journals = os.path.join(tempfile.gettempdir(), JOURNALS)
-    os.makedirs(journals, exist_ok=True)
-    with open(os.path.join(journals, f"{dead.pid}.journal"), "w") as f:
-        f.write(f"{temp}\n")
+    [dead] = dead_pids(1)
+    journals = tmp_path / "tmp" / JOURNALS
+    journals.mkdir()
+    (journals / f"{dead}.journal").write_text(f"{temp}\n")
     (tmp_path / "mnt").mkdir()
     with mount(d, tmp_path / "mnt", log_file=tmp_path / "log"):
         assert not temp.exists()
-        assert not os.path.exists(os.path.join(journals, f"{dead.pid}.journal"))
+        assert os.listdir(journals) == []
     assert (
         f"removed {temp}: a mount server died while committing it" in (tmp_path / "log").read_text()
     )
     assert sorted(os.listdir(tmp_path / "store")) == ["k.json"]
+
+
+def test_mounts_starting_together_clean_each_dead_journal_once_and_all_of_them(tmp_path):
+    # Four cleaners at once over 30 dead servers' journals, one claimed by a cleaner
+    # that died too, and one journal of a live server (this process).
+    journals, store = tmp_path / "journals", tmp_path / "store"
+    journals.mkdir()
+    store.mkdir()
+    dead = dead_pids(32)
+    temps = []
+    for i, pid in enumerate(dead[:30]):
+        paths = [store / f".#k{i}-{j}.json.{pid}" for j in range(5)]
+        for path in paths:
+            path.write_bytes(b"half")
+        temps += paths
+        (journals / f"{pid}.journal").write_text("".join(f"{p}\n" for p in paths))
+    orphan = store / f".#orphan.json.{dead[30]}"
+    orphan.write_bytes(b"half")
+    (journals / f"{dead[30]}.journal.cleaning-{dead[31]}").write_text(f"{orphan}\n")
+    live = store / ".#live.json.1"
+    live.write_bytes(b"being written")
+    (journals / f"{os.getpid()}.journal").write_text(f"{live}\n")
+    start = threading.Barrier(4)
+    results: list[list[str]] = []
+
+    def clean() -> None:
+        start.wait()
+        results.append(Journal.clean(str(journals), lambda name: name.startswith(".#")))
+
+    cleaners = [threading.Thread(target=clean) for _ in range(4)]
+    for t in cleaners:
+        t.start()
+    for t in cleaners:
+        t.join()
+    removed = [path for result in results for path in result]
+    assert sorted(removed) == sorted(map(str, [*temps, orphan]))  # each once, none missed
+    assert os.listdir(store) == [live.name]
+    assert os.listdir(journals) == [f"{os.getpid()}.journal"]
