@@ -15,10 +15,11 @@ from collections.abc import Callable
 from typing import Any
 
 from persidict.storage.base import SPOOL_MAX, Payload
+from persidict.storage.position import Positioned
 from persidict_fs.spool import Spool
 
 
-class StagedFile(io.BufferedIOBase):
+class StagedFile(Positioned, io.BufferedIOBase):
     """A file being written (``wb``, ``xb``, ``ab``): spooled, committed on close.
 
     ``commit_payload`` stores the spool's payload (bytes, or a callable
@@ -52,8 +53,9 @@ class StagedFile(io.BufferedIOBase):
     def writable(self) -> bool:
         return True
 
-    def seekable(self) -> bool:
-        return True
+    @property
+    def name(self) -> str:
+        return self.path
 
     def read(self, size: int | None = -1) -> bytes:
         raise io.UnsupportedOperation(f"{self.path} is open for writing")
@@ -76,13 +78,8 @@ class StagedFile(io.BufferedIOBase):
         self._open_spool()
         return self._pos
 
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        spool = self._open_spool()
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: spool.size}[whence]
-        if base + offset < 0:
-            raise ValueError(f"negative seek position {base + offset} in {self.path}")
-        self._pos = base + offset
-        return self._pos
+    def _end(self) -> int:
+        return self._open_spool().size
 
     def truncate(self, size: int | None = None) -> int:
         spool = self._open_spool()
@@ -128,7 +125,7 @@ MIN_READ_AHEAD = 64 << 10
 MAX_READ_AHEAD = 4 << 20
 
 
-class ReadAhead(io.BufferedIOBase):
+class ReadAhead(Positioned, io.BufferedIOBase):
     """A file read from a remote store by ranges, fetching about what is read.
 
     Wraps the store's raw ranged reader of one version. A read of at least
@@ -151,21 +148,12 @@ class ReadAhead(io.BufferedIOBase):
     def readable(self) -> bool:
         return True
 
-    def seekable(self) -> bool:
-        return True
+    @property
+    def name(self) -> str:
+        return self.raw.name
 
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_SET:
-            base = 0
-        elif whence == io.SEEK_CUR:
-            base = self._pos
-        else:
-            base = self.raw.seek(0, io.SEEK_END)
-        self._pos = max(0, base + offset)
-        return self._pos
+    def _end(self) -> int:
+        return self.raw.seek(0, io.SEEK_END)
 
     def _buffered(self) -> bytes:
         at = self._pos - self._buf_start

@@ -120,3 +120,29 @@ def test_reads_of_a_big_s3_file_match_its_bytes_and_read_ahead_grows(s3_options)
         assert (f.read(), f.tell()) == (big[-4:], len(big))
         f.seek(1000)
         assert f.read() == big[1000:]
+
+
+def test_the_view_files_seek_as_python_files_do_and_refuse_a_seek_before_the_start(s3_options):
+    # The read-ahead of a big S3 file, the ranged reader under it, and a file being written.
+    fs = PersiDictFileSystem(fo=f"s3://{BUCKET}/{uuid.uuid4().hex[:12]}", **s3_options)
+    big = bytes(range(256)) * 1024  # 256 kB: read by ranged GETs
+    fs.pipe_file("big", big)
+    with fs.open("big", "rb") as reader, fs.open("new", "wb") as writer:
+        writer.write(b"abc")
+        for f, size in [(reader, len(big)), (reader.raw, len(big)), (writer, 3)]:
+            assert f.seekable()
+            assert f.seek(0, io.SEEK_END) == size
+            assert f.seek(10, io.SEEK_END) == size + 10  # past the end is allowed
+            assert f.seek(-2, io.SEEK_CUR) == f.tell() == size + 8
+            for offset, whence in [(-1, io.SEEK_SET), (-size - 9, io.SEEK_CUR), (-size - 1, 2)]:
+                with pytest.raises(ValueError, match=r"negative seek position -1 in .*(big|new)"):
+                    f.seek(offset, whence)
+                assert f.tell() == size + 8  # where it was
+            with pytest.raises(ValueError, match="invalid whence"):
+                f.seek(0, 3)
+        assert reader.read() == reader.raw.read() == b""  # at the end and past it
+        assert reader.seek(-3, io.SEEK_CUR) == len(big) + 5
+        reader.seek(-3, io.SEEK_END)
+        assert reader.read() == big[-3:]
+        writer.write(b"z")  # past the end: the gap reads as zeros, as in a file
+    assert fs.cat_file("new") == b"abc" + bytes(8) + b"z"

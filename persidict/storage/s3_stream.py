@@ -12,6 +12,7 @@ import io
 from typing import TYPE_CHECKING, Any
 
 from persidict.storage.base import PreconditionFailed
+from persidict.storage.position import Positioned
 
 if TYPE_CHECKING:
     from persidict.storage.s3 import S3Store
@@ -22,7 +23,7 @@ PARALLEL_PART = 8 << 20
 """Part size of the concurrent GETs of a whole read."""
 
 
-class RangedReader(io.RawIOBase):
+class RangedReader(Positioned, io.RawIOBase):
     """Raw, seekable reads of one version (``etag``) of an S3 object of ``size`` bytes."""
 
     def __init__(self, store: S3Store, path: str, size: int, etag: str, head: bytes = b"") -> None:
@@ -33,16 +34,12 @@ class RangedReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def seekable(self) -> bool:
-        return True
+    @property
+    def name(self) -> str:
+        return self._store.requests.where(self._path)
 
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
+    def _end(self) -> int:
+        return self._size
 
     def readinto(self, buffer: Any) -> int:
         end = min(self._size, self._pos + len(buffer))
