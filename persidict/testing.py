@@ -28,27 +28,67 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class _ReadWriteLock:
+    """Many readers at once, or one writer; a waiting writer goes before new readers."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._readers = 0
+        self._writers_waiting = 0
+        self._writing = False
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: not self._writing and not self._writers_waiting)
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._readers -= 1
+                self._changed.notify_all()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        with self._changed:
+            self._writers_waiting += 1
+            self._changed.wait_for(lambda: not self._writing and not self._readers)
+            self._writers_waiting -= 1
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._writing = False
+                self._changed.notify_all()
+
+
 class _OneWriteAtATime:
-    """WSGI middleware: moto handles writes one at a time, as S3 decides them atomically.
+    """WSGI middleware: moto applies each write whole, alone, as S3 does.
 
     moto checks ``If-Match``/``If-None-Match`` and then stores, unlocked: two racing
     conditional PUTs with the same ETag can both succeed (a lost update that real S3
-    never allows). The body is read before the lock, so a slow upload holds up no one.
+    never allows). And it stores a new object before its metadata: a GET or HEAD in
+    between sees the object without it (no write id, so no chain of replaced
+    versions). So a write runs alone, and reads run together between writes. A
+    request body is read before the lock, so a slow upload holds up no one.
     """
 
     def __init__(self, app) -> None:
         self.app = app
-        self.lock = threading.Lock()
+        self.lock = _ReadWriteLock()
 
     def __call__(self, environ, start_response):
         if environ["REQUEST_METHOD"] not in ("PUT", "POST", "DELETE"):
-            return self.app(environ, start_response)
+            with self.lock.reading():
+                return list(self.app(environ, start_response))
         from werkzeug.wsgi import get_input_stream
 
         body = get_input_stream(environ).read()
         environ.update({"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))})
         environ.pop("HTTP_TRANSFER_ENCODING", None)
-        with self.lock:
+        with self.lock.writing():
             return list(self.app(environ, start_response))
 
 
