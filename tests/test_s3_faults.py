@@ -338,6 +338,34 @@ def test_slowdown_every_time_keeps_the_s3_error_code(proxy, pair):
     assert caught.value.code == "SlowDown"
 
 
+@pytest.mark.parametrize("op", ["create", "replace", "delete"])
+def test_a_conditional_request_reset_every_time_is_not_applied_and_says_so(proxy, pair, op):
+    # Each of the 5 tries is reset unsent; the client cannot know it was not applied,
+    # reads back the expected version untouched each time, and after the last try
+    # says "not applied" (a BackendError), not "outcome unknown".
+    faulty, direct = pair
+    if op != "create":
+        direct["k"] = 1
+        assert faulty["k"] == 1  # the version the condition expects, as the faulty dict saw it
+    action = {
+        "create": lambda: faulty.setdefault("k", 2),
+        "replace": lambda: faulty.transform_item("k", transformer=lambda v: v + 1, n_retries=0),
+        "delete": lambda: faulty.discard_if(
+            "k", condition=ETAG_IS_THE_SAME, expected_etag=direct.etag("k")
+        ),
+    }[op]
+    proxy.inject("reset_before", when=lambda r: r.conditional, times=5)
+    with pytest.raises(BackendError, match=r"s3://\S*k\.pkl not applied: 5 tries failed") as caught:
+        action()
+    assert not isinstance(caught.value, OutcomeUnknownError)
+    assert proxy.pending() == 0
+    stored = [e.path for e in direct.store.walk("")]
+    assert stored == ([] if op == "create" else ["k.pkl"])  # nothing new, nothing gone
+    assert direct.get("k") == (None if op == "create" else 1)
+    action()  # the endpoint answers again: the same operation goes through
+    assert direct.get("k") == {"create": 2, "replace": 2, "delete": None}[op]
+
+
 @pytest.fixture
 def silent_endpoint():
     """A TCP port that accepts connections and never answers."""
