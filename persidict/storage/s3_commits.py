@@ -33,8 +33,6 @@ from persidict.storage.s3_faults import (
     AFTER,
     WRITE_ID,
     ConditionalWritesUnsupportedError,
-    S3Error,
-    S3TimeoutError,
     SeenVersions,
     Version,
 )
@@ -276,22 +274,18 @@ class S3Commits:
                     # a definite answer to our only attempt (412, 404, 403, ...)
                     raise requests.error(exc, path, method) from exc
                 # else: refused, maybe because our own earlier attempt was applied
-                last = exc
+                if time.monotonic() - start > 1.5 * requests.request_timeout:
+                    raise self._unknown(path, method, exc) from exc
             try:
                 # Finding out is worth more tries than a plain request gets.
                 return await resolve(await self._head(path, start + 2.5 * requests.request_timeout))
             except _Resend:
-                if (
-                    attempt + 1 == requests.max_attempts
-                    or time.monotonic() - start > 1.5 * requests.request_timeout
-                ):
-                    raise self._not_applied(path, method, attempt + 1, last) from last
                 await asyncio.sleep(faults.pause(attempt))
             except (OutcomeUnknownError, PreconditionFailed):
                 raise
             except OSError as exc:  # the read-back itself failed
                 raise self._unknown(path, method, exc) from exc
-        raise AssertionError("unreachable: the last attempt returns or raises")
+        raise self._unknown(path, method, None)
 
     async def _head(self, path: str, until: float) -> Version | None:
         """The stored version at ``path`` (None if absent), read back within ``until``."""
@@ -302,17 +296,6 @@ class S3Commits:
         except FileNotFoundError:
             return None
         return self.seen.remember(path, Version.of(resp))
-
-    def _not_applied(self, path: str, method: str, tries: int, cause: Exception) -> Exception:
-        """Out of tries or time, and the store shows none of them was applied."""
-        error = self.requests.error(cause, path, method)
-        kind = S3TimeoutError if isinstance(error, TimeoutError) else S3Error
-        return kind(
-            f"S3 {method} at {self.requests.where(path)} not applied: {tries} tries failed, the "
-            f"last with {type(cause).__name__}: {cause}; what is stored is unchanged, try again",
-            code=getattr(error, "code", ""),
-            operation=method,
-        )
 
     def _unknown(self, path: str, method: str, cause: BaseException | None) -> Exception:
         why = f": {type(cause).__name__}: {cause}" if cause else ""
