@@ -11,8 +11,8 @@ import pytest
 
 from persidict import FileDirDict
 from persidict.keys import KeyLayout
-from persidict.storage.base import PreconditionFailed
 from persidict.storage.local import LocalStore
+from tests.workers import cas_increment
 
 
 def test_round_trip_of_every_dict_operation(tmp_path):
@@ -92,15 +92,7 @@ def _read_all(root: str, rounds: int, bad: mp.Queue) -> None:
 
 
 def _increment(root: str, times: int) -> None:
-    store = LocalStore(root)
-    for _ in range(times):
-        while True:
-            data, etag = store.read_with_etag("counter")
-            try:
-                store.write_if("counter", str(int(data) + 1).encode(), etag)
-                break
-            except PreconditionFailed:
-                continue
+    cas_increment(LocalStore(root), "counter", times)
 
 
 def test_two_process_overwrite_race_leaves_only_whole_values(tmp_path):

@@ -14,6 +14,7 @@ from persidict.storage.cached import CachedStore
 from persidict.storage.fsspec_store import FsspecStore
 from persidict.storage.local import LocalStore
 from persidict.storage.memory import MemoryStore
+from tests.workers import cas_increment
 
 STORES = ["local", "memory", "fsspec-memory", "cached"]
 
@@ -209,18 +210,9 @@ def test_compare_and_swap_is_exact_between_threads(store):
     import threading
 
     store.write("counter", b"0")
-
-    def increment(times: int) -> None:
-        for _ in range(times):
-            while True:
-                data, etag = store.read_with_etag("counter")
-                try:
-                    store.write_if("counter", str(int(data) + 1).encode(), etag)
-                    break
-                except PreconditionFailed:
-                    continue
-
-    threads = [threading.Thread(target=increment, args=(50,)) for _ in range(4)]
+    threads = [
+        threading.Thread(target=cas_increment, args=(store, "counter", 50)) for _ in range(4)
+    ]
     for t in threads:
         t.start()
     for t in threads:

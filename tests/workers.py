@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import time
 
+from persidict.storage.base import PreconditionFailed
+
 
 def payload(writer: int, seq: int) -> dict:
     """A value whose parts check each other, sized 1-64 KiB so a torn write would show."""
@@ -84,3 +86,15 @@ def rss_mb() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def cas_increment(store, key: str, times: int) -> None:
+    """Add 1 to the integer stored at ``key``, ``times`` times, by compare-and-swap on its ETag."""
+    for _ in range(times):
+        while True:
+            data, etag = store.read_with_etag(key)
+            try:
+                store.write_if(key, str(int(data) + 1).encode(), etag)
+                break
+            except PreconditionFailed:
+                continue
