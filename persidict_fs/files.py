@@ -74,10 +74,6 @@ class StagedFile(Positioned, io.BufferedIOBase):
         self._pos += view.nbytes
         return view.nbytes
 
-    def tell(self) -> int:
-        self._open_spool()
-        return self._pos
-
     def _end(self) -> int:
         return self._open_spool().size
 

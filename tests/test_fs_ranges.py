@@ -146,3 +146,8 @@ def test_the_view_files_seek_as_python_files_do_and_refuse_a_seek_before_the_sta
         assert reader.read() == big[-3:]
         writer.write(b"z")  # past the end: the gap reads as zeros, as in a file
     assert fs.cat_file("new") == b"abc" + bytes(8) + b"z"
+    for f in (reader, reader.raw, writer):
+        with pytest.raises(ValueError, match="closed file"):
+            f.tell()
+        with pytest.raises(ValueError, match="closed file"):
+            f.seek(0)
