@@ -145,19 +145,21 @@ os._exit(0)  # pyarrow crashes at exit when its default pool was replaced
 """
 
 
+def measured(script: str, path) -> dict:
+    """What ``script`` prints as json, run in a fresh process (its own memory peak) on ``path``."""
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout)
+
+
 def test_reading_a_million_rows_allocates_at_most_1_2x_the_frame(tmp_path):
     """Bytes allocated at peak (numpy's, traced, plus pyarrow's pool): the frame and one batch.
 
     pd.read_parquet allocates 2.75x (the arrow table and the frame at once).
     Peak RSS depends on the allocator as well: scripts/bench_big.py measures it.
     """
-    out = subprocess.run(
-        [sys.executable, "-c", PEAK, str(tmp_path / "v.parquet")],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    used = json.loads(out.stdout)
+    used = measured(PEAK, tmp_path / "v.parquet")
     assert (used["numpy"] + used["arrow"]) / used["size"] <= 1.2, used
 
 
@@ -194,11 +196,5 @@ def test_writing_a_million_rows_adds_less_than_the_frame_to_peak_rss(tmp_path):
     With pyarrow's default 1 MiB dictionary limit the write added 2.6-2.9x
     (random floats kept dictionary-encoded in memory).
     """
-    out = subprocess.run(
-        [sys.executable, "-c", WRITE_RSS, str(tmp_path / "v.parquet")],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    used = json.loads(out.stdout)
+    used = measured(WRITE_RSS, tmp_path / "v.parquet")
     assert used["extra"] / used["size"] <= 1.5, used
