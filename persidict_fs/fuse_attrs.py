@@ -24,30 +24,10 @@ UTIME_NOW, UTIME_OMIT = (1 << 30) - 1, (1 << 30) - 2
 class AttributeOps(MountState):
     """Attributes, listings and the modification time."""
 
-    def _writer_stat(self, w: Writer) -> Stat | None:
-        """What a file's own writer sees: what it wrote, at the time it set or now."""
-        if w.appending and w.spool.size:  # the stored value and its bytes to append
-            st = self._stat(w.path)
-            size = (st.size if st is not None else 0) + w.spool.size
-            return Stat(False, size, w.mtime or time.time())
-        if not w.loaded:
-            return self._stat(w.path)
-        return Stat(False, w.spool.size, w.mtime or time.time())
-
-    def _replying(self, rel: str) -> Writer | None:
-        """The writer of ``rel`` if the kernel asks for the attributes it just set."""
-        with self._lock:
-            w = self._writers.get(rel)
-            if w is None or not w.replying:
-                return None
-            w.replying = False
-            return w
-
     def getattr(self, path: str | None, fh: Any = None) -> dict[str, Any]:
         h = self._handles.get(fh.fh) if fh is not None else None
-        replying = None if h is not None or path is None else self._replying(path.strip("/"))
-        if isinstance(h, Writer) or replying is not None:
-            st: Stat | None = self._writer_stat(replying or h)  # type: ignore[arg-type]
+        if isinstance(h, Writer):
+            st: Stat | None = self._writer_stat(h)
         elif path is None:  # open, and its name removed
             st = Stat(False, 0, self._born) if h is None else self._open_stat(h)
         else:
@@ -122,7 +102,6 @@ class AttributeOps(MountState):
         if writer is not None and writer.dirty:
             if given != UTIME_NOW:  # "now" is the commit's own time
                 writer.mtime = mtime  # set when its bytes are committed
-            writer.replying = True
             return 0
         st = self._stat(rel)
         if st is None:
@@ -143,7 +122,6 @@ class AttributeOps(MountState):
         with self._lock:
             writer = self._writers.get(rel)
             if writer is not None:
-                writer.replying = True
                 return 0
         if self._stat(rel) is None:
             raise fail(errno.ENOENT)

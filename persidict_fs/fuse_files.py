@@ -35,6 +35,7 @@ class Reader:
     path: str
     data: bytes | None = None
     source: BinaryIO | None = None
+    paged: bool = False  # reads through the kernel's page cache (see fuse_pages)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def read(self, size: int, offset: int) -> bytes:
@@ -77,7 +78,6 @@ class Writer:
     unlinked: bool = False  # its name was removed while open: its bytes are never stored
     killed: bool = False  # its writer died by a signal: what it wrote is dropped
     mtime: float | None = None  # set by utimens while open: applied after the commit
-    replying: bool = False  # the kernel is about to ask for the attributes just set
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def close(self) -> None:

@@ -134,6 +134,7 @@ class NameOps(Commits):
             if target is not None and target.is_dir:
                 raise fail(errno.EISDIR)
             self._move_file(src, dst, st)
+        self.pages.moved(src, dst)  # the kernel's inode moves with the name
         with self._lock:  # files still open follow their name
             for h in self._handles.values():
                 if h.path == src:

@@ -20,6 +20,7 @@ import mfusepy
 from persidict_fs.fuse_cache import store_io
 from persidict_fs.fuse_commits import Commits
 from persidict_fs.fuse_files import Handle, MemFile, Reader, TempHandle, Writer, killed_by_signal
+from persidict_fs.fuse_pages import DIRECT, DROP, KEEP, invalidate, version_of
 from persidict_fs.fuse_state import fail
 
 log = logging.getLogger(__name__)
@@ -51,12 +52,7 @@ class OpenFileOps(Commits):
                 mem.data.clear()
             return self._open(TempHandle(rel), fi)
         if not writable:
-            # its source is opened at the first read (or at an rm): a reopen that the
-            # kernel's page cache serves costs no store call
-            self._open(Reader(rel), fi)
-            if hasattr(fi, "noflush"):
-                fi.noflush = 1  # a reader's close has nothing to commit: spare the round trip
-            return 0
+            return self._open_reader(rel, fi)
         w = Writer(rel, self._spool(), append=bool(flags & os.O_APPEND))
         w.opener = mfusepy.fuse_get_context()[2]
         if flags & os.O_TRUNC:
@@ -65,6 +61,32 @@ class OpenFileOps(Commits):
             w.appending = w.append  # nothing loaded: its bytes are appended at close
         self._open(w, fi)
         fi.direct_io = 1  # writes bypass the page cache: a failed commit leaves no trace
+        return 0
+
+    def _open_reader(self, rel: str, fi: Any) -> int:
+        """Pin the reader to the stored version now; share the kernel's pages if they are
+        of that version (``fuse_pages``)."""
+        r = Reader(rel)
+        self._activate(r)
+        with self._lock:
+            writer = self._writers.get(rel)
+        if writer is not None and writer.dirty:
+            # the kernel's size of the file is its writer's: read the last commit around it
+            how = DIRECT
+        else:
+            how = self.pages.admit(rel, version_of(r.data, r.source))
+        if how == DIRECT:
+            fi.direct_io = 1  # another version's pages are in use: read around them
+        else:
+            r.paged = True
+            fi.keep_cache = int(how == KEEP)
+        if how == DROP:
+            # the kernel's size of this file may be another version's (not for DIRECT:
+            # the readers of the cached version read up to that size)
+            invalidate(self._fuse, rel)
+        self._open(r, fi)
+        if hasattr(fi, "noflush"):
+            fi.noflush = 1  # a reader's close has nothing to commit: spare the round trip
         return 0
 
     def create(self, path: str, mode: int, fi: Any) -> int:
@@ -127,7 +149,7 @@ class OpenFileOps(Commits):
             with writer.lock:
                 self._load(writer, upto=length)
                 writer.spool.truncate(length)
-                writer.dirty = writer.written = writer.replying = True
+                writer.dirty = writer.written = True
             return 0
         w = Writer(rel, self._spool())  # not open for writing: cut or pad, commit now
         try:
@@ -165,6 +187,8 @@ class OpenFileOps(Commits):
                 del self._writers[h.path]
         if h is None or isinstance(h, TempHandle):
             return 0
+        if isinstance(h, Reader) and h.paged:
+            self.pages.release(h.path)
         with h.lock:
             try:
                 if isinstance(h, Writer) and h.dirty and not h.unlinked and not h.killed:

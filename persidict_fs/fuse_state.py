@@ -26,6 +26,7 @@ from fsspec.spec import AbstractFileSystem
 
 from persidict_fs.fuse_cache import Stat, TreeCache
 from persidict_fs.fuse_files import SPILL_THRESHOLD, Handle, Journal, MemFile, Spool, Writer
+from persidict_fs.fuse_pages import KernelPages
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class MountState(mfusepy.Operations):
         self._mem: dict[str, MemFile] = {}
         self._hidden: dict[str, Stat] = {}  # removed while open: see NameOps._hide
         self._dirs: set[str] = set()  # emptied through the mount: shown until the cache says
+        self.pages = KernelPages()  # which version of each file the kernel caches
         self._handles: dict[int, Handle] = {}
         self._writers: dict[str, Writer] = {}
         self._next_fh = 1
@@ -88,7 +90,8 @@ class MountState(mfusepy.Operations):
         return parent, name
 
     def _stat(self, rel: str) -> Stat | None:
-        """What everyone but a file's own writer sees: the stored value, until it commits."""
+        """What the mount shows of ``rel``: a file open for writing as its writer sees it
+        (as on a disk, its size grows with every write), else the stored value."""
         with self._lock:
             mem = self._mem.get(rel)
             if mem is not None:
@@ -96,12 +99,22 @@ class MountState(mfusepy.Operations):
             hidden = self._hidden.get(rel)
             if hidden is not None:
                 return hidden
-            pending = rel in self._writers
+            writer = self._writers.get(rel)
             if rel in self._dirs:
                 return Stat(True)
-        st = self.tree.stat(rel)
-        if st is None and pending:  # created, not yet committed: empty until then
-            return Stat(False, 0, time.time())
+        if writer is not None:
+            return self._writer_stat(writer)
+        return self.tree.stat(rel)
+
+    def _writer_stat(self, w: Writer) -> Stat:
+        """What a file's writer wrote, at the time it set or now."""
+        if w.loaded:
+            return Stat(False, w.spool.size, w.mtime or time.time())
+        st = self.tree.stat(w.path)  # not loaded: the stored value, then its appended bytes
+        if st is None or st.is_dir:
+            st = Stat(False, 0, time.time())
+        if w.appending and w.spool.size:
+            return Stat(False, st.size + w.spool.size, w.mtime or time.time())
         return st
 
     def _require_dir(self, rel: str) -> None:

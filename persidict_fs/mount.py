@@ -149,7 +149,8 @@ def _run_fuse(
         fsname=source.replace(",", "%2C"),  # shown by `mount` and `df`; commas split options
         subtype="persidict",
         ro=read_only,
-        auto_cache=True,  # keep cached pages while size and mtime are unchanged
+        # no auto_cache: libfuse would keep pages while the sizes and times it saw are
+        # unchanged, which misses commits; the server decides per open (fuse_pages)
         attr_timeout=cache_ttl,
         entry_timeout=cache_ttl,
         nothreads=not multithreaded,

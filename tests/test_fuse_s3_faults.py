@@ -194,8 +194,9 @@ def test_a_silent_endpoint_fails_cat_and_write_with_eio_and_keeps_the_old_value(
     assert m.sh(f"ls {here}").stdout.split() == ["unread.json", "v.json"]  # listed, cached
     assert probe(m.root, "read", path) == '"old"'
     proxy.inject(SILENT, times=1 << 30)  # every request from now on: accepted, never answered
-    # each fails at its own request to the store: a GET, the commit
-    assert probe(m.root, "read", f"{here}/unread.json") == "read: EIO"
+    # each fails at its own request to the store: the GET that pins a reader's
+    # version at open, the commit
+    assert probe(m.root, "read", f"{here}/unread.json") == "open: EIO"
     assert probe(m.root, "write", path, '"new"') == "close: EIO"
     assert probe(m.root, "write", f"{here}/created.json", "1") == "close: EIO"
     assert any(r.fault == SILENT for r in proxy.seen)

@@ -58,11 +58,12 @@ def finish(p: subprocess.Popen) -> None:
     assert p.wait(60) == 0, p.stderr.read()
 
 
-def sees_old(m, here) -> None:
-    """Every reader, through the mount or the dict, sees the old value."""
+def sees_old(m, here, size: int = 5) -> None:
+    """Every reader, through the mount or the dict, sees the old value (committed);
+    ``stat`` shows the size the open writer has written so far, as on a disk."""
     assert m.d[here, "v"] == "old"
     assert m.sh(f"cat {here}/v.json").stdout == '"old"'
-    assert m.sh(f"stat -c %s {here}/v.json").stdout.strip() == "5"
+    assert m.sh(f"stat -c %s {here}/v.json").stdout.strip() == str(size)
 
 
 def test_a_shell_redirect_commits_only_when_the_writer_closes(m, here):
@@ -70,10 +71,10 @@ def test_a_shell_redirect_commits_only_when_the_writer_closes(m, here):
     p = writer(m, ["bash", "-c", f"exec cat > {here}/v.json"])
     path = m.root / here / "v.json"
     wait_for(lambda: fd_position(p.pid, 1, path) is not None, what="bash to open v.json")
-    sees_old(m, here)  # opened and truncated, nothing written
+    sees_old(m, here, 0)  # opened and truncated, nothing written
     feed(p, b'"new')
     wait_written(p.pid, 1, path, 4)
-    sees_old(m, here)  # half written
+    sees_old(m, here, 4)  # half written
     feed(p, b'"')
     finish(p)
     assert m.d[here, "v"] == "new"
@@ -85,7 +86,7 @@ def test_dd_commits_only_when_it_closes(m, here):
     p = writer(m, ["dd", f"of={here}/v.json", "bs=4", "status=none"])
     feed(p, b'"dd_')
     wait_written(p.pid, 1, path, 4)
-    sees_old(m, here)
+    sees_old(m, here, 4)
     feed(p, b'new"')
     finish(p)
     assert m.d[here, "v"] == "dd_new"
@@ -96,7 +97,7 @@ def test_appending_with_shell_redirect_commits_whole_at_close(m, here):
     path = m.root / here / "v.json"
     feed(p, b" ")
     wait_written(p.pid, 1, path, 6)  # O_APPEND: the position is past the old 5 bytes
-    sees_old(m, here)
+    sees_old(m, here, 6)
     finish(p)
     assert m.d.store.read(f"{here}/v.json") == b'"old" '
 
@@ -158,11 +159,11 @@ os.close(fd)
         [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     assert p.stdout.readline() == "open\n"
-    sees_old(m, here)
+    sees_old(m, here, 0)
     p.stdin.write("\n")
     p.stdin.flush()
     assert p.stdout.readline() == "written\n"
-    sees_old(m, here)
+    sees_old(m, here, 1)
     p.communicate("\n", timeout=60)
     assert p.returncode == 0
     assert m.d[here, "v"] == 7
