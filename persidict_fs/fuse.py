@@ -53,6 +53,7 @@ class StoreOperations(AttributeOps, OpenFileOps, NameOps):
 
     def init_with_config(self, conn: Any, config: Any) -> None:
         self._fuse = mfusepy._libfuse.fuse_get_context().contents.fuse
+        self.invalidate.start(self._fuse)
         self.started = True
         if conn is not None:
             conn.max_readahead = READ_AHEAD  # fewer, larger reads of big values
@@ -67,5 +68,6 @@ class StoreOperations(AttributeOps, OpenFileOps, NameOps):
                 mfusepy._libfuse.fuse_exit(ctypes.c_void_p(self._fuse))
 
     def destroy(self, path: str) -> None:
+        self.invalidate.stop()
         with self._lock:
             self._fuse = None  # libfuse frees it next: exit_loop must not touch it

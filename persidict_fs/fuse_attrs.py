@@ -15,7 +15,7 @@ from typing import Any
 
 from persidict_fs.fuse_cache import Stat, store_io
 from persidict_fs.fuse_files import Handle, Reader, Writer
-from persidict_fs.fuse_state import MountState, fail
+from persidict_fs.fuse_state import HIDDEN, MountState, fail
 
 # libfuse passes "now" and "leave as is" in the nanoseconds of a zero time (utimensat's values)
 UTIME_NOW, UTIME_OMIT = (1 << 30) - 1, (1 << 30) - 2
@@ -74,8 +74,10 @@ class AttributeOps(MountState):
         with self._lock:
             extra = [*self._mem, *self._dirs, *self._writers]
         for p in extra:
-            if p.startswith(prefix) and "/" not in p[len(prefix) :]:
-                names.add(p[len(prefix) :])
+            name = p[len(prefix) :]
+            # a file removed while open is gone from its folder, as on a disk
+            if p.startswith(prefix) and "/" not in name and not name.startswith(HIDDEN):
+                names.add(name)
         return [".", "..", *sorted(names)]
 
     def statfs(self, path: str) -> dict[str, int]:

@@ -13,7 +13,6 @@ import time
 
 from persidict_fs.fuse_cache import Stat, store_io
 from persidict_fs.fuse_files import COPY_BLOCK, Reader, Spool, Writer, copy_stream
-from persidict_fs.fuse_pages import invalidate
 from persidict_fs.fuse_state import MountState, fail
 
 log = logging.getLogger(__name__)
@@ -59,8 +58,7 @@ class Commits(MountState):
         self._commit(w.path, w.spool, w.mtime, append=w.appending)
         if w.appending:
             w.spool.truncate(0)  # stored: the next bytes go after them
-        # called at close only (never within a read, write or setattr of the file)
-        invalidate(self._fuse, w.path)
+        self.invalidate(w.path)
 
     def _load(self, w: Writer, upto: int | None = None) -> None:
         """Copy the stored value (its first ``upto`` bytes) into the writer's spool, once.

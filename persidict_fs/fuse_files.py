@@ -36,6 +36,8 @@ class Reader:
     data: bytes | None = None
     source: BinaryIO | None = None
     paged: bool = False  # reads through the kernel's page cache (see fuse_pages)
+    size: int = 0  # of the version it reads
+    overlapped: bool = False  # paged, and the file was opened for writing since
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def read(self, size: int, offset: int) -> bytes:
@@ -74,6 +76,7 @@ class Writer:
     loaded: bool = False
     dirty: bool = False
     written: bool = False
+    created: bool = False  # made by this open (O_CREAT of a new name), not yet committed
     opener: int = 0  # the pid that opened it: flushes from others are forked copies closing
     unlinked: bool = False  # its name was removed while open: its bytes are never stored
     killed: bool = False  # its writer died by a signal: what it wrote is dropped

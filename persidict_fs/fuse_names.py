@@ -15,11 +15,9 @@ import logging
 from persidict_fs.fuse_cache import Stat, store_io
 from persidict_fs.fuse_commits import Commits
 from persidict_fs.fuse_files import MemFile, Reader, Writer, copy_stream
-from persidict_fs.fuse_state import fail
+from persidict_fs.fuse_state import HIDDEN, fail
 
 log = logging.getLogger(__name__)
-
-HIDDEN = ".fuse_hidden"  # the name libfuse gives a file removed while open
 
 
 class NameOps(Commits):
@@ -37,6 +35,8 @@ class NameOps(Commits):
             writer = self._writers.pop(rel, None)
         for h in readers:
             if isinstance(h, Writer):
+                with h.lock:
+                    self._load(h)  # its descriptors still read the bytes, as on a disk
                 h.unlinked = True
             elif isinstance(h, Reader):
                 with h.lock:
@@ -69,6 +69,9 @@ class NameOps(Commits):
             for h in self._handles.values():
                 if h.path == src:
                     h.path = dst
+                    if isinstance(h, Writer):  # its descriptors still write, truncate, fstat
+                        self._writers[dst] = h
+                        self._hidden.pop(dst, None)
 
     def mkdir(self, path: str, mode: int) -> int:
         self._writable()
@@ -121,6 +124,7 @@ class NameOps(Commits):
             raise fail(errno.ENOENT)
         if self._split(dst)[1].startswith(HIDDEN) and not st.is_dir:
             self._hide(src, dst, st)
+            self.pages.moved(src, dst)
             return 0
         target = self._stat(dst)
         if st.is_dir:

@@ -17,10 +17,10 @@ from typing import Any
 
 import mfusepy
 
-from persidict_fs.fuse_cache import store_io
+from persidict_fs.fuse_cache import Stat, store_io
 from persidict_fs.fuse_commits import Commits
 from persidict_fs.fuse_files import Handle, MemFile, Reader, TempHandle, Writer, killed_by_signal
-from persidict_fs.fuse_pages import DIRECT, DROP, KEEP, invalidate, version_of
+from persidict_fs.fuse_pages import DIRECT, DROP, KEEP, version_of
 from persidict_fs.fuse_state import fail
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,9 @@ class OpenFileOps(Commits):
             self._handles[fh] = h
             if isinstance(h, Writer):
                 self._writers[h.path] = h
+                for r in self._handles.values():
+                    if isinstance(r, Reader) and r.paged and r.path == h.path:
+                        r.overlapped = True
         fi.fh = fh
         return 0
 
@@ -74,7 +77,9 @@ class OpenFileOps(Commits):
             # the kernel's size of the file is its writer's: read the last commit around it
             how = DIRECT
         else:
-            how = self.pages.admit(rel, version_of(r.data, r.source))
+            st = self._reader_stat(r)
+            r.size = st.size
+            how = self.pages.admit(rel, version_of(r.data, r.source), st)
         if how == DIRECT:
             fi.direct_io = 1  # another version's pages are in use: read around them
         else:
@@ -83,11 +88,19 @@ class OpenFileOps(Commits):
         if how == DROP:
             # the kernel's size of this file may be another version's (not for DIRECT:
             # the readers of the cached version read up to that size)
-            invalidate(self._fuse, rel)
+            self.invalidate(rel)
         self._open(r, fi)
         if hasattr(fi, "noflush"):
             fi.noflush = 1  # a reader's close has nothing to commit: spare the round trip
         return 0
+
+    def _reader_stat(self, r: Reader) -> Stat:
+        """The attributes of the version ``r`` reads: its exact size, the stored time."""
+        st = self.tree.stat(r.path)
+        mtime = st.mtime if st is not None else time.time()
+        if r.data is not None:
+            return Stat(False, len(r.data), mtime)
+        return Stat(False, r.source.seek(0, os.SEEK_END), mtime)  # type: ignore[union-attr]
 
     def create(self, path: str, mode: int, fi: Any) -> int:
         self._writable()
@@ -98,7 +111,7 @@ class OpenFileOps(Commits):
             return self._open(TempHandle(rel), fi)
         w = Writer(rel, self._spool(), append=bool(fi.flags & os.O_APPEND))
         w.opener = mfusepy.fuse_get_context()[2]
-        w.dirty = True
+        w.dirty = w.created = True
         w.appending = w.append  # `>>` of a new file: two at once both land
         w.loaded = not w.appending
         self._open(w, fi)
@@ -113,7 +126,17 @@ class OpenFileOps(Commits):
             if isinstance(h, Writer):
                 self._load(h)
                 return h.spool.read(offset, size)
-            self._activate(h)
+            if h.overlapped:
+                # The kernel keeps one size per file and the writer's truncates and
+                # writes set it: this reader's version would end early or be filled
+                # with zeros. Fail loudly rather than give a value nobody wrote.
+                log.warning(
+                    "read of %r (a version of %d bytes) while the file is rewritten "
+                    "through this mount: EIO; reopen it to read the last commit",
+                    "/" + h.path,
+                    h.size,
+                )
+                raise fail(errno.EIO)
             with store_io("read", h.path):
                 return h.read(size, offset)
 
@@ -140,7 +163,8 @@ class OpenFileOps(Commits):
         rel = path.strip("/")
         with self._lock:
             mem = self._mem.get(rel)
-            writer = self._writers.get(rel)
+            h = self._handles.get(fh.fh) if fh is not None else None
+            writer = h if isinstance(h, Writer) else self._writers.get(rel)
         if mem is not None:
             del mem.data[length:]
             mem.data.extend(bytes(length - len(mem.data)))
@@ -151,6 +175,8 @@ class OpenFileOps(Commits):
                 writer.spool.truncate(length)
                 writer.dirty = writer.written = True
             return 0
+        if self._stat(rel) is None:
+            raise fail(errno.ENOENT)
         w = Writer(rel, self._spool())  # not open for writing: cut or pad, commit now
         try:
             self._load(w, upto=length)
@@ -175,7 +201,10 @@ class OpenFileOps(Commits):
             h.killed = True
         elif pid == h.opener:
             with h.lock:
-                if h.dirty and h.written and not h.unlinked and not h.killed:
+                # a file it created is committed at its close even if nothing was
+                # written: once close() returns, the file is there, as on a disk
+                if h.dirty and (h.written or h.created) and not h.unlinked and not h.killed:
+                    h.created = False
                     h.dirty = h.written = False  # a failure is reported once, not on release
                     self._commit_writer(h)
         return 0
@@ -187,8 +216,8 @@ class OpenFileOps(Commits):
                 del self._writers[h.path]
         if h is None or isinstance(h, TempHandle):
             return 0
-        if isinstance(h, Reader) and h.paged:
-            self.pages.release(h.path)
+        if isinstance(h, Reader) and h.paged and self.pages.release(h.path):
+            self.invalidate(h.path)  # the size shown was this version's: show the stored
         with h.lock:
             try:
                 if isinstance(h, Writer) and h.dirty and not h.unlinked and not h.killed:

@@ -12,7 +12,7 @@ file are only ever of one version:
   from its own pinned version), until the last of them closes.
 
 Every commit through the mount also tells the kernel to drop the file's
-pages and attributes at once (:func:`invalidate`, libfuse's
+pages and attributes (:class:`Invalidator`, libfuse's
 ``fuse_invalidate_path``), so nothing it cached outlives a change made here;
 changes by other writers show once ``cache_ttl`` passes and at the next open.
 """
@@ -20,16 +20,20 @@ changes by other writers show once ``cache_ttl`` passes and at the next open.
 from __future__ import annotations
 
 import ctypes
+import errno
 import hashlib
 import io
 import logging
 import os
+import queue
 import threading
 from collections import Counter
 from collections.abc import Hashable
 from typing import Any
 
 import mfusepy
+
+from persidict_fs.fuse_cache import Stat
 
 log = logging.getLogger(__name__)
 
@@ -42,22 +46,44 @@ if _invalidate_path is not None:
 KEEP, DROP, DIRECT = "keep", "drop", "direct"
 
 
-def can_invalidate() -> bool:
-    """True if this libfuse can tell the kernel that a file changed (libfuse 3)."""
-    return _invalidate_path is not None
+class Invalidator:
+    """Tells the kernel that files changed (their pages and attributes), from a thread of its own.
 
-
-def invalidate(fuse: Any, path: str) -> None:
-    """Have the kernel drop what it caches of ``path`` (its pages and attributes).
-
-    Never call it while answering a getattr, setattr, read or write of that
-    same file: the kernel may wait on that request (libfuse's rule).
+    libfuse's rule: never from a request about that file, since the kernel may
+    wait for it; and a notice can wait on a page that a read under way holds,
+    which a single-threaded loop could never answer. So requests only queue
+    paths here; :meth:`stop` ends the thread (before libfuse frees ``fuse``).
     """
-    if fuse is None or _invalidate_path is None:
-        return
-    err = _invalidate_path(fuse, ("/" + path).encode("utf-8", "surrogateescape"))
-    if err and err != -2:  # -ENOENT: the kernel holds nothing of it
-        log.debug("could not invalidate %r: error %d", "/" + path, -err)
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._fuse: Any = None
+        self._thread: threading.Thread | None = None
+
+    def start(self, fuse: Any) -> None:
+        if _invalidate_path is None or self._thread is not None:
+            return
+        self._fuse = fuse
+        self._thread = threading.Thread(target=self._run, name="fuse-invalidate", daemon=True)
+        self._thread.start()
+
+    def __call__(self, path: str) -> None:
+        """Have the kernel drop what it caches of ``path`` (soon, in order)."""
+        if self._thread is not None:
+            self._queue.put(path)
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        assert _invalidate_path is not None  # checked by start
+        while (path := self._queue.get()) is not None:
+            err = _invalidate_path(self._fuse, ("/" + path).encode("utf-8", "surrogateescape"))
+            if err and err != -errno.ENOENT:  # ENOENT: the kernel holds nothing of it
+                log.debug("could not invalidate %r: error %d", "/" + path, -err)
 
 
 def version_of(data: bytes | None, source: Any) -> Hashable | None:
@@ -75,40 +101,56 @@ def version_of(data: bytes | None, source: Any) -> Hashable | None:
 
 
 class KernelPages:
-    """For each path: the version whose pages the kernel may hold, and its open readers."""
+    """For each path: the version whose pages (and size) the kernel may hold, its open readers.
+
+    While readers of that version are open, the mount shows its attributes
+    (:meth:`held`): the kernel keeps one size per file and ends every cached
+    read there, so a newer size would cut those readers short.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._version: dict[str, Hashable] = {}
+        self._version: dict[str, tuple[Hashable, Stat]] = {}
         self._readers: Counter[str] = Counter()
 
-    def admit(self, path: str, version: Hashable | None) -> str:
-        """How a reader of ``version`` reads: KEEP or DROP the pages (then counted), or DIRECT."""
+    def admit(self, path: str, version: Hashable | None, st: Stat) -> str:
+        """How a reader of ``version`` (attributes ``st``) reads: KEEP or DROP the pages
+        (then it is counted until :meth:`release`), or DIRECT."""
         with self._lock:
             cached = self._version.get(path)
-            if version is not None and cached == version:
+            if version is not None and cached is not None and cached[0] == version:
                 self._readers[path] += 1
                 return KEEP
             if version is None or self._readers[path]:
                 return DIRECT
-            self._version[path] = version
+            self._version[path] = (version, st)
             self._readers[path] += 1
             return DROP
 
-    def release(self, path: str) -> None:
-        """A reader admitted with KEEP or DROP closed."""
+    def held(self, path: str) -> Stat | None:
+        """The attributes of the version that open readers read through the kernel's pages."""
+        with self._lock:
+            if not self._readers[path]:
+                return None
+            return self._version[path][1]
+
+    def release(self, path: str) -> bool:
+        """A reader admitted with KEEP or DROP closed; True if it was the last one."""
         with self._lock:
             self._readers[path] -= 1
-            if self._readers[path] <= 0:
-                del self._readers[path]
+            if self._readers[path] > 0:
+                return False
+            del self._readers[path]
+            return True
 
     def moved(self, old: str, new: str) -> None:
         """``old`` was renamed to ``new``: its cached version and readers go with it."""
         with self._lock:
-            version = self._version.pop(old, None)
+            cached = self._version.pop(old, None)
             count = self._readers.pop(old, 0)
             self._version.pop(new, None)
-            if version is not None:
-                self._version[new] = version
+            self._readers.pop(new, None)
+            if cached is not None:
+                self._version[new] = cached
             if count:
-                self._readers[new] += count
+                self._readers[new] = count

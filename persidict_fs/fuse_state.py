@@ -26,7 +26,7 @@ from fsspec.spec import AbstractFileSystem
 
 from persidict_fs.fuse_cache import Stat, TreeCache
 from persidict_fs.fuse_files import SPILL_THRESHOLD, Handle, Journal, MemFile, Spool, Writer
-from persidict_fs.fuse_pages import KernelPages
+from persidict_fs.fuse_pages import Invalidator, KernelPages
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ NameCheck = Callable[[str, bool], "str | None"]
 
 # vim swap/backup and its "4913" probe, emacs/gedit backups, GNU sed -i temp files
 TEMP_NAME = re.compile(r"\.sw[a-p]x?$|~$|^4913$|^sed[A-Za-z0-9]{6}$|^\.#|^#.*#$")
+HIDDEN = ".fuse_hidden"  # the name libfuse gives a file removed while open
 JOURNALS = "persidict-mount-journals"  # in the temp folder: see fuse_files.Journal
 
 
@@ -74,6 +75,7 @@ class MountState(mfusepy.Operations):
         self._hidden: dict[str, Stat] = {}  # removed while open: see NameOps._hide
         self._dirs: set[str] = set()  # emptied through the mount: shown until the cache says
         self.pages = KernelPages()  # which version of each file the kernel caches
+        self.invalidate = Invalidator()  # tell the kernel that a file changed
         self._handles: dict[int, Handle] = {}
         self._writers: dict[str, Writer] = {}
         self._next_fh = 1
@@ -90,8 +92,10 @@ class MountState(mfusepy.Operations):
         return parent, name
 
     def _stat(self, rel: str) -> Stat | None:
-        """What the mount shows of ``rel``: a file open for writing as its writer sees it
-        (as on a disk, its size grows with every write), else the stored value."""
+        """What the mount shows of ``rel``: a file open for writing as its writer sees it (as
+        on a disk, its size grows with every write), else the stored value; but while
+        readers read a version through the kernel's pages, that version's size
+        (``fuse_pages``)."""
         with self._lock:
             mem = self._mem.get(rel)
             if mem is not None:
@@ -103,8 +107,15 @@ class MountState(mfusepy.Operations):
             if rel in self._dirs:
                 return Stat(True)
         if writer is not None:
-            return self._writer_stat(writer)
-        return self.tree.stat(rel)
+            st: Stat | None = self._writer_stat(writer)
+        else:
+            st = self.tree.stat(rel)
+        held = self.pages.held(rel)
+        if held is not None and st is not None and not st.is_dir:
+            # readers of that version read through the kernel's pages, which end at the
+            # size it keeps for the file: show theirs (the time shows the change)
+            return Stat(False, held.size, st.mtime)
+        return st
 
     def _writer_stat(self, w: Writer) -> Stat:
         """What a file's writer wrote, at the time it set or now."""
