@@ -1,14 +1,17 @@
 """Benchmark: persidict against baselines measured in the same run.
 
 Local part: N values of 100 bytes under 2-level keys ("g007", "k00123"),
-timed for set, get, iterating keys, len and delete, for
+timed for set, get, `in`, iterating keys, len and delete, for
   FileDirDict      persidict's local dict (pkl, the default format)
   raw floor        os.open/os.write/os.close of the same files (read: os.read;
-                   delete: os.unlink; keys/len: a bare recursive os.scandir walk)
+                   in: os.stat; delete: os.unlink; keys/len: a bare recursive
+                   os.scandir walk)
   naive            pickle + temp file + os.replace, open + pickle.load
   fsspec mapper    fsspec.get_mapper on a local folder, values pickled
-S3 part: S3Dict against a moto server started here in its own process,
-one request at a time and setitems/getitems/delitems, against boto3 with 32
+and `k in d` against one os.stat of the key's file, flat and 2-level keys,
+now and as before issue 23 (bench_contains).
+S3 part: S3Dict against a moto server started here in its own process, one
+request at a time and setitems/getitems/delitems, against boto3 with 32
 threads and s3fs's FSMap (see bench_s3.py); then the same with
 a simulated network round trip (--rtt ms, a sleep in the server before each
 response), since against a local moto server the server's own CPU time per
@@ -32,7 +35,7 @@ import sys
 import tempfile
 
 from bench_big import bench_batches, bench_big, bench_iteration, big_rows
-from bench_local import LOCAL_CONTENDERS, LOCAL_OPS, RawFloor, bench_local
+from bench_local import LOCAL_CONTENDERS, LOCAL_OPS, RawFloor, bench_contains, bench_local
 from bench_s3 import BOTO3_THREADS, S3_OPS, bench_s3
 
 BOTO3_WAY = f"boto3, {BOTO3_THREADS} threads"
@@ -123,6 +126,7 @@ def main() -> None:
     if not args.no_local:
         log(f"local: N={args.n}, {args.rounds} rounds")
         local = bench_local(args.n, args.rounds, args.dir, log)
+        contains = bench_contains(args.n, 5 * args.rounds, args.dir, log)
     extra = None
     if not (args.no_big or args.no_local):
         batches = bench_batches(args.n // 5, args.rounds, args.dir, log)
@@ -141,6 +145,13 @@ def main() -> None:
     print("Medians over rounds; ratios measured in this run.\n")
     if local is not None:
         print(local_table(local, args.n, args.markdown))
+        print()
+        header = [f"`k in d`, N={args.n}", "os.stat us", "k in d (x os.stat)", "before (x os.stat)"]
+        rows = [
+            [shape, f"{r['us']:.2f}", f"{r['k in d']:.2f}x", f"{r['k in d, before']:.2f}x"]
+            for shape, r in contains.items()
+        ]
+        print(table(header, rows, args.markdown))
     if extra is not None:
         batches, iteration, big = extra
         print()
