@@ -2,7 +2,8 @@
 
 Contenders on the same server, each under its own prefix, with the same
 pickled values at the same object names: S3Dict one request at a time and
-batched (setitems/getitems/delitems), boto3 with 32 threads (one request per
+batched (setitems/getitems/delitems), the batches as they were before issue
+23 (a pool of 10 connections, HEAD + DELETE per key), boto3 with 32 threads (one request per
 key; its pool sized to the threads), and s3fs's FSMap (setitems/getitems/
 delitems: s3fs's own concurrency, DeleteObjects for deletes).
 """
@@ -156,6 +157,22 @@ def bench_s3(n: int, rounds: int, rtt_ms: float, log) -> dict[str, dict[str, flo
         )
         keys, values = make_keys(n), make_values(n)
         items = dict(zip(keys, values, strict=True))
+        # As before issue 23: aiobotocore's pool of 10 connections, and delitems
+        # as a HEAD + DELETE per key (the store's single delete, run concurrently).
+        old = S3Dict(
+            "persidict-bench",
+            "before",
+            endpoint_url=endpoint,
+            region="us-east-1",
+            key="testing",
+            secret="testing",
+            config_kwargs={"max_pool_connections": 10},
+        )
+
+        def old_delete(keys: list) -> None:
+            results = old.store._gather(old.store._delete, [old._path(k) for k in keys])
+            if any(r is not None for r in results):
+                raise AssertionError(f"a delete failed: {results}")
 
         def one_set():
             for k, v in items.items():
@@ -180,6 +197,11 @@ def bench_s3(n: int, rounds: int, rtt_ms: float, log) -> dict[str, dict[str, flo
                 "set": lambda: d.setitems(items),
                 "get": lambda: d.getitems(keys),
                 "delete": lambda: d.delitems(keys),
+            },
+            "S3Dict batched, as before issue 23": {
+                "set": lambda: old.setitems(items),
+                "get": lambda: old.getitems(keys),
+                "delete": lambda: old_delete(keys),
             },
             f"boto3, {BOTO3_THREADS} threads": {
                 "set": boto.set,
