@@ -1,22 +1,26 @@
 """Benchmark: persidict against baselines measured in the same run.
 
 Local part: N values of 100 bytes under 2-level keys ("g007", "k00123"),
-timed for set, get, iterating keys, len and delete, for
+timed for set, get, `in`, iterating keys, len and delete, for
   FileDirDict      persidict's local dict (pkl, the default format)
   raw floor        os.open/os.write/os.close of the same files (read: os.read;
-                   delete: os.unlink; keys/len: a bare recursive os.scandir walk)
+                   in: os.stat; delete: os.unlink; keys/len: a bare recursive
+                   os.scandir walk)
   naive            pickle + temp file + os.replace, open + pickle.load
   fsspec mapper    fsspec.get_mapper on a local folder, values pickled
-S3 part: S3Dict against a moto server started here in its own process,
-one request at a time versus setitems/getitems/delitems; then the same with
+and `k in d` against one os.stat of the key's file, flat and 2-level keys,
+now and as before issue 23 (bench_contains).
+S3 part: S3Dict against a moto server started here in its own process, one
+request at a time and setitems/getitems/delitems, against boto3 with 32
+threads and s3fs's FSMap (see bench_s3.py); then the same with
 a simulated network round trip (--rtt ms, a sleep in the server before each
 response), since against a local moto server the server's own CPU time per
 request, printed too, caps what concurrency can gain.
 
 Contenders take turns (a tenth of the keys, or one listing, at a time, in an
 order that rotates) so machine noise hits all alike; each figure is the
-median over rounds. Ratios are to the raw floor (local) or to one-by-one
-requests (S3). Nothing here runs in the tests.
+median over rounds. Ratios are to the raw floor (local) or to boto3 with
+32 threads (S3). Nothing here runs in the tests.
 
     .venv/bin/python scripts/bench.py [--n N] [--rounds R] [--quick] [--markdown]
     .venv/bin/python scripts/bench.py --dir /dev/shm --no-s3   # CPU-bound local run
@@ -31,8 +35,10 @@ import sys
 import tempfile
 
 from bench_big import bench_batches, bench_big, bench_iteration, big_rows
-from bench_local import LOCAL_CONTENDERS, LOCAL_OPS, RawFloor, bench_local
-from bench_s3 import S3_OPS, bench_s3
+from bench_local import LOCAL_CONTENDERS, LOCAL_OPS, RawFloor, bench_contains, bench_local
+from bench_s3 import BOTO3_THREADS, S3_OPS, bench_s3
+
+BOTO3_WAY = f"boto3, {BOTO3_THREADS} threads"
 
 # --- report ---
 
@@ -71,13 +77,13 @@ def local_table(results, n: int, markdown: bool) -> str:
 
 
 def s3_table(results, n: int, rtt_ms: float, markdown: bool) -> str:
-    one = results["one by one"]
+    base = results[BOTO3_WAY]
     where = f"moto + {rtt_ms:g} ms RTT" if rtt_ms else "moto"
-    header = [f"S3 ({where}), N={n}"] + [f"{op} ops/s (x one by one)" for op in S3_OPS]
+    header = [f"S3 ({where}), N={n}"] + [f"{op} ops/s (x boto3 threads)" for op in S3_OPS]
     header.append("server CPU ms/op")
     rows = [
         [way]
-        + [f"{r[op]:,.0f} ({r[op] / one[op]:.2f}x)" for op in S3_OPS]
+        + [f"{r[op]:,.0f} ({r[op] / base[op]:.2f}x)" for op in S3_OPS]
         + [f"{r['server_ms']:.1f}"]
         for way, r in results.items()
     ]
@@ -103,6 +109,7 @@ def main() -> None:
     parser.add_argument("--dir", help="folder for the local stores (default: the temp folder)")
     parser.add_argument("--markdown", action="store_true", help="print markdown tables")
     parser.add_argument("--no-s3", action="store_true", help="skip the S3 part")
+    parser.add_argument("--no-local", action="store_true", help="skip the local part")
     parser.add_argument(
         "--no-big",
         action="store_true",
@@ -115,10 +122,13 @@ def main() -> None:
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    log(f"local: N={args.n}, {args.rounds} rounds")
-    local = bench_local(args.n, args.rounds, args.dir, log)
+    local = None
+    if not args.no_local:
+        log(f"local: N={args.n}, {args.rounds} rounds")
+        local = bench_local(args.n, args.rounds, args.dir, log)
+        contains = bench_contains(args.n, 5 * args.rounds, args.dir, log)
     extra = None
-    if not args.no_big:
+    if not (args.no_big or args.no_local):
         batches = bench_batches(args.n // 5, args.rounds, args.dir, log)
         iteration = bench_iteration(5 * args.rounds + 1, args.dir, log)
         extra = (batches, iteration, bench_big(args.dir, log))
@@ -133,7 +143,15 @@ def main() -> None:
     where = args.dir or tempfile.gettempdir()
     print(f"Machine: {machine()}; local stores in {where}.")
     print("Medians over rounds; ratios measured in this run.\n")
-    print(local_table(local, args.n, args.markdown))
+    if local is not None:
+        print(local_table(local, args.n, args.markdown))
+        print()
+        header = [f"`k in d`, N={args.n}", "os.stat us", "k in d (x os.stat)", "before (x os.stat)"]
+        rows = [
+            [shape, f"{r['us']:.2f}", f"{r['k in d']:.2f}x", f"{r['k in d, before']:.2f}x"]
+            for shape, r in contains.items()
+        ]
+        print(table(header, rows, args.markdown))
     if extra is not None:
         batches, iteration, big = extra
         print()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import gc
 import os
 import pickle
@@ -14,7 +15,7 @@ from typing import Any
 
 from persidict import FileDirDict
 
-LOCAL_OPS = ("set", "get", "keys", "len", "delete")
+LOCAL_OPS = ("set", "get", "in", "keys", "len", "delete")
 VALUE_SIZE = 100
 GROUP_SIZE = 100
 
@@ -32,7 +33,7 @@ def make_values(n: int) -> list[bytes]:
 # Per-key ops (set, get, delete) take a slice of the keys, so that contenders
 # can take turns chunk by chunk; whole-store ops (keys, len) take no argument.
 
-PER_KEY_OPS = ("set", "get", "delete")
+PER_KEY_OPS = ("set", "get", "in", "delete")
 CHUNKS = 10  # per-key ops run in this many turns per round
 REPEATS = 5  # whole-store ops (short, so noisier) run this many times per round
 
@@ -49,6 +50,7 @@ class Contender:
         return {
             "set": self.set_some,
             "get": self.get_some,
+            "in": self.contains_some,
             "keys": self.list_keys,
             "len": self.length,
             "delete": self.delete_some,
@@ -71,6 +73,11 @@ class PersidictLocal(Contender):
         d = self.d
         for k in self.keys[part]:
             d[k]
+
+    def contains_some(self, part: slice):
+        d = self.d
+        if not all(k in d for k in self.keys[part]):
+            raise AssertionError("a key is missing")
 
     def list_keys(self):
         return sum(1 for _ in self.d)
@@ -124,6 +131,10 @@ class RawFloor(Contender):
             os.read(fd, 1 << 16)
             os.close(fd)
 
+    def contains_some(self, part: slice):
+        for p in self.paths[part]:
+            os.stat(p)
+
     def list_keys(self):
         return _scandir_count(self.root)
 
@@ -157,6 +168,10 @@ class NaiveStore(Contender):
         for k in self.keys[part]:
             with open(self._path(k), "rb") as f:
                 pickle.load(f)
+
+    def contains_some(self, part: slice):
+        if not all(os.path.isfile(self._path(k)) for k in self.keys[part]):
+            raise AssertionError("a key is missing")
 
     def _iter_keys(self):
         for folder, _dirs, files in os.walk(self.root):
@@ -197,6 +212,11 @@ class FsspecMapper(Contender):
         m = self.m
         for k in self.mkeys[part]:
             pickle.loads(m[k])
+
+    def contains_some(self, part: slice):
+        m = self.m
+        if not all(k in m for k in self.mkeys[part]):
+            raise AssertionError("a key is missing")
 
     def list_keys(self):
         return sum(1 for _ in self.m)
@@ -267,3 +287,60 @@ def bench_local(n: int, rounds: int, folder: str | None, log) -> dict[str, dict[
         name: {op: n / statistics.median(ts) for op, ts in per_op.items()}
         for name, per_op in samples.items()
     }
+
+
+def _exists_before(store: Any, path: str) -> bool:
+    """``LocalStore.exists`` before issue 23: ``info`` (openat2, fstat, close, an ETag)."""
+    try:
+        store.info(path)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        return False
+    return True
+
+
+def bench_contains(n: int, pairs: int, folder: str | None, log) -> dict[str, dict[str, float]]:
+    """``k in d`` against one ``os.stat`` of the key's file (ops/s ratio), now and as before.
+
+    Flat and 2-level keys; ``pairs`` interleaved turns of the three over all
+    keys, the median of each; ``us``: microseconds per ``os.stat``.
+    """
+    base = tempfile.mkdtemp(prefix="persidict-bench-in-", dir=folder)
+    results: dict[str, dict[str, float]] = {}
+    try:
+        shapes = {"flat keys": [f"k{i:05d}" for i in range(n)], "2-level keys": make_keys(n)}
+        for shape, keys in shapes.items():
+            d = FileDirDict(base_dir=os.path.join(base, shape.split()[0]))
+            d.setitems({k: b"v" for k in keys})
+            paths = [d._path(k) for k in keys]
+            fulls = [os.path.join(d.store.root, p) for p in paths]
+            store = d.store
+
+            def now(d=d, keys=keys) -> None:
+                for k in keys:
+                    k in d  # noqa: B015
+
+            def before(store=store, d=d, keys=keys) -> None:
+                for k in keys:
+                    _exists_before(store, d._path(k))
+
+            def floor(fulls=fulls) -> None:
+                for p in fulls:
+                    os.stat(p)
+
+            ways = {"os.stat": floor, "k in d": now, "k in d, before": before}
+            times: dict[str, list[float]] = {w: [] for w in ways}
+            for turn in range(pairs):
+                order = list(ways)[turn % 3 :] + list(ways)[: turn % 3]
+                for way in order:
+                    times[way].append(timed(ways[way])[0])
+            floor_time = statistics.median(times["os.stat"])
+            results[shape] = {w: floor_time / statistics.median(ts) for w, ts in times.items()}
+            results[shape]["us"] = 1e6 * floor_time / n
+            log(f"  in: {shape} done")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return results

@@ -75,3 +75,14 @@ def test_a_write_is_one_put(fs):
             f.write(b"2")
         fs.pipe_file("new/three.json", b"3", mode="create")
     assert sent == Counter(PutObject=3)
+
+
+def test_rm_of_a_folder_is_a_head_per_file_and_one_delete_objects(s3_options):
+    d = open_dict(f"s3://{BUCKET}/{uuid.uuid4().hex[:12]}", "json", **s3_options)
+    d.setitems({("gone", f"k{i}"): i for i in range(30)} | {("kept", "k"): 0})
+    fs = PersiDictFileSystem(dict=d, skip_instance_cache=True)
+    with s3_requests(fs.store) as sent:
+        fs.rm("gone", recursive=True)
+    # listing and rmdir's emptiness check, a HEAD per file, one DeleteObjects, the marker
+    assert sent == Counter(ListObjectsV2=2, HeadObject=30, DeleteObjects=1, DeleteObject=1)
+    assert list(d) == [("kept", "k")]

@@ -9,7 +9,7 @@ import pytest
 
 from persidict import S3Dict, open_dict
 from persidict.storage import RootNotFoundError
-from persidict.storage.s3_requests import MAX_ATTEMPTS
+from persidict.storage.s3_requests import CONNECTIONS, MAX_ATTEMPTS
 from persidict.testing import count_s3_requests, free_port
 from tests.conftest import BUCKET
 from tests.waiting import wait_for
@@ -56,6 +56,33 @@ def test_clear_is_one_delete_request_per_thousand_keys(s3d):
         s3d.clear()
     assert seen == {"ListObjectsV2": 2, "DeleteObjects": 2}
     assert len(s3d) == 0
+
+
+def test_delitems_is_a_head_per_key_and_one_delete_objects_per_thousand_keys(s3d):
+    s3d.setitems(PAGE_AND_ONE)
+    with count_s3_requests(s3d.store) as seen:
+        s3d.delitems(list(PAGE_AND_ONE))
+    assert seen == {"HeadObject": 1001, "DeleteObjects": 2}
+    assert len(s3d) == 0
+
+
+def test_delitems_of_a_missing_key_raises_keyerror_and_deletes_the_others(s3d):
+    s3d.setitems({"a": 1, "b": 2, "keep": 3})
+    with count_s3_requests(s3d.store) as seen, pytest.raises(KeyError, match="absent"):
+        s3d.delitems(["a", "absent", "b", "a"])  # a key twice is deleted once
+    assert seen == {"HeadObject": 3, "DeleteObjects": 1}
+    assert list(s3d) == [("keep",)]
+    assert s3d.discard_many(["keep", "keep", "gone"]) == [True, True, False]
+    assert len(s3d) == 0
+
+
+def test_the_connection_pool_holds_as_many_requests_as_a_batch_sends(s3d, s3_options):
+    client = s3d.store.requests.run(s3d.store.requests.client)
+    assert client.meta.config.max_pool_connections == s3d.store.max_workers == CONNECTIONS
+    options = {**s3_options, "config_kwargs": {"max_pool_connections": 3}}
+    mine = S3Dict(BUCKET, "pool", **options)
+    client = mine.store.requests.run(mine.store.requests.client)
+    assert client.meta.config.max_pool_connections == 3  # the user's choice wins
 
 
 def test_bool_reads_one_page(s3d):

@@ -12,6 +12,7 @@ that talks to moto directly.
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing as mp
 import socket
 import traceback
@@ -24,6 +25,7 @@ from persidict import S3Dict
 from persidict.conditions import ETAG_IS_THE_SAME, ITEM_NOT_AVAILABLE
 from persidict.errors import BackendError, OutcomeUnknownError
 from persidict.fault_proxy import FAULTS
+from persidict.storage import s3_deletes
 from persidict.storage.s3 import S3Error
 from persidict_fs import PersiDictFileSystem
 from tests.conftest import BUCKET
@@ -364,6 +366,66 @@ def test_a_conditional_request_reset_every_time_is_unknown_and_changes_nothing(p
     assert direct.get("k") == (None if op == "create" else 1)
     action()  # the endpoint answers again: the same operation goes through
     assert direct.get("k") == {"create": 2, "replace": 2, "delete": None}[op]
+
+
+# Batch deletes: DeleteObjects, settled by read-back, never resent blindly
+def delete_objects(req) -> bool:
+    return req.method == "POST" and "delete" in req.target
+
+
+BATCH = {"a": 1, "b": 2, "c": 3}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_delitems_under_one_fault_deletes_exactly_those_keys(proxy, pair, fault):
+    # The HEADs first saw each key's version: a read-back showing it is proof
+    # enough that the lost DeleteObjects did not delete that key, so it is sent again.
+    faulty, direct = pair
+    direct.setitems({**BATCH, "keep": 0})
+    proxy.inject(fault, when=delete_objects)
+    faulty.delitems(list(BATCH))
+    assert proxy.pending() == 0
+    assert list(direct) == [("keep",)]
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_clear_under_one_fault_deletes_all_or_says_which_keys_are_unknown(proxy, pair, fault):
+    # clear() has no earlier version of its keys: a key still there after a lost
+    # reply may be another writer's newer value, so it is not sent again.
+    faulty, direct = pair
+    direct.setitems(BATCH)
+    proxy.inject(fault, when=delete_objects)
+    try:
+        faulty.clear()
+    except OutcomeUnknownError as exc:
+        assert fault == "reset_before"  # the only fault after which the keys are still there
+        assert sorted(exc.key) == sorted(faulty._path(k) for k in BATCH)
+        assert "s3://" in str(exc) and "DeleteObjects" in str(exc)
+        assert direct.getitems(list(BATCH)) == list(BATCH.values())
+    else:
+        assert fault != "reset_before"
+        assert len(direct) == 0
+    assert proxy.pending() == 0
+
+
+def test_a_lost_delete_objects_never_deletes_a_value_written_since(proxy, pair, monkeypatch):
+    # DeleteObjects reset unsent; before the read-back another writer replaces "b".
+    # Resending would delete the new value: "b" is reported unknown and kept,
+    # "a" and "c" (still at the versions the HEADs saw) are sent again and deleted.
+    faulty, direct = pair
+    direct.setitems(BATCH)
+    read_back = s3_deletes._read_back
+
+    async def another_writer_first(requests, pending, out, cause):
+        await asyncio.to_thread(direct.__setitem__, "b", 20)
+        return await read_back(requests, pending, out, cause)
+
+    monkeypatch.setattr(s3_deletes, "_read_back", another_writer_first)
+    proxy.inject("reset_before", when=delete_objects)
+    with pytest.raises(OutcomeUnknownError, match=r"s3://\S*/b\.pkl") as caught:
+        faulty.delitems(list(BATCH))
+    assert caught.value.key == (faulty._path("b"),)
+    assert list(direct.items()) == [(("b",), 20)]
 
 
 @pytest.fixture

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import errno
+import itertools
 import logging
 import os
+import random
+import stat
 
 import pytest
 
@@ -174,3 +177,55 @@ def test_batches_through_a_symlinked_folder_are_refused(planted, path):
         assert isinstance(results[0], OSError) and results[0].errno == errno.ELOOP
         assert not isinstance(results[1], BaseException)
     assert outside_untouched(outside)
+
+
+def _stored_file_at(root: str, path: str) -> bool:
+    """Ground truth for ``exists``: each folder on ``path`` real (no symlink), the name a file."""
+    *folders, name = path.split("/")
+    at = root
+    for part in folders:
+        at = os.path.join(at, part)
+        if not os.path.lexists(at) or not stat.S_ISDIR(os.lstat(at).st_mode):
+            return False
+    at = os.path.join(at, name)
+    return os.path.lexists(at) and stat.S_ISREG(os.lstat(at).st_mode)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_exists_agrees_with_a_step_by_step_lstat_on_random_trees(tmp_path, resolve, seed):
+    """Random trees of files, folders, FIFOs and symlinks (to folders and files inside and
+    outside, dangling, looping) at every depth: ``exists`` says True exactly for the
+    paths that reach a regular file through real folders, and the dict's ``in`` agrees."""
+    rng = random.Random(seed)
+    outside = tmp_path / "outside"
+    (outside / "n0").mkdir(parents=True)
+    (outside / "n0" / "n1").write_bytes(SECRET)
+    (outside / "n1").write_bytes(SECRET)
+    root = tmp_path / "store"
+    root.mkdir()
+    names = ["n0", "n1", "n2"]
+    folders = [root]
+    for _ in range(40):
+        at = rng.choice(folders) / rng.choice(names)
+        if os.path.lexists(at):
+            continue
+        kind = rng.choice(["file", "file", "folder", "folder", "link", "fifo"])
+        if kind == "file":
+            at.write_bytes(b"v")
+        elif kind == "folder":
+            at.mkdir()
+            folders.append(at)
+        elif kind == "fifo":
+            os.mkfifo(at)
+        else:
+            target = rng.choice([outside, outside / "n0", outside / "n1", root / "n0", at, "gone"])
+            os.symlink(target, at)
+    before = sorted(os.walk(outside))
+    store = LocalStore(root)
+    d = FileDirDict(root, serialization_format="bytes")
+    paths = ["/".join(p) for depth in (1, 2, 3) for p in itertools.product(names, repeat=depth)]
+    for path in paths:
+        expected = _stored_file_at(str(root), path)
+        assert store.exists(path) is expected, path
+        assert (tuple(path.split("/")) in d) is expected, path
+    assert sorted(os.walk(outside)) == before

@@ -43,6 +43,8 @@ _NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
 _THREADS_FROM = 1 << 20  # mean value size from which a batch write uses threads
 _A_FOLDER = "a folder, not a stored file"
 _SMALL = 1 << 16  # values up to this size are read without an fstat
+_FOLDER_ONLY = O_PATH | os.O_DIRECTORY  # to stat names in it
+_NOT_THERE = (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP)  # exists: False
 _FULL_READ_FS = frozenset({"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "f2fs", "zfs"})
 
 
@@ -271,14 +273,22 @@ class LocalStore(ByteStore):
     def exists(self, path: str) -> bool:
         """True if a stored file is at ``path`` (never one behind a symlink)."""
         try:
-            self.info(path)
-        except FileNotFoundError:
-            return False
+            if "/" in path:
+                # A symlink may be on the way: open the folder beneath the root.
+                folder, _, name = path.rpartition("/")
+                dfd = open_beneath(self._real, folder, _FOLDER_ONLY)
+                try:
+                    mode = os.stat(name, dir_fd=dfd, follow_symlinks=False).st_mode
+                finally:
+                    os.close(dfd)
+            else:
+                # One lstat: the root is trusted and the name itself is not followed.
+                mode = os.lstat(f"{self._real}/{path}").st_mode
         except OSError as exc:
-            if exc.errno != errno.ELOOP:
-                raise
-            return False
-        return True
+            if exc.errno in _NOT_THERE:
+                return False
+            raise absent_or(self.paths.open_error(exc, path)) from None
+        return stat.S_ISREG(mode)
 
     def set_mtime(self, path: str, mtime: float) -> None:
         full = self.full_path(path)

@@ -8,6 +8,7 @@ The store is made of parts, one job each:
 - ``s3_commits``: writes (exclusive create, compare-and-swap, multipart),
   exact under faults (``s3_faults``: what a failure means, write ids);
 - ``s3_listing``: listings and empty-folder markers;
+- ``s3_deletes``: batch deletes by DeleteObjects, settled by read-back;
 - ``s3_stream``: ranged reads of one version; ``s3_workers``: pickling.
 
 This module reads (GET, HEAD), keeps modification times, and runs batches
@@ -19,11 +20,12 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import Iterable, Iterator, Mapping
+from functools import partial
 from typing import Any, BinaryIO
 
 from persidict.errors import OutcomeUnknownError
+from persidict.storage import s3_deletes, s3_listing, s3_stream
 from persidict.storage import s3_faults as faults
-from persidict.storage import s3_listing, s3_stream
 from persidict.storage.base import ByteStore, Entry, Payload
 from persidict.storage.s3_commits import S3Commits
 from persidict.storage.s3_faults import (
@@ -35,12 +37,11 @@ from persidict.storage.s3_faults import (
     SeenVersions,
     Version,
 )
-from persidict.storage.s3_requests import NotModified, S3Requests
+from persidict.storage.s3_requests import CONNECTIONS, NotModified, S3Requests
 from persidict.storage.s3_workers import reduce_store, remember
 
 MTIME = "mtime"
 """User-metadata name of a modification time set by ``set_mtime`` (seconds, as rclone)."""
-_DELETE_BATCH = 1000  # S3's limit for one DeleteObjects
 
 
 class S3Store(ByteStore):
@@ -62,7 +63,7 @@ class S3Store(ByteStore):
     ``create_bucket=True`` makes the bucket if it does not exist.
     """
 
-    max_workers = 64
+    max_workers = CONNECTIONS
     markers_count_as_content = True
     """``is_empty(folder)`` is False for an empty folder: its ``name/`` marker is under it."""
 
@@ -285,35 +286,33 @@ class S3Store(ByteStore):
     def delete_many(
         self, paths: Iterable[str], *, missing_ok: bool = False
     ) -> list[BaseException | None]:
-        paths = list(paths)
-        if missing_ok:  # no existence to report: one DeleteObjects per 1000 keys
-            chunks = [paths[i : i + _DELETE_BATCH] for i in range(0, len(paths), _DELETE_BATCH)]
-            results: list[BaseException | None] = []
-            for chunk, outcome in zip(
-                chunks, self._gather(self._delete_objects, chunks), strict=True
-            ):
-                results.extend(outcome if isinstance(outcome, list) else [outcome] * len(chunk))
-            return results
-        return self._gather(self._delete, paths)
+        """Delete ``paths`` by DeleteObjects (see ``s3_deletes``), 1,000 keys per request.
 
-    async def _delete_objects(self, paths: list[str]) -> list[BaseException | None]:
-        key = self.requests.key
-        objects = [{"Key": key(p)} for p in paths]
-        resp = await self.requests.request(
-            "delete_objects", paths[0], Delete={"Objects": objects, "Quiet": True}
-        )
-        failed = {e["Key"]: e for e in resp.get("Errors", ())}
-        return [
-            S3Error(
-                f"S3 could not delete {self.requests.where(p)}: "
-                f"{failed[k]['Code']} {failed[k]['Message']}",
-                code=failed[k]["Code"],
-                operation="DeleteObjects",
-            )
-            if (k := key(p)) in failed
-            else None
-            for p in paths
+        S3's delete cannot say whether a key was there: without
+        ``missing_ok`` a HEAD per key (concurrent) finds the absent ones first.
+        """
+        paths = list(paths)
+        unique = list(dict.fromkeys(paths))
+        found = [None] * len(unique) if missing_ok else self._gather(self._version, unique)
+        there = [
+            (p, v)
+            for p, v in zip(unique, found, strict=True)
+            if v is None or isinstance(v, Version)
         ]
+        chunks = [
+            dict(there[i : i + s3_deletes.BATCH]) for i in range(0, len(there), s3_deletes.BATCH)
+        ]
+        delete = partial(s3_deletes.delete_objects, self.requests)
+        outcomes: dict[str, BaseException | None] = {
+            p: v for p, v in zip(unique, found, strict=True) if isinstance(v, BaseException)
+        }
+        for chunk, outcome in zip(chunks, self._gather(delete, chunks), strict=True):
+            outcomes.update(outcome if isinstance(outcome, dict) else dict.fromkeys(chunk, outcome))
+        return [outcomes[p] for p in paths]
+
+    async def _version(self, path: str) -> Version:
+        resp = await self.requests.request("head_object", path, Key=self.requests.key(path))
+        return Version.of(resp)
 
 
 __all__ = [

@@ -35,6 +35,9 @@ operations within 3 x 8 = 24 s."""
 MAX_ATTEMPTS = 5
 EXPECT_CONTINUE_ABOVE = 1 << 20
 """PUT bodies up to this size go without ``Expect: 100-continue``: one round trip."""
+CONNECTIONS = 64
+"""Connections kept open to the endpoint: one per request a batch has in flight
+(aiobotocore's default of 10 made batches of 64 wait for each other)."""
 OWN_OPTIONS = ("request_timeout", "max_attempts", "ship_credentials")
 """Storage options of the store itself, never passed to s3fs."""
 _MISSING = {"NoSuchKey", "404", "NotFound"}
@@ -83,6 +86,7 @@ class S3Requests:
             config = {
                 "connect_timeout": min(5.0, timeout),
                 "read_timeout": timeout,
+                "max_pool_connections": CONNECTIONS,
                 **options.pop("config_kwargs", {}),
                 "retries": {"total_max_attempts": 1},  # retried here, knowing what is safe
             }
