@@ -345,6 +345,7 @@ def cmd_mount(args: argparse.Namespace) -> None:
         args.mountpoint,
         read_only=args.read_only,
         cache_ttl=args.cache_ttl,
+        allow_other=args.allow_other,
         foreground=args.foreground,
         serialization_format=fmt,
         log_file=log_file,
@@ -436,6 +437,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("mountpoint", help="an empty folder, e.g. /mnt/store")
     p.add_argument("--read-only", action="store_true", help="refuse every write (EROFS)")
     p.add_argument("--foreground", action="store_true", help="serve until Ctrl-C or unmount")
+    p.add_argument(
+        "--allow-other",
+        action="store_true",
+        help="let every user use the mount (non-root: user_allow_other in /etc/fuse.conf)",
+    )
     p.add_argument(
         "--cache-ttl", type=float, default=1.0, metavar="S", help="cache time in seconds (1)"
     )

@@ -63,6 +63,7 @@ class StoreOperations(AttributeOps, OpenFileOps, NameOps):
 
     def exit_loop(self) -> None:
         """Have libfuse end its loop once the requests under way are answered (any thread)."""
+        self.invalidate.close()
         with self._lock:
             if self._fuse:
                 mfusepy._libfuse.fuse_exit(ctypes.c_void_p(self._fuse))

@@ -34,7 +34,8 @@ class AttributeOps(MountState):
             st = self._stat(path.strip("/"))
         if st is None:
             raise fail(errno.ENOENT)
-        mtime_ns = int((st.mtime or self._born) * 1e9)  # folders have no time: the mount's
+        # folders have no time of their own: the mount's
+        mtime_ns = int((self._born if st.is_dir else st.mtime) * 1e9)
         attrs = {
             "st_uid": self._uid,
             "st_gid": self._gid,

@@ -51,7 +51,7 @@ class Commits(MountState):
         finally:
             if targets:
                 self.journal.remove(targets)
-        self.tree.remember(rel, Stat(False, size, mtime or time.time()))
+        self.tree.remember(rel, Stat(False, size, time.time() if mtime is None else mtime))
 
     def _commit_writer(self, w: Writer) -> None:
         """Commit what ``w`` holds: its whole file, or its new bytes as an append."""

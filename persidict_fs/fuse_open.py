@@ -71,25 +71,26 @@ class OpenFileOps(Commits):
         of that version (``fuse_pages``)."""
         r = Reader(rel)
         self._activate(r)
+        st = self._reader_stat(r)
+        r.size = st.size
+        # one step with the writers' opens (under the lock): a writer opening now either
+        # is seen here, or sees this reader and marks it overlapped
         with self._lock:
-            writer = self._writers.get(rel)
-        if writer is not None and writer.dirty:
-            # the kernel's size of the file is its writer's: read the last commit around it
-            how = DIRECT
-        else:
-            st = self._reader_stat(r)
-            r.size = st.size
-            how = self.pages.admit(rel, version_of(r.data, r.source), st)
-        if how == DIRECT:
-            fi.direct_io = 1  # another version's pages are in use: read around them
-        else:
-            r.paged = True
-            fi.keep_cache = int(how == KEEP)
+            if rel in self._writers:
+                # the kernel's size of the file is its writer's: read the last commit around it
+                how = DIRECT
+            else:
+                how = self.pages.admit(rel, version_of(r.data, r.source), st)
+            if how == DIRECT:
+                fi.direct_io = 1  # another version's pages are in use: read around them
+            else:
+                r.paged = True
+                fi.keep_cache = int(how == KEEP)
+            self._open(r, fi)
         if how == DROP:
             # the kernel's size of this file may be another version's (not for DIRECT:
             # the readers of the cached version read up to that size)
             self.invalidate(rel)
-        self._open(r, fi)
         if hasattr(fi, "noflush"):
             fi.noflush = 1  # a reader's close has nothing to commit: spare the round trip
         return 0
@@ -156,6 +157,7 @@ class OpenFileOps(Commits):
                 self._load(h)
             h.spool.write(h.spool.size if h.append else offset, data)
             h.dirty = h.written = True
+            h.mtime = None  # a write after a time was set makes it now, as on a disk
         return len(data)
 
     def truncate(self, path: str, length: int, fh: Any = None) -> int:

@@ -59,6 +59,7 @@ class Invalidator:
         self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._fuse: Any = None
         self._thread: threading.Thread | None = None
+        self._live = threading.Lock()  # held while telling the kernel; see close
 
     def start(self, fuse: Any) -> None:
         if _invalidate_path is None or self._thread is not None:
@@ -72,7 +73,14 @@ class Invalidator:
         if self._thread is not None:
             self._queue.put(path)
 
+    def close(self) -> None:
+        """Tell the kernel nothing more (call before libfuse's loop ends: it then frees
+        the tables a notice reads); waits for a notice under way."""
+        with self._live:
+            self._fuse = None
+
     def stop(self) -> None:
+        self.close()
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join()
@@ -81,7 +89,10 @@ class Invalidator:
     def _run(self) -> None:
         assert _invalidate_path is not None  # checked by start
         while (path := self._queue.get()) is not None:
-            err = _invalidate_path(self._fuse, ("/" + path).encode("utf-8", "surrogateescape"))
+            with self._live:
+                if self._fuse is None:
+                    continue
+                err = _invalidate_path(self._fuse, ("/" + path).encode("utf-8", "surrogateescape"))
             if err and err != -errno.ENOENT:  # ENOENT: the kernel holds nothing of it
                 log.debug("could not invalidate %r: error %d", "/" + path, -err)
 

@@ -39,6 +39,16 @@ HIDDEN = ".fuse_hidden"  # the name libfuse gives a file removed while open
 JOURNALS = "persidict-mount-journals"  # in the temp folder: see fuse_files.Journal
 
 
+SHARED_MEMORY = re.compile(r"-shm$")  # SQLite's WAL index: kept in memory, mmap-able
+NAME_MAX = 255  # bytes in one name, as on Linux disks
+
+
+def check_length(name: str) -> None:
+    """ENAMETOOLONG for a name longer than a Linux disk allows."""
+    if len(name.encode("utf-8", "surrogateescape")) > NAME_MAX:
+        raise fail(errno.ENAMETOOLONG)
+
+
 def fail(code: int) -> mfusepy.FuseOSError:
     """The error a FUSE operation raises to answer ``-code``."""
     return mfusepy.FuseOSError(code)
@@ -96,6 +106,7 @@ class MountState(mfusepy.Operations):
         on a disk, its size grows with every write), else the stored value; but while
         readers read a version through the kernel's pages, that version's size
         (``fuse_pages``)."""
+        check_length(self._split(rel)[1])
         with self._lock:
             mem = self._mem.get(rel)
             if mem is not None:
@@ -120,12 +131,12 @@ class MountState(mfusepy.Operations):
     def _writer_stat(self, w: Writer) -> Stat:
         """What a file's writer wrote, at the time it set or now."""
         if w.loaded:
-            return Stat(False, w.spool.size, w.mtime or time.time())
+            return Stat(False, w.spool.size, time.time() if w.mtime is None else w.mtime)
         st = self.tree.stat(w.path)  # not loaded: the stored value, then its appended bytes
         if st is None or st.is_dir:
             st = Stat(False, 0, time.time())
         if w.appending and w.spool.size:
-            return Stat(False, st.size + w.spool.size, w.mtime or time.time())
+            return Stat(False, st.size + w.spool.size, time.time() if w.mtime is None else w.mtime)
         return st
 
     def _require_dir(self, rel: str) -> None:
@@ -143,11 +154,17 @@ class MountState(mfusepy.Operations):
                 rel = self._split(rel)[0]
 
     def _kind(self, rel: str) -> str:
-        """'key' if ``rel`` can be stored, 'mem' for temp names, else EINVAL (logged)."""
+        """'key' if ``rel`` can be stored, 'mem' for temp names and SQLite's shared-memory
+        index (mapped by every connection, rebuilt from the WAL, never worth storing),
+        else EINVAL (logged)."""
+        name = self._split(rel)[1]
+        check_length(name)
+        if SHARED_MEMORY.search(name):
+            return "mem"
         problem = self.check_name(self._full(rel), False)
         if problem is None:
             return "key"
-        if TEMP_NAME.search(self._split(rel)[1]):
+        if TEMP_NAME.search(name):
             return "mem"
         log.warning("refused %r: %s", "/" + rel, problem)
         raise fail(errno.EINVAL)

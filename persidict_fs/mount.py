@@ -82,6 +82,7 @@ def serve(
     spill_threshold: int | None = None,
     spill_dir: str | None = None,
     stop_timeout: float = STOP_TIMEOUT,
+    allow_other: bool = False,
     **storage_options: Any,
 ) -> bool:
     """Serve the store at ``mountpoint`` until unmounted (Ctrl-C, SIGTERM, SIGHUP, fusermount).
@@ -92,6 +93,9 @@ def serve(
     ``stop_timeout``: seconds that requests under way get to finish once
     the mount is told to stop (from the main thread); then the mount is
     detached without them and False is returned (True when all finished).
+    ``allow_other``: let every user of this machine use the mount (by default only
+    the user who mounted it; other users than root need ``user_allow_other`` in
+    ``/etc/fuse.conf``).
     """
     from persidict_fs.fuse import JOURNALS, StoreOperations  # imports mfusepy: only when serving
 
@@ -99,6 +103,7 @@ def serve(
     for path in Journal.clean(journals, is_temp_name):
         log.warning("removed %s: a mount server died while committing it", path)
     d = open_store(store_or_url, serialization_format, **storage_options)
+    _refuse_mount_inside(d, mountpoint)
     # One thread serves a local folder 2-3x faster (no thread hand-offs, no
     # per-callback Python thread states); a remote store needs several, so
     # that one slow request does not stall every other.
@@ -120,7 +125,7 @@ def serve(
     source = f"persidict:{d.store.url}"
     try:
         ended = run_stoppable(
-            lambda: _run_fuse(ops, point, read_only, cache_ttl, source, threads),
+            lambda: _run_fuse(ops, point, read_only, cache_ttl, source, threads, allow_other),
             point,
             exit_loop=ops.exit_loop,
             is_mounted=lambda: mounted_fs(point) is not None,
@@ -136,8 +141,25 @@ def serve(
     return ended
 
 
+def _refuse_mount_inside(d: PersiDict, mountpoint: str | os.PathLike) -> None:
+    """MountError if ``mountpoint`` is inside the local folder it would show: listing the
+    store would go through the mount itself, and every ``ls`` would hang."""
+    root = getattr(d.store, "root", None)
+    if not d.store.is_local or root is None:
+        return
+    store, point = os.path.realpath(root), os.path.realpath(mountpoint)
+    if os.path.commonpath([store, point]) == store:
+        raise MountError(f"cannot mount {store} at {point}: the mount point is inside the store")
+
+
 def _run_fuse(
-    ops, mountpoint, read_only: bool, cache_ttl: float, source: str, multithreaded: bool
+    ops,
+    mountpoint,
+    read_only: bool,
+    cache_ttl: float,
+    source: str,
+    multithreaded: bool,
+    allow_other: bool,
 ) -> None:
     import mfusepy
 
@@ -154,6 +176,7 @@ def _run_fuse(
         attr_timeout=cache_ttl,
         entry_timeout=cache_ttl,
         nothreads=not multithreaded,
+        **({"allow_other": True} if allow_other else {}),
         # no hard_remove: libfuse renames a file removed while open to a hidden name
         # (which the server keeps in memory) so fstat of its descriptors still works
     )
@@ -212,6 +235,7 @@ def mount(
     spill_dir: str | None = None,
     stop_timeout: float = STOP_TIMEOUT,
     timeout: float = 30.0,
+    allow_other: bool = False,
     **storage_options: Any,
 ) -> Mount | None:
     """Show a store (a URL or a PersiDict) as a folder of per-key files at ``mountpoint``.
@@ -222,7 +246,7 @@ def mount(
     by default it goes to this process's stderr. ``multithreaded`` defaults
     to False for a local folder (faster) and True for remote stores. A ``memory://`` dict cannot
     be mounted in the background: the server is another process. ``spill_threshold``,
-    ``spill_dir`` and ``stop_timeout``: see :func:`serve`. A dead mount left at
+    ``spill_dir``, ``stop_timeout`` and ``allow_other``: see :func:`serve`. A dead mount left at
     ``mountpoint`` by a killed server is unmounted first (logged); a live one is refused
     (MountError).
 
@@ -237,6 +261,7 @@ def mount(
         spill_threshold=spill_threshold,
         spill_dir=spill_dir,
         stop_timeout=stop_timeout,
+        allow_other=allow_other,
         **storage_options,
     )
     mountpoint = os.fspath(mountpoint)
