@@ -34,8 +34,8 @@ class AttributeOps(MountState):
             st = self._stat(path.strip("/"))
         if st is None:
             raise fail(errno.ENOENT)
-        # folders have no time of their own: the mount's
-        mtime_ns = int((self._born if st.is_dir else st.mtime) * 1e9)
+        rel = path.strip("/") if path is not None else ""
+        mtime_ns = int((self._dir_time(rel) if st.is_dir else st.mtime) * 1e9)
         attrs = {
             "st_uid": self._uid,
             "st_gid": self._gid,
@@ -110,7 +110,9 @@ class AttributeOps(MountState):
         if st is None:
             raise fail(errno.ENOENT)
         if st.is_dir:
-            return 0  # folders have no time of their own in a store
+            with self._lock:  # kept by the mount while it runs: folders have none in a store
+                self._dir_times[rel] = mtime
+            return 0
         self._writable()
         with store_io("set the time of", rel):
             if self._set_mtime(rel, mtime):

@@ -49,6 +49,7 @@ class NameOps(Commits):
                 raise fail(errno.ENOENT) from None
         self.tree.remember(rel, None)
         self._keep_dir(self._split(rel)[0])
+        self._entries_changed(rel)
         return 0
 
     def _hide(self, src: str, dst: str, st: Stat) -> None:
@@ -86,6 +87,7 @@ class NameOps(Commits):
             self.fs.mkdir(self._full(rel))
         self.tree.remember(rel, Stat(True))
         self._keep_dir(rel)
+        self._entries_changed(rel)
         return 0
 
     def _children(self, rel: str) -> bool:
@@ -103,6 +105,7 @@ class NameOps(Commits):
         self._forget_dir(rel)
         self._rmdir_stored(rel)
         self.tree.remember(rel, None)
+        self._entries_changed(rel)
         return 0
 
     def _forget_dir(self, rel: str) -> None:
@@ -139,6 +142,7 @@ class NameOps(Commits):
                 raise fail(errno.EISDIR)
             self._move_file(src, dst, st)
         self.pages.moved(src, dst)  # the kernel's inode moves with the name
+        self._entries_changed(src, dst)
         with self._lock:  # files still open follow their name
             for h in self._handles.values():
                 if h.path == src:

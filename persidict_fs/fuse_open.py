@@ -112,6 +112,7 @@ class OpenFileOps(Commits):
             return self._open(TempHandle(rel), fi)
         w = Writer(rel, self._spool(), append=bool(fi.flags & os.O_APPEND))
         w.opener = mfusepy.fuse_get_context()[2]
+        self._entries_changed(rel)
         w.dirty = w.created = True
         w.appending = w.append  # `>>` of a new file: two at once both land
         w.loaded = not w.appending

@@ -84,6 +84,9 @@ class MountState(mfusepy.Operations):
         self._mem: dict[str, MemFile] = {}
         self._hidden: dict[str, Stat] = {}  # removed while open: see NameOps._hide
         self._dirs: set[str] = set()  # emptied through the mount: shown until the cache says
+        # folders keep no time in a store: the mount keeps theirs while it runs (set by
+        # touch/rsync, moved on by every entry made or removed through it)
+        self._dir_times: dict[str, float] = {}
         self.pages = KernelPages()  # which version of each file the kernel caches
         self.invalidate = Invalidator()  # tell the kernel that a file changed
         self._handles: dict[int, Handle] = {}
@@ -138,6 +141,17 @@ class MountState(mfusepy.Operations):
         if w.appending and w.spool.size:
             return Stat(False, st.size + w.spool.size, time.time() if w.mtime is None else w.mtime)
         return st
+
+    def _dir_time(self, rel: str) -> float:
+        with self._lock:
+            return self._dir_times.get(rel, self._born)
+
+    def _entries_changed(self, *paths: str) -> None:
+        """Names were made or removed at ``paths``: their folders' times are now."""
+        now = time.time()
+        with self._lock:
+            for rel in paths:
+                self._dir_times[self._split(rel)[0]] = now
 
     def _require_dir(self, rel: str) -> None:
         st = self._stat(rel)
