@@ -105,16 +105,19 @@ _DICT_OPTIONS = {"digest_len", "create_bucket", "region"}  # open_dict's own, be
 def _accepted_options(url: str) -> set[str] | None:
     """Option names the store at ``url`` takes, or None if it takes any."""
     protocol = split_protocol(url)[0]
+    names = set(_DICT_OPTIONS)
     if protocol in ("s3", "s3a"):
         import s3fs
         from aiobotocore.session import AioSession  # s3fs hands its extra options to it
 
+        from persidict.storage.s3_requests import OWN_OPTIONS
+
         classes: list[Any] = [s3fs.S3FileSystem, AioSession]
+        names.update(OWN_OPTIONS)  # the S3 store's own (request_timeout, ...)
     else:
         import fsspec
 
         classes = [fsspec.get_filesystem_class(protocol)]
-    names = set(_DICT_OPTIONS)
     for cls in classes:
         params = inspect.signature(cls.__init__).parameters.values()
         if cls is classes[0] and len(classes) == 1 and any(p.kind is p.VAR_KEYWORD for p in params):

@@ -179,11 +179,13 @@ class S3Store(ByteStore):
         resp = self.requests.run(lambda: self.requests.request("head_object", path, Key=key))
         self.seen.remember(path, Version.of(resp))
         mtime = (resp.get("Metadata") or {}).get(MTIME)
+        written = resp["LastModified"].timestamp()
         return Entry(
             path,
             resp["ContentLength"],
-            float(mtime) if mtime else resp["LastModified"].timestamp(),
+            float(mtime) if mtime else written,
             resp["ETag"].strip('"'),
+            written,
         )
 
     def set_mtime(self, path: str, mtime: float) -> None:

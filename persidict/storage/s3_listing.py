@@ -35,7 +35,8 @@ def _entries(requests: S3Requests, page: dict) -> Iterator[Entry]:
     for obj in page.get("Contents", ()):
         rel = requests.relative(obj["Key"])
         if rel and not rel.endswith("/") and not is_temp_name(rel.rpartition("/")[2]):
-            yield Entry(rel, obj["Size"], obj["LastModified"].timestamp(), obj["ETag"].strip('"'))
+            written = obj["LastModified"].timestamp()
+            yield Entry(rel, obj["Size"], written, obj["ETag"].strip('"'), written)
 
 
 def walk(requests: S3Requests, prefix: str = "") -> Iterator[Entry]:
