@@ -2,10 +2,13 @@
 
 A failed request is one of three things:
 
-- **refused**: the server answered and did not apply it (4xx, 503 SlowDown),
-  or it never left this machine (the connection could not be made);
+- **refused**: the server answered and did not apply it (4xx, 503 with S3's
+  ``SlowDown`` error code), or it never left this machine (the connection
+  could not be made);
 - **transient and unknown**: it may have been applied (a reset, a lost or
-  truncated reply, a 5xx, a timeout after sending);
+  truncated reply, a 5xx, a timeout after sending). A 503 without the
+  ``SlowDown`` code is one of these: a load balancer answers so after it
+  forwarded the request to a server that went quiet;
 - **final**: anything else.
 
 Idempotent requests retry the first two kinds; a conditional request is
@@ -33,7 +36,7 @@ CHAIN = 128
 A lost reply is resolved exactly while fewer than this many writes landed on
 the key between the lost one and the read-back; beyond, OutcomeUnknownError."""
 
-_SLOW_DOWN = {"SlowDown", "503"}
+_SLOW_DOWN = "SlowDown"  # S3's own refusal; a bare 503 (code "503") may have applied
 _TRANSIENT_CODES = {"InternalError", "ServiceUnavailable", "RequestTimeout", "500", "502", "504"}
 
 
@@ -147,7 +150,7 @@ def never_sent(exc: BaseException) -> bool:
 
 def refused(exc: BaseException) -> bool:
     """True if the server turned the request away without applying it (503 SlowDown)."""
-    return error_code(exc) in _SLOW_DOWN
+    return error_code(exc) == _SLOW_DOWN
 
 
 def unknown_outcome(exc: BaseException) -> bool:
@@ -180,7 +183,7 @@ def unknown_outcome(exc: BaseException) -> bool:
     ):
         return True
     code = error_code(exc)
-    return code in _TRANSIENT_CODES or (http_status(exc) >= 500 and code not in _SLOW_DOWN)
+    return code in _TRANSIENT_CODES or (http_status(exc) >= 500 and code != _SLOW_DOWN)
 
 
 def transient(exc: BaseException) -> bool:
