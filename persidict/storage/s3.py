@@ -221,12 +221,7 @@ class S3Store(ByteStore):
 
     def delete(self, path: str) -> None:
         # S3's DELETE succeeds on absent keys; the HEAD gives KeyError semantics.
-        self.requests.run(self._delete, path)
-
-    async def _delete(self, path: str) -> None:
-        key = self.requests.key(path)
-        await self.requests.request("head_object", path, Key=key)
-        await self.requests.request("delete_object", path, Key=key)
+        self.requests.run(self.commits.delete, path)
 
     def delete_if(self, path: str, etag: str) -> None:
         self.requests.run(self.commits.delete_if, path, etag)
@@ -296,26 +291,10 @@ class S3Store(ByteStore):
             ):
                 results.extend(outcome if isinstance(outcome, list) else [outcome] * len(chunk))
             return results
-        return self._gather(self._delete, paths)
+        return self._gather(self.commits.delete, paths)
 
     async def _delete_objects(self, paths: list[str]) -> list[BaseException | None]:
-        key = self.requests.key
-        objects = [{"Key": key(p)} for p in paths]
-        resp = await self.requests.request(
-            "delete_objects", paths[0], Delete={"Objects": objects, "Quiet": True}
-        )
-        failed = {e["Key"]: e for e in resp.get("Errors", ())}
-        return [
-            S3Error(
-                f"S3 could not delete {self.requests.where(p)}: "
-                f"{failed[k]['Code']} {failed[k]['Message']}",
-                code=failed[k]["Code"],
-                operation="DeleteObjects",
-            )
-            if (k := key(p)) in failed
-            else None
-            for p in paths
-        ]
+        return await self.commits.delete_objects(paths)
 
 
 __all__ = [

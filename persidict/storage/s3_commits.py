@@ -77,41 +77,144 @@ class S3Commits:
         self.seen = seen
 
     async def put(self, path: str, data: Payload) -> str:
-        """Store ``data`` at ``path`` unconditionally; the new ETag."""
+        """Store ``data`` at ``path`` unconditionally; the new ETag.
+
+        A lost reply is settled by reading back: our write id (or a version
+        chained after it) means applied; a version seen before the PUT was
+        sent means not applied, and it is sent again; anything else is
+        OutcomeUnknownError, never a blind resend that could undo a write
+        acknowledged to someone else in between.
+        """
         write_id = faults.new_write_id()
         body = upload_body(data)
-        if not isinstance(body, (bytes, bytearray)):
+        sent = time.monotonic()
 
-            async def resolve(now: Version | None) -> dict:
-                if now is not None and now.write_id == write_id:
-                    return {"ETag": now.etag}
-                raise _Resend  # a plain write: completing it again is harmless
+        async def resolve(now: Version | None) -> dict:
+            if now is not None and (now.write_id == write_id or now.follows(write_id)):
+                return {"ETag": now.etag if now.write_id == write_id else _md5(body)}
+            if now is not None and self.seen.predates(path, now, sent):
+                raise _Resend
+            raise self._unknown(path, "put_object", None)
 
-            meta = {WRITE_ID: write_id}
+        meta = {WRITE_ID: write_id}
+        if isinstance(body, (bytes, bytearray)):
+            resp = await self._commit(
+                "put_object", path, resolve, probe=False, Body=body, Metadata=meta
+            )
+        else:
             resp = await self._multipart(path, body, meta, resolve, {}, probe=False)
-            return self._stored(path, resp, write_id, ())
-        resp = await self.requests.request(
-            "put_object",
-            path,
-            Key=self.requests.key(path),
-            Body=body,
-            Metadata={WRITE_ID: write_id},
-        )
         return self._stored(path, resp, write_id, ())
 
-    async def create(self, path: str, data: Payload) -> str | None:
-        """Store ``data`` only if ``path`` is absent; the new ETag, or None if it was there."""
-        write_id = faults.new_write_id()
-        body = upload_body(data)
+    async def delete(self, path: str) -> None:
+        """Remove ``path``; FileNotFoundError if absent (S3's DELETE cannot say: a HEAD first).
+
+        A lost reply is settled by reading back: absent means done (ours, or
+        a concurrent remover's: either way the key is gone, as after two
+        racing ``del``); the version seen before (or one chained after it)
+        means not applied, and it is sent again; anything else (a version
+        created after ours landed) is OutcomeUnknownError.
+        """
+        if await self._head(path, time.monotonic() + 1.5 * self.requests.request_timeout) is None:
+            raise FileNotFoundError(f"no object at {self.requests.where(path)}")
+        sent = time.monotonic()
 
         async def resolve(now: Version | None) -> dict:
             if now is None:
+                return {}
+            if self.seen.predates(path, now, sent):
                 raise _Resend
+            raise self._unknown(path, "delete_object", None)
+
+        await self._commit("delete_object", path, resolve, probe=False)
+
+    async def delete_objects(self, paths: list[str]) -> list[BaseException | None]:
+        """Remove ``paths`` (absent ones too) by one DeleteObjects; an error or None per path.
+
+        A lost reply is settled per path by a HEAD: absent is done; a version
+        seen before the request was sent (or chained after one) was not
+        removed, and those paths are sent again; any other version may have
+        been written after ours removed the key: OutcomeUnknownError for it.
+        """
+        requests = self.requests
+        key = requests.key
+        start = time.monotonic()
+        results: dict[str, BaseException | None] = {}
+        todo = list(paths)
+        resp: dict
+        for attempt in range(requests.max_attempts):
+            sent = time.monotonic()
+            objects = [{"Key": key(p)} for p in todo]
+            try:
+                resp = await requests.attempt(
+                    "delete_objects", Delete={"Objects": objects, "Quiet": True}
+                )
+            except Exception as exc:
+                surely_not_applied = faults.never_sent(exc) or faults.refused(exc)
+                if surely_not_applied and requests.may_retry(exc, attempt, start):
+                    await asyncio.sleep(faults.pause(attempt, exc))
+                    continue
+                if not faults.unknown_outcome(exc) or attempt + 1 == requests.max_attempts:
+                    error = requests.error(exc, todo[0], "delete_objects")
+                    if faults.unknown_outcome(exc):
+                        error = self._unknown(todo[0], "delete_objects", exc)
+                    results.update(dict.fromkeys(todo, error))
+                    break
+                until = start + 2.5 * requests.request_timeout
+                heads = await asyncio.gather(
+                    *(self._head(p, until) for p in todo), return_exceptions=True
+                )
+                again = []
+                for path, now in zip(todo, heads, strict=True):
+                    if now is None:
+                        results[path] = None
+                    elif isinstance(now, BaseException):
+                        results[path] = self._unknown(path, "delete_objects", now)
+                    elif self.seen.predates(path, now, sent):
+                        again.append(path)
+                    else:
+                        results[path] = self._unknown(path, "delete_objects", None)
+                todo = again
+                if not todo:
+                    break
+                await asyncio.sleep(faults.pause(attempt))
+                continue
+            failed = {e["Key"]: e for e in resp.get("Errors", ())}
+            for path in todo:
+                failure = failed.get(key(path))
+                results[path] = (
+                    None
+                    if failure is None
+                    else faults.S3Error(
+                        f"S3 could not delete {requests.where(path)}: "
+                        f"{failure['Code']} {failure['Message']}",
+                        code=failure["Code"],
+                        operation="DeleteObjects",
+                    )
+                )
+            break
+        else:  # out of tries: the last resend's outcome is unknown
+            results.update({p: self._unknown(p, "delete_objects", None) for p in todo})
+        return [results.get(p) for p in paths]
+
+    async def create(self, path: str, data: Payload) -> str | None:
+        """Store ``data`` only if ``path`` is absent; the new ETag, or None if it was there.
+
+        A lost reply read back as absent is OutcomeUnknownError: "never
+        created" and "created, then removed by someone" look alike.
+        """
+        write_id = faults.new_write_id()
+        body = upload_body(data)
+        sent = time.monotonic()
+
+        async def resolve(now: Version | None) -> dict:
+            if now is None:
+                raise self._unknown(path, "put_object (If-None-Match)", None)
             if now.write_id == write_id or now.follows(write_id):
                 return {"ETag": now.etag if now.write_id == write_id else _md5(body)}
-            # Another writer's version: ours was not applied (or was replaced by a
-            # write that does not chain, which only a non-persidict writer makes).
-            raise PreconditionFailed(f"{self.requests.where(path)} exists")
+            if self.seen.predates(path, now, sent):  # there before ours: ours was refused
+                raise PreconditionFailed(f"{self.requests.where(path)} exists")
+            # Ours refused, or created and then removed and created again by another.
+            raise self._unknown(path, "put_object (If-None-Match)", None)
 
         try:
             resp = await self._send_put(path, body, {WRITE_ID: write_id}, resolve, IfNoneMatch="*")
@@ -132,7 +235,7 @@ class S3Commits:
                 raise self._unknown(path, "put_object (If-Match)", None)
             if now.write_id == write_id or now.follows(write_id):
                 return {"ETag": now.etag if now.write_id == write_id else _md5(body)}
-            if now.etag == etag and (parent is None or now.write_id == parent.write_id):
+            if now.etag == etag and _same(parent, now):
                 raise _Resend
             if now.follows(parent_mark):
                 raise PreconditionFailed(
@@ -155,7 +258,7 @@ class S3Commits:
         async def resolve(now: Version | None) -> dict:
             if now is None:  # removed: by us, or by another remover before us
                 raise self._unknown(path, "delete_object (If-Match)", None)
-            if now.etag == etag and (parent is None or now.write_id == parent.write_id):
+            if now.etag == etag and _same(parent, now):
                 raise _Resend
             if now.follows(parent_mark):
                 raise PreconditionFailed(
@@ -298,6 +401,8 @@ class S3Commits:
         return self.seen.remember(path, Version.of(resp))
 
     def _unknown(self, path: str, method: str, cause: BaseException | None) -> Exception:
+        if cause is not None and (not isinstance(cause, OSError) or faults.unknown_outcome(cause)):
+            cause = self.requests.error(cause, path, method)  # names a timeout's option
         why = f": {type(cause).__name__}: {cause}" if cause else ""
         return OutcomeUnknownError(
             f"S3 {method} at {self.requests.where(path)}: the reply was lost and what is stored "
@@ -355,6 +460,12 @@ class S3Commits:
             first.get("ETag"),
         )
         return supported
+
+
+def _same(seen: Version | None, now: Version) -> bool:
+    """Is ``now`` the version ``seen`` before the request? Only a write id can say:
+    the same bytes rewritten by a writer without write ids have the same ETag."""
+    return seen is not None and seen.write_id is not None and now.write_id == seen.write_id
 
 
 def _size(body: BinaryIO) -> int:

@@ -22,6 +22,7 @@ import asyncio
 import random
 import secrets
 import socket
+import time
 from dataclasses import dataclass
 
 from persidict.errors import BackendError, OutcomeUnknownError
@@ -93,25 +94,47 @@ class Version:
 
 
 class SeenVersions:
-    """The versions a store saw last, by path and ETag, so that a write can name what it replaces.
+    """The versions a store saw last, by path and ETag, and when it first saw each.
 
+    A write names what it replaces from here; and a version carrying a write
+    id that was seen before a request was sent proves, while it is still
+    stored, that the request has not landed (see :meth:`predates`).
     Bounded: beyond ``limit`` entries the oldest is forgotten.
     """
 
     def __init__(self, limit: int = 4096) -> None:
-        self._seen: dict[tuple[str, str], Version] = {}
+        self._seen: dict[tuple[str, str], tuple[Version, float]] = {}
         self._limit = limit
 
     def remember(self, path: str, version: Version) -> Version:
-        """Note ``version`` as seen at ``path``; returns it."""
+        """Note ``version`` as seen at ``path`` now; returns it."""
+        known = self._seen.get((path, version.etag))
+        if known is not None and known[0] == version:
+            return version  # keep the first sighting: it is the evidence
         if len(self._seen) >= self._limit:
             del self._seen[next(iter(self._seen))]
-        self._seen[(path, version.etag)] = version
+        self._seen[(path, version.etag)] = (version, time.monotonic())
         return version
 
     def get(self, path: str, etag: str) -> Version | None:
         """The version with ``etag`` last seen at ``path``, if remembered."""
-        return self._seen.get((path, etag))
+        known = self._seen.get((path, etag))
+        return known[0] if known else None
+
+    def predates(self, path: str, now: Version, sent: float) -> bool:
+        """Did ``now`` (stored at ``path``) exist before monotonic time ``sent``?
+
+        True if ``now``, or a version it replaced by a chain of conditional
+        writes, carries a write id seen here before ``sent``. A write sent at
+        ``sent`` that had landed would have replaced that version and broken
+        the chain, so it has not landed (a restore that copies an old
+        object's metadata, which no persidict write does, defeats this).
+        """
+        marks = {now.write_id, *now.after} - {None}
+        for (where, _), (version, first) in self._seen.items():
+            if where == path and first < sent and version.write_id in marks:
+                return True
+        return False
 
 
 def chain_after(parent: Version | None, etag: str) -> str:
