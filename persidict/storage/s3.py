@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 
 from persidict.errors import OutcomeUnknownError
 from persidict.storage import s3_faults as faults
-from persidict.storage import s3_listing, s3_stream
+from persidict.storage import s3_gc, s3_listing, s3_stream
 from persidict.storage.base import ByteStore, Entry, Payload
 from persidict.storage.s3_commits import S3Commits
 from persidict.storage.s3_faults import (
@@ -225,6 +225,12 @@ class S3Store(ByteStore):
 
     def delete_if(self, path: str, etag: str) -> None:
         self.requests.run(self.commits.delete_if, path, etag)
+
+    def collect_garbage(self, older_than: float = s3_gc.DEFAULT_AGE) -> list[str]:
+        """Abort unfinished multipart uploads under the prefix, and delete leftover
+        conditional-write probes at the bucket root, begun more than ``older_than``
+        seconds ago (a writer killed mid-upload leaves them); the URLs removed."""
+        return self.requests.run(s3_gc.collect, self.requests, older_than)
 
     def check_conditional_writes(self) -> None:
         """Probe now whether the server honours conditional writes (else raise)."""

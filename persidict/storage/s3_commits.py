@@ -44,7 +44,7 @@ MULTIPART_ABOVE = 16 << 20
 """Values above this size upload in parts, committed at once by CompleteMultipartUpload."""
 PART_SIZE = 16 << 20
 SINGLE_PUT_MAX = 5 << 30  # S3's limit for one PUT
-_PROBE_PREFIX = f"{TEMP_PREFIX}persidict-probe-"  # a store's own name: never listed
+PROBE_PREFIX = f"{TEMP_PREFIX}persidict-probe-"  # a store's own name: never listed
 _CONDITIONAL_SUPPORT: dict[tuple[str, str], bool] = {}  # (endpoint, bucket) -> probed answer
 
 Body = bytes | bytearray | BinaryIO
@@ -437,7 +437,7 @@ class S3Commits:
         listing shows (it carries the temp mark), and is deleted at once.
         """
         request = self.requests.request
-        key = f"{_PROBE_PREFIX}{faults.new_write_id()}"
+        key = f"{PROBE_PREFIX}{faults.new_write_id()}"
         first = await request("put_object", None, Key=key, Body=b"probe")
         checks: list[dict[str, Any]] = [
             {"IfNoneMatch": "*", "Body": b"again"},
