@@ -33,9 +33,9 @@ def uploads(d: S3Dict) -> list[str]:
 def test_gc_aborts_the_upload_a_killed_writer_left(s3_options):
     prefix = f"gc-{uuid.uuid4().hex[:10]}"
     d = S3Dict(BUCKET, prefix, create_bucket=False, **s3_options)
-    writer = subprocess.Popen(  # fmt: skip
-        [sys.executable, "-c", WRITE_BIG, BUCKET, prefix,
-         json.dumps({k: v for k, v in s3_options.items() if k != "session"})],
+    options = {k: v for k, v in s3_options.items() if k != "session"}  # not JSON
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITE_BIG, BUCKET, prefix, json.dumps(options)],
         env={**os.environ, "PYTHONPATH": os.getcwd()},
     )
     try:

@@ -99,7 +99,7 @@ def test_the_checker_rejects_a_failed_call_that_was_applied():
 
 
 def test_concurrent_writers_under_every_fault_are_linearizable_per_key(proxy, s3_options):
-    calls, faults = run_history(proxy, s3_options, writers=3, ops=40, rate=0.25, seed=18)
+    calls, faults = run_history(proxy, s3_options, writers=5, ops=50, rate=0.25, seed=18)
     counts = check(calls)
     assert counts.get("ok", 0) > len(calls) // 2  # the run did work, not only fail
     assert set(faults) == set(FAULTS)  # every kind met some request
