@@ -253,6 +253,43 @@ class ViewAppend(Op):
         assert direct.store.read("log.txt") == b"one\ntwo\n"
 
 
+class SetMtime(Op):
+    def act(self, d):
+        d.store.set_mtime("k.pkl", 1000.0)  # `touch -d` through the mount
+
+    def check(self, result, direct):
+        assert direct.store.info("k.pkl").mtime == 1000.0 and direct["k"] == 10
+
+
+class MakeFolder(Op):
+    unknown_unless_sent = True
+
+    def not_applied(self, direct, before) -> bool:
+        return "empty" not in direct.store.listdir("")[1]
+
+    def act(self, d):
+        d.store.make_folder("empty")
+
+    def check(self, result, direct):
+        assert "empty" in direct.store.listdir("")[1]
+
+
+class RemoveFolder(Op):
+    unknown_unless_sent = True  # the marker was never read: nothing seen proves "not applied"
+
+    def not_applied(self, direct, before) -> bool:
+        return "empty" in direct.store.listdir("")[1]
+
+    def prepare(self, direct):
+        direct.store.make_folder("empty")
+
+    def act(self, d):
+        d.store.remove_folder("empty")
+
+    def check(self, result, direct):
+        assert "empty" not in direct.store.listdir("")[1]
+
+
 OPS = {
     cls.__name__: cls()
     for cls in (
@@ -271,6 +308,9 @@ OPS = {
         AppendOnlySet,
         ViewCreate,
         ViewAppend,
+        SetMtime,
+        MakeFolder,
+        RemoveFolder,
     )
 }
 

@@ -22,13 +22,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, BinaryIO
 
 from persidict.errors import OutcomeUnknownError
-from persidict.storage import s3_faults as faults
 from persidict.storage import s3_gc, s3_listing, s3_stream
 from persidict.storage.base import ByteStore, Entry, Payload
 from persidict.storage.s3_commits import S3Commits
 from persidict.storage.s3_faults import (
-    AFTER,
-    WRITE_ID,
     ConditionalWritesUnsupportedError,
     S3Error,
     S3TimeoutError,
@@ -197,17 +194,8 @@ class S3Store(ByteStore):
         resp = await self.requests.request("head_object", path, Key=key)
         now = self.seen.remember(path, Version.of(resp))
         meta = dict(resp.get("Metadata") or {})
-        meta.update({MTIME: repr(float(mtime)), WRITE_ID: faults.new_write_id()})
-        meta[AFTER] = faults.chain_after(now, now.etag)
-        await self.requests.request(
-            "copy_object",
-            path,
-            Key=key,
-            CopySource={"Bucket": self.bucket, "Key": key},
-            CopySourceIfMatch=f'"{now.etag}"',
-            Metadata=meta,
-            MetadataDirective="REPLACE",
-        )
+        meta.update({MTIME: repr(float(mtime))})
+        await self.commits.copy_in_place(path, now, meta)
 
     # writing: see s3_commits
     def write(self, path: str, data: Payload) -> str:
@@ -252,10 +240,12 @@ class S3Store(ByteStore):
     def make_folder(self, path: str) -> None:
         if self.exists(path):
             raise FileExistsError(f"{self.requests.where(path)} is a file, not a folder")
-        s3_listing.make_marker(self.requests, path)
+        # the zero-byte ``path/`` marker that keeps an empty folder, as S3 consoles make
+        self.requests.run(self.commits.put, f"{path}/", b"")
 
     def remove_folder(self, path: str) -> None:
-        s3_listing.remove_marker(self.requests, path)
+        s3_listing.check_empty(self.requests, path)
+        self.requests.run(lambda: self.commits.delete(f"{path}/", must_exist=False))
 
     # batches: one event loop, many requests in flight
     def _gather(self, coro_fn, args: list) -> list:

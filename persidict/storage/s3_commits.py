@@ -105,8 +105,36 @@ class S3Commits:
             resp = await self._multipart(path, body, meta, resolve, {}, probe=False)
         return self._stored(path, resp, write_id, ())
 
-    async def delete(self, path: str) -> None:
+    async def copy_in_place(self, path: str, now: Version, meta: dict[str, str]) -> None:
+        """Replace the metadata of version ``now`` at ``path`` by ``meta`` (a CopyObject
+        pinned to its ETag), with a new write id chained after ``now``."""
+        write_id = faults.new_write_id()
+        meta = {**meta, WRITE_ID: write_id, AFTER: faults.chain_after(now, now.etag)}
+
+        async def resolve(stored: Version | None) -> dict:
+            if stored is not None and (stored.write_id == write_id or stored.follows(write_id)):
+                return {}
+            if stored is not None and _same(now, stored):
+                raise _Resend  # the version we copy from, still there
+            raise self._unknown(path, "copy_object", None)
+
+        key = self.requests.key(path)
+        await self._commit(
+            "copy_object",
+            path,
+            resolve,
+            probe=False,
+            CopySource={"Bucket": self.requests.bucket, "Key": key},
+            CopySourceIfMatch=f'"{now.etag}"',
+            Metadata=meta,
+            MetadataDirective="REPLACE",
+        )
+
+    async def delete(self, path: str, *, must_exist: bool = True) -> None:
         """Remove ``path``; FileNotFoundError if absent (S3's DELETE cannot say: a HEAD first).
+
+        With ``must_exist=False`` no HEAD: absent is fine, and a lost reply
+        over a version is unknown (nothing was seen before).
 
         A lost reply is settled by reading back: absent means done (ours, or
         a concurrent remover's: either way the key is gone, as after two
@@ -114,7 +142,11 @@ class S3Commits:
         means not applied, and it is sent again; anything else (a version
         created after ours landed) is OutcomeUnknownError.
         """
-        if await self._head(path, time.monotonic() + 1.5 * self.requests.request_timeout) is None:
+        if (
+            must_exist
+            and await self._head(path, time.monotonic() + 1.5 * self.requests.request_timeout)
+            is None
+        ):
             raise FileNotFoundError(f"no object at {self.requests.where(path)}")
         sent = time.monotonic()
 
