@@ -373,10 +373,8 @@ class S3Commits:
                     **conditions,
                 )
             except BaseException:
-                with suppress(Exception):
-                    await self.requests.attempt(
-                        "abort_multipart_upload", Key=key, UploadId=upload_id
-                    )
+                with suppress(Exception):  # retried (aborting twice is harmless); else gc's
+                    await request("abort_multipart_upload", path, Key=key, UploadId=upload_id)
                 raise
 
     async def _commit(
