@@ -73,6 +73,14 @@ def _run(d: Any, op: str, key: str, arg: Any) -> dict[str, Any]:
             key, default_value=arg, condition=ETAG_IS_THE_SAME, expected_etag=ITEM_NOT_AVAILABLE
         )
         return {key: result.condition_was_satisfied}
+    if op == "set_if":  # arg: (value read, its ETag, new value)
+        result = sub.set_item_if(
+            key, value=arg[2], condition=ETAG_IS_THE_SAME, expected_etag=arg[1]
+        )
+        return {key: result.condition_was_satisfied}
+    if op == "discard_if":
+        result = sub.discard_if(key, condition=ETAG_IS_THE_SAME, expected_etag=arg[1])
+        return {key: result.condition_was_satisfied}
     if op == "setitems":
         sub.setitems(arg)
         return dict.fromkeys(arg)
@@ -87,7 +95,7 @@ def _run(d: Any, op: str, key: str, arg: Any) -> dict[str, Any]:
 
 OPS = (
     "set", "get", "get", "del", "setdefault", "pop", "transform", "transform",
-    "setdefault_if", "setitems", "delitems", "clear",
+    "setdefault_if", "set_if", "discard_if", "setitems", "delitems", "clear",
 )  # fmt: skip
 
 
@@ -114,6 +122,11 @@ def writer(d: Any, proc: int, seed: int, ops: int, ready, go, out) -> None:
             keys = list(arg) if op in ("setitems", "delitems") else [key]
             if op == "clear":
                 keys = list(KEYS)
+            if op in ("set_if", "discard_if"):  # on the version read just before
+                read = _read_with_etag(d, proc, key, calls)
+                if read is None:
+                    continue
+                arg = (*read, value)
             start = time.monotonic_ns()
             try:
                 results = _run(d, op, key, arg)
@@ -127,10 +140,25 @@ def writer(d: Any, proc: int, seed: int, ops: int, ready, go, out) -> None:
                 status = "unknown" if batch else "failed"
             for k in keys:
                 one = arg[k] if op == "setitems" else arg
+                if op in ("set_if", "discard_if"):  # the model knows values, not ETags
+                    one = (arg[0], arg[2]) if op == "set_if" else arg[0]
                 calls.append(Call(proc, k, op, one, start, end, status, results[k]))
         out.put(calls)
     except BaseException as exc:
         out.put(f"{exc!r}\n{traceback.format_exc()}")
+
+
+def _read_with_etag(d: Any, proc: int, key: str, calls: list[Call]) -> tuple | None:
+    """``(value, etag)`` of ``key`` read and recorded as a get; None if absent or failed."""
+    start = time.monotonic_ns()
+    try:
+        got = d.get_subdict(SUB).get_with_etag(key)
+    except OSError:
+        calls.append(Call(proc, key, "get", None, start, float("inf"), "failed"))
+        return None
+    value = ABSENT if got.new_value is ITEM_NOT_AVAILABLE else got.new_value
+    calls.append(Call(proc, key, "get", None, start, float(time.monotonic_ns()), "ok", value))
+    return None if value == ABSENT else (value, got.actual_etag)
 
 
 def plain_writer(params: dict, encode: Callable[[Any], bytes], proc: int, ops: int, ready, go,
@@ -185,6 +213,11 @@ def _steps(state: Any, c: Call) -> Iterator[tuple[Any, Any]]:
         yield new, new
     elif c.op == "setdefault_if":
         yield (c.arg, True) if state is None else (state, False)
+    elif c.op == "set_if":  # equal values have equal ETags (the MD5 of the same bytes)
+        expected, new = c.arg
+        yield (new, True) if state == expected else (state, False)
+    elif c.op == "discard_if":
+        yield (None, True) if state == c.arg else (state, False)
     elif c.op == "setitems":
         yield c.arg, None
     elif c.op == "delitems":
@@ -226,6 +259,8 @@ def check(calls: list[Call]) -> dict[str, int]:
         mine = [c for c in calls if c.key == key]
         shown = "\n".join(map(repr, sorted(mine, key=lambda c: c.start)))
         assert linearizable(mine), f"not linearizable: key {key}\n{shown}"
+    unknown_reads = [c for c in calls if c.op == "get" and c.status == "unknown"]
+    assert not unknown_reads, f"a read's outcome is never unknown: {unknown_reads}"
     counts: dict[str, int] = {}
     for c in calls:
         counts[c.status] = counts.get(c.status, 0) + 1

@@ -1,7 +1,8 @@
 """Histories of concurrent writers under every fault, checked linearizable per key.
 
 Several processes run random mixed operations (set, get, del, setdefault, pop,
-transform_item, setdefault_if, setitems, delitems, a sub-dict's clear) through
+transform_item, setdefault_if, set_item_if and discard_if on the version just
+read, setitems, delitems, a sub-dict's clear) through
 the fault proxy, a share of all requests meeting a fault of every kind
 (lost reply, 500 and bare 503 after forwarding, SlowDown, resets, truncation,
 a reply stalled past the timeout); one more process writes the same keys with
