@@ -283,14 +283,11 @@ class S3Store(ByteStore):
             chunks = [paths[i : i + _DELETE_BATCH] for i in range(0, len(paths), _DELETE_BATCH)]
             results: list[BaseException | None] = []
             for chunk, outcome in zip(
-                chunks, self._gather(self._delete_objects, chunks), strict=True
+                chunks, self._gather(self.commits.delete_objects, chunks), strict=True
             ):
                 results.extend(outcome if isinstance(outcome, list) else [outcome] * len(chunk))
             return results
         return self._gather(self.commits.delete, paths)
-
-    async def _delete_objects(self, paths: list[str]) -> list[BaseException | None]:
-        return await self.commits.delete_objects(paths)
 
 
 __all__ = [
