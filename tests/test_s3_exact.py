@@ -27,9 +27,12 @@ def pair(proxy, s3_options):
     prefix = f"exact-{uuid.uuid4().hex[:10]}"
     options = dict(s3_options)
     direct = S3Dict(BUCKET, prefix, create_bucket=False, **options)
-    options.update(endpoint_url=proxy.url, request_timeout=1.0)
+    # The other writer acts while the stalled request waits out its timeout: 2 s is
+    # ample for a few requests to moto on a loaded machine (their probe is done first).
+    options.update(endpoint_url=proxy.url, request_timeout=2.0)
     faulty = S3Dict(BUCKET, prefix, create_bucket=False, **options)
-    faulty.store.check_conditional_writes()  # the once-per-process probe, not under test
+    faulty.store.check_conditional_writes()  # the once-per-process probes, not under test
+    direct.store.check_conditional_writes()
     proxy.clear()
     yield faulty, direct
     proxy.clear()

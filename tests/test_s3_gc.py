@@ -10,7 +10,7 @@ import sys
 import uuid
 
 from persidict import S3Dict
-from persidict.storage.s3_commits import PROBE_PREFIX
+from persidict.storage.s3_probe import PROBE_PREFIX
 from tests.conftest import BUCKET
 from tests.waiting import wait_for
 

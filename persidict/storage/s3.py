@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, BinaryIO
 
 from persidict.errors import OutcomeUnknownError
-from persidict.storage import s3_gc, s3_listing, s3_stream
+from persidict.storage import s3_gc, s3_listing, s3_probe, s3_stream
 from persidict.storage.base import ByteStore, Entry, Payload
 from persidict.storage.s3_commits import S3Commits
 from persidict.storage.s3_faults import (
@@ -222,7 +222,7 @@ class S3Store(ByteStore):
 
     def check_conditional_writes(self) -> None:
         """Probe now whether the server honours conditional writes (else raise)."""
-        self.requests.run(self.commits.require_conditional)
+        self.requests.run(s3_probe.require_conditional, self.requests)
 
     # listing and empty folders: see s3_listing
     def walk(self, prefix: str = "") -> Iterator[Entry]:

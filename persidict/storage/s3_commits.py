@@ -1,23 +1,22 @@
-"""Writes to S3: plain and conditional PUTs, multipart uploads, conditional deletes.
+"""Every write of an S3 store: PUTs, deletes, DeleteObjects, CopyObject, multipart uploads.
 
 Exclusive create is ``PUT If-None-Match: *``; compare-and-swap is
 ``PUT``/``DELETE`` with ``If-Match: <etag>``. A value above
 ``MULTIPART_ABOVE`` uploads in parts, committed at once (with the same
 conditions) by CompleteMultipartUpload, so nothing is visible before it.
 
-A conditional request is resent only when it surely was not applied; when
-its reply is lost, its outcome is found out by reading back the write id that
-every PUT carries in its metadata, and the ids of the versions it replaced
-(see ``s3_faults``), or :class:`OutcomeUnknownError` says it cannot be.
-Conditional requests are refused on a server that ignores their headers
-(probed once per endpoint and bucket).
+No request that may have landed is sent again without evidence that it did
+not (the README's model): when a reply is lost, what is stored is read back,
+and the write id every PUT carries in its metadata, with the ids of the
+versions it replaced (see ``s3_faults``), tells applied, not applied, or
+:class:`OutcomeUnknownError`. Conditional requests are refused on a server
+that ignores their headers (``s3_probe``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -28,24 +27,20 @@ from botocore.exceptions import ClientError
 
 from persidict.errors import OutcomeUnknownError
 from persidict.storage import s3_faults as faults
-from persidict.storage.base import TEMP_PREFIX, Payload, PreconditionFailed, spool_payload
+from persidict.storage.base import Payload, PreconditionFailed, spool_payload
 from persidict.storage.s3_faults import (
     AFTER,
     WRITE_ID,
-    ConditionalWritesUnsupportedError,
     SeenVersions,
     Version,
 )
+from persidict.storage.s3_probe import require_conditional
 from persidict.storage.s3_requests import S3Requests
-
-logger = logging.getLogger("persidict.storage.s3")  # the store's log, where users look
 
 MULTIPART_ABOVE = 16 << 20
 """Values above this size upload in parts, committed at once by CompleteMultipartUpload."""
 PART_SIZE = 16 << 20
 SINGLE_PUT_MAX = 5 << 30  # S3's limit for one PUT
-PROBE_PREFIX = f"{TEMP_PREFIX}persidict-probe-"  # a store's own name: never listed
-_CONDITIONAL_SUPPORT: dict[tuple[str, str], bool] = {}  # (endpoint, bucket) -> probed answer
 
 Body = bytes | bytearray | BinaryIO
 Resolve = Callable[[Version | None], Awaitable[dict]]
@@ -387,7 +382,7 @@ class S3Commits:
         applied, or raises PreconditionFailed / OutcomeUnknownError.
         """
         if probe:
-            await self.require_conditional()
+            await require_conditional(self.requests)
         requests = self.requests
         start = time.monotonic()
         uncertain = False  # an earlier attempt may have been applied
@@ -440,56 +435,6 @@ class S3Commits:
             backend="s3",
             operation=method,
         )
-
-    # servers that ignore conditional headers
-    async def require_conditional(self) -> None:
-        """Refuse conditional requests on an endpoint that ignores them (probed once)."""
-        requests = self.requests
-        client = await requests.client()
-        where = (str(client.meta.endpoint_url), requests.bucket)
-        supported = _CONDITIONAL_SUPPORT.get(where)
-        if supported is None:
-            supported = _CONDITIONAL_SUPPORT[where] = await self._probe()
-        if not supported:
-            raise ConditionalWritesUnsupportedError(
-                f"S3 endpoint {where[0]} (bucket {requests.bucket!r}, {requests.url}) "
-                "ignores conditional headers (If-None-Match/If-Match): setdefault, pop, "
-                "append-only writes, transform_item and the *_if operations would be silently "
-                "wrong there, so they are refused; plain get/set/del work",
-                code="ConditionalWritesUnsupported",
-                operation="probe",
-            )
-
-    async def _probe(self) -> bool:
-        """Does the server refuse a PUT If-None-Match over an existing object?
-
-        The probe object lives outside the store's folder, under a name no
-        listing shows (it carries the temp mark), and is deleted at once.
-        """
-        request = self.requests.request
-        key = f"{PROBE_PREFIX}{faults.new_write_id()}"
-        first = await request("put_object", None, Key=key, Body=b"probe")
-        checks: list[dict[str, Any]] = [
-            {"IfNoneMatch": "*", "Body": b"again"},
-            {"IfMatch": '"0123456789abcdef0123456789abcdef"', "Body": b"again"},
-        ]
-        refused = 0
-        try:
-            for extra in checks:
-                try:
-                    await request("put_object", None, Key=key, **extra)
-                except PreconditionFailed:
-                    refused += 1
-        finally:
-            await request("delete_object", None, Key=key)
-        supported = refused == len(checks)
-        logger.info(
-            "S3 endpoint for %s %s conditional writes (probe ETag %s)",
-            self.requests.url,
-            "supports" if supported else "IGNORES",
-            first.get("ETag"),
-        )
-        return supported
 
 
 def _same(seen: Version | None, now: Version) -> bool:

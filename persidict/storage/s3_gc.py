@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from persidict.storage.s3_commits import PROBE_PREFIX
+from persidict.storage.s3_probe import PROBE_PREFIX
 from persidict.storage.s3_requests import S3Requests
 
 DEFAULT_AGE = 24 * 3600.0
