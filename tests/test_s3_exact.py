@@ -10,6 +10,7 @@ OutcomeUnknownError and leaves the second writer's effect in place.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 
 import boto3
@@ -155,3 +156,30 @@ def test_a_pop_does_not_delete_a_plain_clients_rewrite_of_the_same_bytes(proxy, 
     result = while_stalled(proxy, "DELETE", lambda: text.pop("k"), rewrite)
     assert isinstance(result, OutcomeUnknownError), repr(result)
     assert client.get_object(Bucket=BUCKET, Key=key)["Body"].read() == b"same"
+
+
+def test_a_pop_does_not_delete_a_restore_that_copied_the_popped_objects_metadata(
+    proxy, pair, s3_options
+):
+    faulty, direct = pair
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_options["endpoint_url"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+    key = f"{direct.store.prefix}/k.pkl"
+    direct["k"] = 1
+    backup = {"Bucket": BUCKET, "Key": f"{key}.backup"}
+    client.copy_object(**backup, CopySource={"Bucket": BUCKET, "Key": key})  # ids and all
+    written = client.head_object(Bucket=BUCKET, Key=key)["LastModified"].timestamp()
+    # LastModified counts seconds: the restore must come in a later one to differ
+    wait_for(lambda: time.time() >= written + 1.05, "the next second")
+
+    def restore():
+        client.copy_object(Bucket=BUCKET, Key=key, CopySource=backup)  # metadata copied
+
+    result = while_stalled(proxy, "DELETE", lambda: faulty.pop("k"), restore)
+    assert isinstance(result, OutcomeUnknownError), repr(result)
+    assert direct["k"] == 1  # the restore, acknowledged, survives

@@ -438,9 +438,8 @@ class S3Commits:
 
 
 def _same(seen: Version | None, now: Version) -> bool:
-    """Is ``now`` the version ``seen`` before the request? Only a write id can say:
-    the same bytes rewritten by a writer without write ids have the same ETag."""
-    return seen is not None and seen.write_id is not None and now.write_id == seen.write_id
+    """Is ``now`` the version ``seen`` before the request (see ``Version.same_as``)?"""
+    return seen is not None and now.same_as(seen)
 
 
 def _size(body: BinaryIO) -> int:

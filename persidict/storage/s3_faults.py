@@ -23,7 +23,7 @@ import random
 import secrets
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from persidict.errors import BackendError, OutcomeUnknownError
 
@@ -76,12 +76,27 @@ class Version:
     etag: str
     write_id: str | None
     after: tuple[str, ...]
+    modified: float | None = field(default=None, compare=False)
+    """S3's LastModified (None for a version known from our own PUT's reply): a
+    restore that copies the object with its metadata keeps the ids, not this."""
 
     @classmethod
     def of(cls, resp: dict) -> Version:
         meta = resp.get("Metadata") or {}
         after = tuple(meta.get(AFTER, "").split())
-        return cls(resp["ETag"].strip('"'), meta.get(WRITE_ID), after)
+        modified = resp.get("LastModified")
+        stamp = modified.timestamp() if modified is not None else None
+        return cls(resp["ETag"].strip('"'), meta.get(WRITE_ID), after, stamp)
+
+    def same_as(self, seen: Version) -> bool:
+        """Is this the very version ``seen``, not a copy of it restored since?
+
+        Only a write id can say (the same bytes rewritten have the same ETag),
+        and LastModified, where both are known, tells a restored copy apart.
+        """
+        if seen.write_id is None or self.write_id != seen.write_id or self.etag != seen.etag:
+            return False
+        return None in (self.modified, seen.modified) or self.modified == seen.modified
 
     @property
     def mark(self) -> str:
@@ -109,8 +124,10 @@ class SeenVersions:
     def remember(self, path: str, version: Version) -> Version:
         """Note ``version`` as seen at ``path`` now; returns it."""
         known = self._seen.get((path, version.etag))
-        if known is not None and known[0] == version:
-            return version  # keep the first sighting: it is the evidence
+        if known is not None and known[0] == version and version.same_as(known[0]):
+            if known[0].modified is None:  # learn its LastModified, keep the first sighting
+                self._seen[(path, version.etag)] = (version, known[1])
+            return version
         if len(self._seen) >= self._limit:
             del self._seen[next(iter(self._seen))]
         self._seen[(path, version.etag)] = (version, time.monotonic())
@@ -127,12 +144,14 @@ class SeenVersions:
         True if ``now``, or a version it replaced by a chain of conditional
         writes, carries a write id seen here before ``sent``. A write sent at
         ``sent`` that had landed would have replaced that version and broken
-        the chain, so it has not landed (a restore that copies an old
-        object's metadata, which no persidict write does, defeats this).
+        the chain, so it has not landed. A restore that copies an old object
+        with its metadata is told apart by LastModified where both sightings
+        have one; a restored copy of a version chained after a seen one is not.
         """
-        marks = {now.write_id, *now.after} - {None}
         for (where, _), (version, first) in self._seen.items():
-            if where == path and first < sent and version.write_id in marks:
+            if where != path or first >= sent or version.write_id is None:
+                continue
+            if now.same_as(version) or now.follows(version.write_id):
                 return True
         return False
 
