@@ -21,10 +21,8 @@ _SAMPLE = 32  # names looked at; a name that is not ours matches by chance 1 in 
 
 def _signed(name: str) -> bool:
     head, sep, digest = name.rpartition("_")
-    return (
-        bool(sep and head)
-        and len(digest) == UPSTREAM_DIGEST_LEN
-        and digest == part_digest(head, UPSTREAM_DIGEST_LEN)
+    return bool(sep and head) and len(digest) == UPSTREAM_DIGEST_LEN and digest == part_digest(
+        head, UPSTREAM_DIGEST_LEN
     )
 
 

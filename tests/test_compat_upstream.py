@@ -21,24 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # upstream module -> names it must offer, each the same object as ours (name in persidict)
 UPSTREAM_MODULES = {
     "persidict.jokers_and_status_flags": [
-        "KEEP_CURRENT",
-        "DELETE_CURRENT",
-        "ETAG_IS_THE_SAME",
-        "ETAG_HAS_CHANGED",
-        "ANY_ETAG",
-        "ITEM_NOT_AVAILABLE",
-        "VALUE_NOT_RETRIEVED",
-        "ALWAYS_RETRIEVE",
-        "NEVER_RETRIEVE",
-        "IF_ETAG_CHANGED",
-        "Joker",
-        "KeepCurrentFlag",
-        "DeleteCurrentFlag",
-        "ETagValue",
-        "ETagIfExists",
-        "OperationResult",
-        "ConditionalOperationResult",
-        "TransformingFunction",
+        "KEEP_CURRENT", "DELETE_CURRENT", "ETAG_IS_THE_SAME", "ETAG_HAS_CHANGED", "ANY_ETAG",
+        "ITEM_NOT_AVAILABLE", "VALUE_NOT_RETRIEVED", "ALWAYS_RETRIEVE", "NEVER_RETRIEVE",
+        "IF_ETAG_CHANGED", "Joker", "KeepCurrentFlag", "DeleteCurrentFlag", "ETagValue",
+        "ETagIfExists", "OperationResult", "ConditionalOperationResult", "TransformingFunction",
     ],
     "persidict.file_dir_dict": ["FileDirDict"],
     "persidict.local_dict": ["LocalDict"],
@@ -52,10 +38,7 @@ UPSTREAM_MODULES = {
     "persidict.persi_dict": ["PersiDict"],
     "persidict.exceptions": ["MutationPolicyError", "ConcurrencyConflictError", "BackendError"],
     "persidict.safe_chars": [
-        "SAFE_CHARS_SET",
-        "get_safe_chars",
-        "replace_unsafe_chars",
-        "contains_unsafe_chars",
+        "SAFE_CHARS_SET", "get_safe_chars", "replace_unsafe_chars", "contains_unsafe_chars",
     ],
     "persidict.safe_str_tuple": ["SafeStrTuple", "NonEmptySafeStrTuple"],
 }
@@ -141,12 +124,8 @@ def test_s3_dict_file_dir_cached_takes_the_reference_arguments(s3_options):
 
     options = {k: v for k, v in s3_options.items() if k != "client_kwargs"}
     d = S3Dict_FileDirCached(
-        bucket_name=BUCKET,
-        root_prefix="cached-compat",
-        base_dir="ignored",
-        digest_len=8,
-        serialization_format="json",
-        **options,
+        bucket_name=BUCKET, root_prefix="cached-compat", base_dir="ignored", digest_len=8,
+        serialization_format="json", **options,
     )
     d.clear()
     d["Eliza", "year"] = 1965
@@ -155,7 +134,7 @@ def test_s3_dict_file_dir_cached_takes_the_reference_arguments(s3_options):
     assert not os.path.exists("ignored")
 
 
-USER_TEST = """
+USER_TEST = '''
 import boto3
 from moto import mock_aws
 
@@ -179,7 +158,7 @@ def test_each_mock_starts_empty():
     boto3.client("s3", region_name="us-east-1").put_object(
         Bucket="user-bucket", Key="from_boto.txt", Body=b"hello")
     assert S3Dict(bucket_name="user-bucket", serialization_format="txt")["from_boto"] == "hello"
-"""
+'''
 
 
 def test_user_tests_with_moto_mock_aws_run_unchanged(tmp_path):
@@ -191,11 +170,7 @@ def test_user_tests_with_moto_mock_aws_run_unchanged(tmp_path):
         env.pop(var, None)
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_user.py"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "2 passed" in run.stdout

@@ -44,11 +44,7 @@ def run_upstream(code: str, *args: str) -> str:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     run = subprocess.run(
         [str(upstream_python()), "-c", textwrap.dedent(code), *args],
-        cwd="/",
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
+        cwd="/", env=env, capture_output=True, text=True, timeout=240,
     )
     assert run.returncode == 0, run.stderr
     return run.stdout
@@ -89,18 +85,10 @@ def upstream_folders(tmp_path_factory):
 
 
 def check_values(d: FileDirDict) -> None:
-    assert sorted(d.keys()) == sorted(
-        [
-            ("Eliza",),
-            ("Eliza", "year"),
-            ("Eliza", "authors"),
-            ("CaseKey",),
-            ("casekey",),
-            ("deep", "er", "x"),
-            ("array",),
-            ("frame",),
-        ]
-    )
+    assert sorted(d.keys()) == sorted([
+        ("Eliza",), ("Eliza", "year"), ("Eliza", "authors"), ("CaseKey",), ("casekey",),
+        ("deep", "er", "x"), ("array",), ("frame",),
+    ])
     assert d["Eliza"] == "MIT Eliza was a mock Rogerian psychotherapist."
     assert d["Eliza", "year"] == 1965 and d["CaseKey"] == 1 and d["casekey"] == 2
     assert d["Eliza", "authors"] == ["Joseph Weizenbaum", "George Bernard Shaw"]
@@ -146,3 +134,4 @@ def test_a_folder_with_one_unsigned_name_is_not_taken_for_the_reference(tmp_path
     (tmp_path / "Eliza_mod7").mkdir()
     (tmp_path / "notes.pkl").write_bytes(b"")
     assert FileDirDict(base_dir=tmp_path).digest_len == 0
+

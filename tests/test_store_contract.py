@@ -150,8 +150,6 @@ def test_a_streamed_write_to_a_cached_store_is_read_back_fresh(tmp_path):
     store.write("k", writer(b"second"))
     assert store.read("k") == b"second"
     assert io.BytesIO(store.open_read("k").read()).read() == b"second"
-
-
 def test_a_raising_callable_leaves_no_temp_file_or_new_folder_on_disk(tmp_path):
     store = LocalStore(tmp_path)
     store.write("k", b"v")
@@ -161,6 +159,8 @@ def test_a_raising_callable_leaves_no_temp_file_or_new_folder_on_disk(tmp_path):
         with pytest.raises(Boom):
             op("new/deeper/k", failing_writer)
     assert sorted(os.listdir(tmp_path)) == ["k"]
+
+
 
 
 def test_batches_keep_order_and_report_per_path(store):

@@ -57,22 +57,10 @@ def mypy_output(tmp_path_factory) -> dict[int, str]:
     folder = tmp_path_factory.mktemp("typing")
     (folder / "user.py").write_text(USER_SCRIPT)
     run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--no-error-summary",
-            "--show-error-codes",
-            "--cache-dir",
-            str(ROOT / ".mypy_cache"),
-            "--config-file",
-            str(ROOT / "pyproject.toml"),
-            str(folder / "user.py"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=280,
+        [sys.executable, "-m", "mypy", "--no-error-summary", "--show-error-codes",
+         "--cache-dir", str(ROOT / ".mypy_cache"), "--config-file", str(ROOT / "pyproject.toml"),
+         str(folder / "user.py")],
+        cwd=ROOT, capture_output=True, text=True, timeout=280,
     )
     said: dict[int, str] = {}
     for line in run.stdout.splitlines():
