@@ -38,7 +38,13 @@ from persidict.dicts import (
     S3Dict,
     open_dict,
 )
-from persidict.errors import BackendError, ConcurrencyConflictError, MutationPolicyError
+from persidict.errors import (
+    BackendError,
+    ConcurrencyConflictError,
+    KeyClashError,
+    MutationPolicyError,
+    OutcomeUnknownError,
+)
 from persidict.formats import Format, FormatError, get_format, json_format, register_format
 from persidict.jokers import DELETE_CURRENT, KEEP_CURRENT, DeleteCurrentFlag, Joker, KeepCurrentFlag
 from persidict.keys import normalize_key
@@ -94,6 +100,7 @@ __all__ = [
     "ItemNotAvailableFlag",
     "Joker",
     "KeepCurrentFlag",
+    "KeyClashError",
     "LocalDict",
     "MutableDictCached",
     "MutationPolicyError",
@@ -101,6 +108,7 @@ __all__ = [
     "NonEmptyPersiDictKey",
     "NonEmptySafeStrTuple",
     "OperationResult",
+    "OutcomeUnknownError",
     "OverlappingMultiDict",
     "PersiDict",
     "PersiDictKey",
@@ -122,4 +130,3 @@ __all__ = [
     "register_format",
     "replace_unsafe_chars",
 ]
-

@@ -105,16 +105,19 @@ _DICT_OPTIONS = {"digest_len", "create_bucket", "region"}  # open_dict's own, be
 def _accepted_options(url: str) -> set[str] | None:
     """Option names the store at ``url`` takes, or None if it takes any."""
     protocol = split_protocol(url)[0]
+    names = set(_DICT_OPTIONS)
     if protocol in ("s3", "s3a"):
         import s3fs
         from aiobotocore.session import AioSession  # s3fs hands its extra options to it
 
+        from persidict.storage.s3_requests import OWN_OPTIONS
+
         classes: list[Any] = [s3fs.S3FileSystem, AioSession]
+        names.update(OWN_OPTIONS)  # the S3 store's own (request_timeout, ...)
     else:
         import fsspec
 
         classes = [fsspec.get_filesystem_class(protocol)]
-    names = set(_DICT_OPTIONS)
     for cls in classes:
         params = inspect.signature(cls.__init__).parameters.values()
         if cls is classes[0] and len(classes) == 1 and any(p.kind is p.VAR_KEYWORD for p in params):
@@ -329,6 +332,16 @@ def cmd_info(args: argparse.Namespace) -> None:
     print(f"bytes:  {size}")
 
 
+def cmd_gc(args: argparse.Namespace) -> None:
+    d = open_url(args, args.url)
+    collect = getattr(d.store, "collect_garbage", None)
+    if collect is None:
+        print(f"{args.url}: nothing to collect (no multipart uploads)")
+        return
+    for url in collect(older_than=args.older_than):
+        print(f"removed {url}")
+
+
 def cmd_mount(args: argparse.Namespace) -> None:
     from persidict_fs.mount import mount
 
@@ -432,6 +445,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(check=refuse_copy_into_itself)
     p = command("info", cmd_info, "count, total size and format of a store")
     p.add_argument("url", help=STORE)
+    p = command("gc", cmd_gc, "abort unfinished S3 uploads (and probes) a killed writer left")
+    p.add_argument("url", help=STORE)
+    p.add_argument(
+        "--older-than",
+        type=float,
+        default=24 * 3600.0,
+        metavar="S",
+        help="only those begun more than S seconds ago (86400: younger may be under way)",
+    )
     p = command("mount", cmd_mount, "show a store as a folder of per-key files (FUSE)")
     p.add_argument("url", help=STORE)
     p.add_argument("mountpoint", help="an empty folder, e.g. /mnt/store")

@@ -6,6 +6,8 @@ on request, breaks exchanges the way real networks and real S3 do:
 ==================  ===========================================================
 ``lost_reply``      forward, let the server apply the request, drop the reply
 ``error_500``       forward (the server applies it), answer 500 InternalError
+``bare_503``        forward (the server applies it), answer 503 with no S3 error body,
+                    as a load balancer does when the server behind it went quiet
 ``slowdown``        answer 503 SlowDown without forwarding
 ``reset_before``    reset the connection without forwarding
 ``reset_after``     forward, then reset the connection
@@ -35,6 +37,7 @@ from dataclasses import dataclass, field
 FAULTS = (
     "lost_reply",
     "error_500",
+    "bare_503",
     "slowdown",
     "reset_before",
     "reset_after",
@@ -43,7 +46,7 @@ FAULTS = (
 )
 SILENT = "silent"
 _KINDS = (*FAULTS, SILENT)
-_FORWARDED = {"lost_reply", "error_500", "reset_after", "truncate", "stall"}
+_FORWARDED = {"lost_reply", "error_500", "bare_503", "reset_after", "truncate", "stall"}
 _ERROR_BODY = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>%s</Code>'
     b"<Message>%s (injected by FaultProxy)</Message></Error>"
@@ -233,6 +236,9 @@ class FaultProxy:
             body = _ERROR_BODY % (b"InternalError", b"We encountered an internal error.")
             await self._send(writer, _response(500, "Internal Server Error", body))
             return True
+        if fault == "bare_503":
+            await self._send(writer, _response(503, "Service Unavailable", b"", "text/html"))
+            return True
         if fault == "stall":
             self._stalled.append(writer)
             return False
@@ -314,10 +320,9 @@ def _headers(head: bytes) -> dict[str, str]:
     return out
 
 
-def _response(status: int, reason: str, body: bytes) -> bytes:
+def _response(status: int, reason: str, body: bytes, kind: str = "application/xml") -> bytes:
     return (
-        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/xml\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: {kind}\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode() + body
 
 

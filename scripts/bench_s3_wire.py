@@ -1,8 +1,9 @@
 """S3 over a slow network and in worker pools: ratios measured in one run.
 
-1. set and get one by one through persidict.fault_proxy with a 20 ms round
-   trip (moto behind it): set/get, and set with botocore's ``Expect:
-   100-continue`` put back (what every small PUT cost before) against get.
+1. set, get and del one by one through persidict.fault_proxy with a 20 ms
+   round trip (moto behind it), each against get, with the requests each
+   sends; and set with botocore's ``Expect: 100-continue`` put back (what
+   every small PUT cost before).
 2. A dict passed as an argument to every task of a spawn process pool
    (chunksize=1) against the same tasks reaching the dict through a worker
    global: the per-task cost of unpickling the dict.
@@ -31,39 +32,46 @@ from persidict.testing import moto_server
 BUCKET = "bench-wire"
 
 
-def one_by_one(d: S3Dict, n: int) -> tuple[float, float]:
-    """Seconds per set and per get, ``n`` of each, one at a time."""
-    start = time.perf_counter()
-    for i in range(n):
-        d[f"k{i}"] = i
-    set_s = (time.perf_counter() - start) / n
-    start = time.perf_counter()
-    for i in range(n):
-        d[f"k{i}"]
-    return set_s, (time.perf_counter() - start) / n
+def one_by_one(d: S3Dict, n: int, proxy: FaultProxy) -> dict[str, tuple[float, float]]:
+    """Seconds and requests per set, get and del, ``n`` of each, one at a time."""
+    steps = {
+        "set": lambda i: d.__setitem__(f"k{i}", i),
+        "get": lambda i: d[f"k{i}"],
+        "del": lambda i: d.__delitem__(f"k{i}"),
+    }
+    out = {}
+    for name, step in steps.items():
+        proxy.seen.clear()
+        start = time.perf_counter()
+        for i in range(n):
+            step(i)
+        out[name] = ((time.perf_counter() - start) / n, len(proxy.seen) / n)
+    return out
 
 
 def bench_rtt(endpoint: str, n: int, rounds: int = 3) -> None:
     with FaultProxy(endpoint, latency=0.020) as proxy:
         d = S3Dict(BUCKET, uuid.uuid4().hex[:8], endpoint_url=proxy.url)
-        one_by_one(d, 3)  # connections and the conditional-write probe
-        rows = {"set": [], "get": [], "set with Expect": []}
+        one_by_one(d, 3, proxy)  # connections and the conditional-write probe
+        rows: dict[str, list[tuple[float, float]]] = {
+            "set": [], "get": [], "del": [], "set with Expect": []
+        }  # fmt: skip
         for _ in range(rounds):
-            set_s, get_s = one_by_one(d, n)
-            rows["set"].append(set_s)
-            rows["get"].append(get_s)
+            for name, measured in one_by_one(d, n, proxy).items():
+                rows[name].append(measured)
             kept = s3_module.EXPECT_CONTINUE_ABOVE
             s3_module.EXPECT_CONTINUE_ABOVE = -1  # botocore's header stays on every PUT
             try:
-                rows["set with Expect"].append(one_by_one(d, n)[0])
+                rows["set with Expect"].append(one_by_one(d, n, proxy)["set"])
             finally:
                 s3_module.EXPECT_CONTINUE_ABOVE = kept
-    get_ms = statistics.median(rows["get"]) * 1000
+    get_ms = statistics.median(s for s, _ in rows["get"]) * 1000
     print(f"\nS3 one by one through a 20 ms-RTT proxy (n={n}, median of {rounds} rounds)")
-    print(f"{'operation':<18}{'ms/op':>8}{'vs get':>8}")
+    print(f"{'operation':<18}{'ms/op':>8}{'vs get':>8}{'requests/op':>13}")
     for name, values in rows.items():
-        ms = statistics.median(values) * 1000
-        print(f"{name:<18}{ms:>8.1f}{ms / get_ms:>7.2f}x")
+        ms = statistics.median(s for s, _ in values) * 1000
+        requests = statistics.median(r for _, r in values)
+        print(f"{name:<18}{ms:>8.1f}{ms / get_ms:>7.2f}x{requests:>13.2f}")
 
 
 _GLOBAL: dict = {}

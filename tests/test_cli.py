@@ -219,6 +219,14 @@ def test_a_known_storage_option_reaches_s3(s3_options):
     assert done.stdout == "k\n"
 
 
+def test_the_stores_own_documented_options_are_accepted(s3_options):
+    url = f"s3://persidict-tests/opt-{uuid.uuid4().hex[:8]}"
+    open_dict(url, "json", **s3_options)["k"] = 1
+    endpoint = ["--endpoint-url", s3_options["endpoint_url"]]
+    for option in ("request_timeout=3", "max_attempts=2", "ship_credentials=false"):
+        assert run("ls", url, *endpoint, "-o", option).stdout == "k\n", option
+
+
 def test_help_explains_urls_options_and_keys_with_examples():
     for args in (["--help"], ["get", "--help"], ["mount", "--help"]):
         out = run(*args).stdout

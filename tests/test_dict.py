@@ -263,3 +263,10 @@ def test_setdefault_is_atomic_across_dict_objects(backend):
     for t in threads:
         t.join()
     assert len(winners) == 1
+
+
+def test_every_public_exception_the_readme_names_imports_from_the_top():
+    import persidict
+
+    for name in ("OutcomeUnknownError", "BackendError", "KeyClashError"):
+        assert issubclass(getattr(persidict, name), Exception) and name in persidict.__all__

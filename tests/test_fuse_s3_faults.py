@@ -143,7 +143,13 @@ def test_a_write_through_the_mount_under_a_fault_stores_the_new_value_whole(
         WRITERS[writer](path, new), cwd=m.root, capture_output=True, text=True, timeout=60
     )
     assert proxy.pending() == 0, "the commit did not meet the fault"
-    assert done.returncode == 0, done.stderr  # every fault here is one the store resolves
+    if kind == "create" and fault == "reset_before" and stored_names(m.d, here) == ["seed.json"]:
+        # Reset before it reached the server, a create reads back absent: "never
+        # created" or "created, then removed"? Unknown, so close() fails with EIO
+        # and nothing is stored (bash ignores a failed close; Python does not).
+        assert writer == "shell" or "Input/output error" in done.stderr, done.stderr
+        return
+    assert done.returncode == 0, done.stderr  # every other fault here is one the store resolves
     assert m.d.store.read(path) == new.encode()
     assert stored_names(m.d, here) == ["seed.json", "v.json"]
     assert m.sh(f"cat {path}").stdout == new

@@ -164,3 +164,26 @@ def test_unreachable_endpoint_fails_after_the_configured_retries():
     with count_s3_requests(d.store) as sent, pytest.raises(ConnectionError, match="cannot reach"):
         d["k"] = 1
     assert sent == {"PutObject": MAX_ATTEMPTS}  # a refused connection surely sent nothing
+
+
+def test_timestamps_come_from_one_source_after_set_mtime(s3d):
+    """``timestamp``, ``keys_and_timestamps`` and ``oldest_keys`` agree after ``set_mtime``."""
+    s3d["old"] = 1
+    s3d["new"] = 2
+    s3d.store.set_mtime(s3d._path("new"), 1.0)  # as `touch -d 1970...` through the mount
+    listed = dict(s3d.keys_and_timestamps())
+    assert {k: s3d.timestamp(k) for k in listed} == listed
+    assert s3d.oldest_keys(max_n=1) == [min(listed, key=listed.__getitem__)]
+
+
+@pytest.mark.parametrize("view", ["items", "values", "items_and_timestamps", "keys"])
+def test_iteration_skips_keys_deleted_under_it(s3d, view):
+    for i in range(5):
+        s3d[f"k{i}"] = i
+    seen = []
+    for n, got in enumerate(getattr(s3d, view)()):
+        seen.append(got)
+        if n == 0:
+            for i in range(5):
+                s3d.discard(f"k{i}")  # another process empties the dict mid-iteration
+    assert 1 <= len(seen) <= 5

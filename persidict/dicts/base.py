@@ -10,7 +10,7 @@ public API: the mapping contract, its atomic extras, and batches.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import ItemsView, Iterable, Iterator, Mapping, MutableMapping, ValuesView
 from typing import TYPE_CHECKING, Any, Generic
 
 from persidict.conditions import ITEM_NOT_AVAILABLE, ValueType
@@ -25,9 +25,30 @@ from persidict.safe_str_tuple import NonEmptySafeStrTuple
 from persidict.storage.base import MISSING, PreconditionFailed
 
 if TYPE_CHECKING:
-    from collections.abc import ItemsView, KeysView, ValuesView
+    from collections.abc import KeysView
 
 _NO_DEFAULT = object()
+
+
+def _present(d: PersiDict) -> Iterator[tuple[Any, Any]]:
+    """``(key, value)`` of every key listed that is still there when read."""
+    for key in d:
+        try:
+            yield key, d[key]
+        except KeyError:
+            continue  # deleted (by anyone) since it was listed, as a live listing allows
+
+
+class _Items(ItemsView):
+    def __iter__(self):
+        return _present(self._mapping)
+
+
+class _Values(ValuesView):
+    def __iter__(self):
+        return (value for _, value in _present(self._mapping))
+
+
 _POP_ATTEMPTS = 100
 
 
@@ -92,8 +113,14 @@ class PersiDict(
     if TYPE_CHECKING:  # Mapping's views, with the keys this dict hands out
 
         def keys(self) -> KeysView[NonEmptySafeStrTuple]: ...
-        def items(self) -> ItemsView[NonEmptySafeStrTuple, ValueType]: ...
-        def values(self) -> ValuesView[ValueType]: ...
+
+    def items(self) -> ItemsView[NonEmptySafeStrTuple, ValueType]:
+        """A view of ``(key, value)`` pairs; keys deleted while it iterates are skipped."""
+        return _Items(self)
+
+    def values(self) -> ValuesView[ValueType]:
+        """A view of the values; keys deleted while it iterates are skipped."""
+        return _Values(self)
 
     def __eq__(self, other: object) -> bool:
         """Equal to a mapping with the same items; str keys stand for their 1-tuples."""

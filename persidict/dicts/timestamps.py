@@ -1,8 +1,10 @@
 """Timestamps of a PersiDict: when each key was last written, and what follows from it.
 
-A layer over the dict's stored items (:mod:`persidict.dicts.stored`): times
-come from the store's listing (one LIST per 1000 keys on S3, a stat per file
-locally), values from concurrent batch reads.
+A layer over the dict's stored items (:mod:`persidict.dicts.stored`): a time
+is when the store last wrote the file (``Entry.write_time``: one source for
+``timestamp`` and the listings, whatever ``set_mtime`` stored for the view),
+from the store's listing (one LIST per 1000 keys on S3, a stat per file
+locally); values come from concurrent batch reads.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class TimestampsMixin(StoredItems):
         """POSIX time (seconds) of the last write of ``key``; KeyError if absent."""
         path = self._path(key)
         try:
-            return self.store.info(path).mtime
+            return self.store.info(path).write_time
         except MISSING:
             raise KeyError(key) from None
 
@@ -44,7 +46,7 @@ class TimestampsMixin(StoredItems):
     def keys_and_timestamps(self) -> Iterator[tuple[NonEmptySafeStrTuple, float]]:
         """``(key, timestamp)`` for every key."""
         for key, entry in self._entries():
-            yield key, entry.mtime
+            yield key, entry.write_time
 
     def items_and_timestamps(self) -> Iterator[tuple[NonEmptySafeStrTuple, Any, float]]:
         """``(key, value, timestamp)`` for every key; keys deleted meanwhile are skipped."""
@@ -56,7 +58,7 @@ class TimestampsMixin(StoredItems):
                     continue  # deleted since it was listed
                 if isinstance(result, BaseException):
                     raise result
-                yield key, self._decode(result, entry.path), entry.mtime
+                yield key, self._decode(result, entry.path), entry.write_time
 
     def values_and_timestamps(self) -> Iterator[tuple[Any, float]]:
         """``(value, timestamp)`` for every key."""

@@ -83,6 +83,14 @@ class Entry:
     size: int
     mtime: float
     etag: str | None = None
+    written: float | None = None
+    """When the store last wrote the file, where that differs from a set ``mtime``
+    (S3's LastModified beside an rclone-style ``mtime`` in metadata); else None."""
+
+    @property
+    def write_time(self) -> float:
+        """The time a dict's timestamps use, the same from a listing and from ``info``."""
+        return self.mtime if self.written is None else self.written
 
 
 class PreconditionFailed(Exception):

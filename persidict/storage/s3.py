@@ -8,7 +8,6 @@ The store is made of parts, one job each:
 - ``s3_commits``: writes (exclusive create, compare-and-swap, multipart),
   exact under faults (``s3_faults``: what a failure means, write ids);
 - ``s3_listing``: listings and empty-folder markers;
-- ``s3_deletes``: batch deletes by DeleteObjects, settled by read-back;
 - ``s3_stream``: ranged reads of one version; ``s3_workers``: pickling.
 
 This module reads (GET, HEAD), keeps modification times, and runs batches
@@ -20,17 +19,13 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import Iterable, Iterator, Mapping
-from functools import partial
 from typing import Any, BinaryIO
 
 from persidict.errors import OutcomeUnknownError
-from persidict.storage import s3_deletes, s3_listing, s3_stream
-from persidict.storage import s3_faults as faults
+from persidict.storage import s3_gc, s3_listing, s3_probe, s3_stream
 from persidict.storage.base import ByteStore, Entry, Payload
 from persidict.storage.s3_commits import S3Commits
 from persidict.storage.s3_faults import (
-    AFTER,
-    WRITE_ID,
     ConditionalWritesUnsupportedError,
     S3Error,
     S3TimeoutError,
@@ -42,6 +37,7 @@ from persidict.storage.s3_workers import reduce_store, remember
 
 MTIME = "mtime"
 """User-metadata name of a modification time set by ``set_mtime`` (seconds, as rclone)."""
+_DELETE_BATCH = 1000  # S3's limit for one DeleteObjects
 
 
 class S3Store(ByteStore):
@@ -180,11 +176,13 @@ class S3Store(ByteStore):
         resp = self.requests.run(lambda: self.requests.request("head_object", path, Key=key))
         self.seen.remember(path, Version.of(resp))
         mtime = (resp.get("Metadata") or {}).get(MTIME)
+        written = resp["LastModified"].timestamp()
         return Entry(
             path,
             resp["ContentLength"],
-            float(mtime) if mtime else resp["LastModified"].timestamp(),
+            float(mtime) if mtime else written,
             resp["ETag"].strip('"'),
+            written,
         )
 
     def set_mtime(self, path: str, mtime: float) -> None:
@@ -196,17 +194,8 @@ class S3Store(ByteStore):
         resp = await self.requests.request("head_object", path, Key=key)
         now = self.seen.remember(path, Version.of(resp))
         meta = dict(resp.get("Metadata") or {})
-        meta.update({MTIME: repr(float(mtime)), WRITE_ID: faults.new_write_id()})
-        meta[AFTER] = faults.chain_after(now, now.etag)
-        await self.requests.request(
-            "copy_object",
-            path,
-            Key=key,
-            CopySource={"Bucket": self.bucket, "Key": key},
-            CopySourceIfMatch=f'"{now.etag}"',
-            Metadata=meta,
-            MetadataDirective="REPLACE",
-        )
+        meta.update({MTIME: repr(float(mtime))})
+        await self.commits.copy_in_place(path, now, meta)
 
     # writing: see s3_commits
     def write(self, path: str, data: Payload) -> str:
@@ -220,19 +209,20 @@ class S3Store(ByteStore):
 
     def delete(self, path: str) -> None:
         # S3's DELETE succeeds on absent keys; the HEAD gives KeyError semantics.
-        self.requests.run(self._delete, path)
-
-    async def _delete(self, path: str) -> None:
-        key = self.requests.key(path)
-        await self.requests.request("head_object", path, Key=key)
-        await self.requests.request("delete_object", path, Key=key)
+        self.requests.run(self.commits.delete, path)
 
     def delete_if(self, path: str, etag: str) -> None:
         self.requests.run(self.commits.delete_if, path, etag)
 
+    def collect_garbage(self, older_than: float = s3_gc.DEFAULT_AGE) -> list[str]:
+        """Abort unfinished multipart uploads under the prefix, and delete leftover
+        conditional-write probes at the bucket root, begun more than ``older_than``
+        seconds ago (a writer killed mid-upload leaves them); the URLs removed."""
+        return self.requests.run(s3_gc.collect, self.requests, older_than)
+
     def check_conditional_writes(self) -> None:
         """Probe now whether the server honours conditional writes (else raise)."""
-        self.requests.run(self.commits.require_conditional)
+        self.requests.run(s3_probe.require_conditional, self.requests)
 
     # listing and empty folders: see s3_listing
     def walk(self, prefix: str = "") -> Iterator[Entry]:
@@ -250,10 +240,12 @@ class S3Store(ByteStore):
     def make_folder(self, path: str) -> None:
         if self.exists(path):
             raise FileExistsError(f"{self.requests.where(path)} is a file, not a folder")
-        s3_listing.make_marker(self.requests, path)
+        # the zero-byte ``path/`` marker that keeps an empty folder, as S3 consoles make
+        self.requests.run(self.commits.put, f"{path}/", b"")
 
     def remove_folder(self, path: str) -> None:
-        s3_listing.remove_marker(self.requests, path)
+        s3_listing.check_empty(self.requests, path)
+        self.requests.run(lambda: self.commits.delete(f"{path}/", must_exist=False))
 
     # batches: one event loop, many requests in flight
     def _gather(self, coro_fn, args: list) -> list:
@@ -286,33 +278,37 @@ class S3Store(ByteStore):
     def delete_many(
         self, paths: Iterable[str], *, missing_ok: bool = False
     ) -> list[BaseException | None]:
-        """Delete ``paths`` by DeleteObjects (see ``s3_deletes``), 1,000 keys per request.
+        """Delete ``paths`` by DeleteObjects, 1,000 keys per request, never resent blindly
+        (``S3Commits.delete_objects``).
 
-        S3's delete cannot say whether a key was there: without
-        ``missing_ok`` a HEAD per key (concurrent) finds the absent ones first.
+        S3's delete cannot say whether a key was there: without ``missing_ok``
+        a HEAD per key (concurrent) finds the absent ones first
+        (FileNotFoundError); the versions it sees settle a lost reply.
         """
         paths = list(paths)
         unique = list(dict.fromkeys(paths))
-        found = [None] * len(unique) if missing_ok else self._gather(self._version, unique)
-        there = [
-            (p, v)
-            for p, v in zip(unique, found, strict=True)
-            if v is None or isinstance(v, Version)
-        ]
-        chunks = [
-            dict(there[i : i + s3_deletes.BATCH]) for i in range(0, len(there), s3_deletes.BATCH)
-        ]
-        delete = partial(s3_deletes.delete_objects, self.requests)
-        outcomes: dict[str, BaseException | None] = {
-            p: v for p, v in zip(unique, found, strict=True) if isinstance(v, BaseException)
-        }
-        for chunk, outcome in zip(chunks, self._gather(delete, chunks), strict=True):
-            outcomes.update(outcome if isinstance(outcome, dict) else dict.fromkeys(chunk, outcome))
+        outcomes: dict[str, BaseException | None] = {}
+        present = unique
+        if not missing_ok:
+            found = self._gather(self._version, unique)
+            present = [p for p, v in zip(unique, found, strict=True) if isinstance(v, Version)]
+            outcomes.update(
+                (p, v) for p, v in zip(unique, found, strict=True) if isinstance(v, BaseException)
+            )
+        chunks = [present[i : i + _DELETE_BATCH] for i in range(0, len(present), _DELETE_BATCH)]
+        for chunk, outcome in zip(
+            chunks, self._gather(self.commits.delete_objects, chunks), strict=True
+        ):
+            if isinstance(outcome, list):
+                outcomes.update(zip(chunk, outcome, strict=True))
+            else:
+                outcomes.update(dict.fromkeys(chunk, outcome))
         return [outcomes[p] for p in paths]
 
     async def _version(self, path: str) -> Version:
+        """The stored version of ``path`` (FileNotFoundError if none), remembered as seen."""
         resp = await self.requests.request("head_object", path, Key=self.requests.key(path))
-        return Version.of(resp)
+        return self.commits.seen.remember(path, Version.of(resp))
 
 
 __all__ = [

@@ -1,23 +1,22 @@
-"""Writes to S3: plain and conditional PUTs, multipart uploads, conditional deletes.
+"""Every write of an S3 store: PUTs, deletes, DeleteObjects, CopyObject, multipart uploads.
 
 Exclusive create is ``PUT If-None-Match: *``; compare-and-swap is
 ``PUT``/``DELETE`` with ``If-Match: <etag>``. A value above
 ``MULTIPART_ABOVE`` uploads in parts, committed at once (with the same
 conditions) by CompleteMultipartUpload, so nothing is visible before it.
 
-A conditional request is resent only when it surely was not applied; when
-its reply is lost, its outcome is found out by reading back the write id that
-every PUT carries in its metadata, and the ids of the versions it replaced
-(see ``s3_faults``), or :class:`OutcomeUnknownError` says it cannot be.
-Conditional requests are refused on a server that ignores their headers
-(probed once per endpoint and bucket).
+No request that may have landed is sent again without evidence that it did
+not (the README's model): when a reply is lost, what is stored is read back,
+and the write id every PUT carries in its metadata, with the ids of the
+versions it replaced (see ``s3_faults``), tells applied, not applied, or
+:class:`OutcomeUnknownError`. Conditional requests are refused on a server
+that ignores their headers (``s3_probe``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -28,24 +27,20 @@ from botocore.exceptions import ClientError
 
 from persidict.errors import OutcomeUnknownError
 from persidict.storage import s3_faults as faults
-from persidict.storage.base import TEMP_PREFIX, Payload, PreconditionFailed, spool_payload
+from persidict.storage.base import Payload, PreconditionFailed, spool_payload
 from persidict.storage.s3_faults import (
     AFTER,
     WRITE_ID,
-    ConditionalWritesUnsupportedError,
     SeenVersions,
     Version,
 )
+from persidict.storage.s3_probe import require_conditional
 from persidict.storage.s3_requests import S3Requests
-
-logger = logging.getLogger("persidict.storage.s3")  # the store's log, where users look
 
 MULTIPART_ABOVE = 16 << 20
 """Values above this size upload in parts, committed at once by CompleteMultipartUpload."""
 PART_SIZE = 16 << 20
 SINGLE_PUT_MAX = 5 << 30  # S3's limit for one PUT
-_PROBE_PREFIX = f"{TEMP_PREFIX}persidict-probe-"  # a store's own name: never listed
-_CONDITIONAL_SUPPORT: dict[tuple[str, str], bool] = {}  # (endpoint, bucket) -> probed answer
 
 Body = bytes | bytearray | BinaryIO
 Resolve = Callable[[Version | None], Awaitable[dict]]
@@ -77,41 +72,176 @@ class S3Commits:
         self.seen = seen
 
     async def put(self, path: str, data: Payload) -> str:
-        """Store ``data`` at ``path`` unconditionally; the new ETag."""
+        """Store ``data`` at ``path`` unconditionally; the new ETag.
+
+        A lost reply is settled by reading back: our write id (or a version
+        chained after it) means applied; a version seen before the PUT was
+        sent means not applied, and it is sent again; anything else is
+        OutcomeUnknownError, never a blind resend that could undo a write
+        acknowledged to someone else in between.
+        """
         write_id = faults.new_write_id()
         body = upload_body(data)
-        if not isinstance(body, (bytes, bytearray)):
+        sent = time.monotonic()
 
-            async def resolve(now: Version | None) -> dict:
-                if now is not None and now.write_id == write_id:
-                    return {"ETag": now.etag}
-                raise _Resend  # a plain write: completing it again is harmless
+        async def resolve(now: Version | None) -> dict:
+            if now is not None and (now.write_id == write_id or now.follows(write_id)):
+                return {"ETag": now.etag if now.write_id == write_id else _md5(body)}
+            if now is not None and self.seen.predates(path, now, sent):
+                raise _Resend
+            raise self._unknown(path, "put_object", None)
 
-            meta = {WRITE_ID: write_id}
+        meta = {WRITE_ID: write_id}
+        if isinstance(body, (bytes, bytearray)):
+            resp = await self._commit(
+                "put_object", path, resolve, probe=False, Body=body, Metadata=meta
+            )
+        else:
             resp = await self._multipart(path, body, meta, resolve, {}, probe=False)
-            return self._stored(path, resp, write_id, ())
-        resp = await self.requests.request(
-            "put_object",
-            path,
-            Key=self.requests.key(path),
-            Body=body,
-            Metadata={WRITE_ID: write_id},
-        )
         return self._stored(path, resp, write_id, ())
 
-    async def create(self, path: str, data: Payload) -> str | None:
-        """Store ``data`` only if ``path`` is absent; the new ETag, or None if it was there."""
+    async def copy_in_place(self, path: str, now: Version, meta: dict[str, str]) -> None:
+        """Replace the metadata of version ``now`` at ``path`` by ``meta`` (a CopyObject
+        pinned to its ETag), with a new write id chained after ``now``."""
         write_id = faults.new_write_id()
-        body = upload_body(data)
+        meta = {**meta, WRITE_ID: write_id, AFTER: faults.chain_after(now, now.etag)}
+
+        async def resolve(stored: Version | None) -> dict:
+            if stored is not None and (stored.write_id == write_id or stored.follows(write_id)):
+                return {}
+            if stored is not None and _same(now, stored):
+                raise _Resend  # the version we copy from, still there
+            raise self._unknown(path, "copy_object", None)
+
+        key = self.requests.key(path)
+        await self._commit(
+            "copy_object",
+            path,
+            resolve,
+            probe=False,
+            CopySource={"Bucket": self.requests.bucket, "Key": key},
+            CopySourceIfMatch=f'"{now.etag}"',
+            Metadata=meta,
+            MetadataDirective="REPLACE",
+        )
+
+    async def delete(self, path: str, *, must_exist: bool = True) -> None:
+        """Remove ``path``; FileNotFoundError if absent (S3's DELETE cannot say: a HEAD first).
+
+        With ``must_exist=False`` no HEAD: absent is fine, and a lost reply
+        over a version is unknown (nothing was seen before).
+
+        A lost reply is settled by reading back: absent means done (ours, or
+        a concurrent remover's: either way the key is gone, as after two
+        racing ``del``); the version seen before (or one chained after it)
+        means not applied, and it is sent again; anything else (a version
+        created after ours landed) is OutcomeUnknownError.
+        """
+        if (
+            must_exist
+            and await self._head(path, time.monotonic() + 1.5 * self.requests.request_timeout)
+            is None
+        ):
+            raise FileNotFoundError(f"no object at {self.requests.where(path)}")
+        sent = time.monotonic()
 
         async def resolve(now: Version | None) -> dict:
             if now is None:
+                return {}
+            if self.seen.predates(path, now, sent):
                 raise _Resend
+            raise self._unknown(path, "delete_object", None)
+
+        await self._commit("delete_object", path, resolve, probe=False)
+
+    async def delete_objects(self, paths: list[str]) -> list[BaseException | None]:
+        """Remove ``paths`` (absent ones too) by one DeleteObjects; an error or None per path.
+
+        A lost reply is settled per path by a HEAD: absent is done; a version
+        seen before the request was sent (or chained after one) was not
+        removed, and those paths are sent again; any other version may have
+        been written after ours removed the key: OutcomeUnknownError for it.
+        """
+        requests = self.requests
+        key = requests.key
+        start = time.monotonic()
+        results: dict[str, BaseException | None] = {}
+        todo = list(paths)
+        resp: dict
+        for attempt in range(requests.max_attempts):
+            sent = time.monotonic()
+            objects = [{"Key": key(p)} for p in todo]
+            try:
+                resp = await requests.attempt(
+                    "delete_objects", Delete={"Objects": objects, "Quiet": True}
+                )
+            except Exception as exc:
+                surely_not_applied = faults.never_sent(exc) or faults.refused(exc)
+                if surely_not_applied and requests.may_retry(exc, attempt, start):
+                    await asyncio.sleep(faults.pause(attempt, exc))
+                    continue
+                if not faults.unknown_outcome(exc) or attempt + 1 == requests.max_attempts:
+                    error = requests.error(exc, todo[0], "delete_objects")
+                    if faults.unknown_outcome(exc):
+                        error = self._unknown(todo[0], "delete_objects", exc)
+                    results.update(dict.fromkeys(todo, error))
+                    break
+                until = start + 2.5 * requests.request_timeout
+                heads = await asyncio.gather(
+                    *(self._head(p, until) for p in todo), return_exceptions=True
+                )
+                again = []
+                for path, now in zip(todo, heads, strict=True):
+                    if now is None:
+                        results[path] = None
+                    elif isinstance(now, BaseException):
+                        results[path] = self._unknown(path, "delete_objects", now)
+                    elif self.seen.predates(path, now, sent):
+                        again.append(path)
+                    else:
+                        results[path] = self._unknown(path, "delete_objects", None)
+                todo = again
+                if not todo:
+                    break
+                await asyncio.sleep(faults.pause(attempt))
+                continue
+            failed = {e["Key"]: e for e in resp.get("Errors", ())}
+            for path in todo:
+                failure = failed.get(key(path))
+                results[path] = (
+                    None
+                    if failure is None
+                    else faults.S3Error(
+                        f"S3 could not delete {requests.where(path)}: "
+                        f"{failure['Code']} {failure['Message']}",
+                        code=failure["Code"],
+                        operation="DeleteObjects",
+                    )
+                )
+            break
+        else:  # out of tries: the last resend's outcome is unknown
+            results.update({p: self._unknown(p, "delete_objects", None) for p in todo})
+        return [results.get(p) for p in paths]
+
+    async def create(self, path: str, data: Payload) -> str | None:
+        """Store ``data`` only if ``path`` is absent; the new ETag, or None if it was there.
+
+        A lost reply read back as absent is OutcomeUnknownError: "never
+        created" and "created, then removed by someone" look alike.
+        """
+        write_id = faults.new_write_id()
+        body = upload_body(data)
+        sent = time.monotonic()
+
+        async def resolve(now: Version | None) -> dict:
+            if now is None:
+                raise self._unknown(path, "put_object (If-None-Match)", None)
             if now.write_id == write_id or now.follows(write_id):
                 return {"ETag": now.etag if now.write_id == write_id else _md5(body)}
-            # Another writer's version: ours was not applied (or was replaced by a
-            # write that does not chain, which only a non-persidict writer makes).
-            raise PreconditionFailed(f"{self.requests.where(path)} exists")
+            if self.seen.predates(path, now, sent):  # there before ours: ours was refused
+                raise PreconditionFailed(f"{self.requests.where(path)} exists")
+            # Ours refused, or created and then removed and created again by another.
+            raise self._unknown(path, "put_object (If-None-Match)", None)
 
         try:
             resp = await self._send_put(path, body, {WRITE_ID: write_id}, resolve, IfNoneMatch="*")
@@ -132,7 +262,7 @@ class S3Commits:
                 raise self._unknown(path, "put_object (If-Match)", None)
             if now.write_id == write_id or now.follows(write_id):
                 return {"ETag": now.etag if now.write_id == write_id else _md5(body)}
-            if now.etag == etag and (parent is None or now.write_id == parent.write_id):
+            if now.etag == etag and _same(parent, now):
                 raise _Resend
             if now.follows(parent_mark):
                 raise PreconditionFailed(
@@ -155,7 +285,7 @@ class S3Commits:
         async def resolve(now: Version | None) -> dict:
             if now is None:  # removed: by us, or by another remover before us
                 raise self._unknown(path, "delete_object (If-Match)", None)
-            if now.etag == etag and (parent is None or now.write_id == parent.write_id):
+            if now.etag == etag and _same(parent, now):
                 raise _Resend
             if now.follows(parent_mark):
                 raise PreconditionFailed(
@@ -238,10 +368,8 @@ class S3Commits:
                     **conditions,
                 )
             except BaseException:
-                with suppress(Exception):
-                    await self.requests.attempt(
-                        "abort_multipart_upload", Key=key, UploadId=upload_id
-                    )
+                with suppress(Exception):  # retried (aborting twice is harmless); else gc's
+                    await request("abort_multipart_upload", path, Key=key, UploadId=upload_id)
                 raise
 
     async def _commit(
@@ -254,7 +382,7 @@ class S3Commits:
         applied, or raises PreconditionFailed / OutcomeUnknownError.
         """
         if probe:
-            await self.require_conditional()
+            await require_conditional(self.requests)
         requests = self.requests
         start = time.monotonic()
         uncertain = False  # an earlier attempt may have been applied
@@ -298,6 +426,8 @@ class S3Commits:
         return self.seen.remember(path, Version.of(resp))
 
     def _unknown(self, path: str, method: str, cause: BaseException | None) -> Exception:
+        if cause is not None and (not isinstance(cause, OSError) or faults.unknown_outcome(cause)):
+            cause = self.requests.error(cause, path, method)  # names a timeout's option
         why = f": {type(cause).__name__}: {cause}" if cause else ""
         return OutcomeUnknownError(
             f"S3 {method} at {self.requests.where(path)}: the reply was lost and what is stored "
@@ -306,55 +436,10 @@ class S3Commits:
             operation=method,
         )
 
-    # servers that ignore conditional headers
-    async def require_conditional(self) -> None:
-        """Refuse conditional requests on an endpoint that ignores them (probed once)."""
-        requests = self.requests
-        client = await requests.client()
-        where = (str(client.meta.endpoint_url), requests.bucket)
-        supported = _CONDITIONAL_SUPPORT.get(where)
-        if supported is None:
-            supported = _CONDITIONAL_SUPPORT[where] = await self._probe()
-        if not supported:
-            raise ConditionalWritesUnsupportedError(
-                f"S3 endpoint {where[0]} (bucket {requests.bucket!r}, {requests.url}) "
-                "ignores conditional headers (If-None-Match/If-Match): setdefault, pop, "
-                "append-only writes, transform_item and the *_if operations would be silently "
-                "wrong there, so they are refused; plain get/set/del work",
-                code="ConditionalWritesUnsupported",
-                operation="probe",
-            )
 
-    async def _probe(self) -> bool:
-        """Does the server refuse a PUT If-None-Match over an existing object?
-
-        The probe object lives outside the store's folder, under a name no
-        listing shows (it carries the temp mark), and is deleted at once.
-        """
-        request = self.requests.request
-        key = f"{_PROBE_PREFIX}{faults.new_write_id()}"
-        first = await request("put_object", None, Key=key, Body=b"probe")
-        checks: list[dict[str, Any]] = [
-            {"IfNoneMatch": "*", "Body": b"again"},
-            {"IfMatch": '"0123456789abcdef0123456789abcdef"', "Body": b"again"},
-        ]
-        refused = 0
-        try:
-            for extra in checks:
-                try:
-                    await request("put_object", None, Key=key, **extra)
-                except PreconditionFailed:
-                    refused += 1
-        finally:
-            await request("delete_object", None, Key=key)
-        supported = refused == len(checks)
-        logger.info(
-            "S3 endpoint for %s %s conditional writes (probe ETag %s)",
-            self.requests.url,
-            "supports" if supported else "IGNORES",
-            first.get("ETag"),
-        )
-        return supported
+def _same(seen: Version | None, now: Version) -> bool:
+    """Is ``now`` the version ``seen`` before the request (see ``Version.same_as``)?"""
+    return seen is not None and now.same_as(seen)
 
 
 def _size(body: BinaryIO) -> int:

@@ -2,10 +2,13 @@
 
 A failed request is one of three things:
 
-- **refused**: the server answered and did not apply it (4xx, 503 SlowDown),
-  or it never left this machine (the connection could not be made);
+- **refused**: the server answered and did not apply it (4xx, 503 with S3's
+  ``SlowDown`` error code), or it never left this machine (the connection
+  could not be made);
 - **transient and unknown**: it may have been applied (a reset, a lost or
-  truncated reply, a 5xx, a timeout after sending);
+  truncated reply, a 5xx, a timeout after sending). A 503 without the
+  ``SlowDown`` code is one of these: a load balancer answers so after it
+  forwarded the request to a server that went quiet;
 - **final**: anything else.
 
 Idempotent requests retry the first two kinds; a conditional request is
@@ -19,7 +22,8 @@ import asyncio
 import random
 import secrets
 import socket
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from persidict.errors import BackendError, OutcomeUnknownError
 
@@ -33,7 +37,7 @@ CHAIN = 128
 A lost reply is resolved exactly while fewer than this many writes landed on
 the key between the lost one and the read-back; beyond, OutcomeUnknownError."""
 
-_SLOW_DOWN = {"SlowDown", "503"}
+_SLOW_DOWN = "SlowDown"  # S3's own refusal; a bare 503 (code "503") may have applied
 _TRANSIENT_CODES = {"InternalError", "ServiceUnavailable", "RequestTimeout", "500", "502", "504"}
 
 
@@ -72,12 +76,27 @@ class Version:
     etag: str
     write_id: str | None
     after: tuple[str, ...]
+    modified: float | None = field(default=None, compare=False)
+    """S3's LastModified (None for a version known from our own PUT's reply): a
+    restore that copies the object with its metadata keeps the ids, not this."""
 
     @classmethod
     def of(cls, resp: dict) -> Version:
         meta = resp.get("Metadata") or {}
         after = tuple(meta.get(AFTER, "").split())
-        return cls(resp["ETag"].strip('"'), meta.get(WRITE_ID), after)
+        modified = resp.get("LastModified")
+        stamp = modified.timestamp() if modified is not None else None
+        return cls(resp["ETag"].strip('"'), meta.get(WRITE_ID), after, stamp)
+
+    def same_as(self, seen: Version) -> bool:
+        """Is this the very version ``seen``, not a copy of it restored since?
+
+        Only a write id can say (the same bytes rewritten have the same ETag),
+        and LastModified, where both are known, tells a restored copy apart.
+        """
+        if seen.write_id is None or self.write_id != seen.write_id or self.etag != seen.etag:
+            return False
+        return None in (self.modified, seen.modified) or self.modified == seen.modified
 
     @property
     def mark(self) -> str:
@@ -90,25 +109,51 @@ class Version:
 
 
 class SeenVersions:
-    """The versions a store saw last, by path and ETag, so that a write can name what it replaces.
+    """The versions a store saw last, by path and ETag, and when it first saw each.
 
+    A write names what it replaces from here; and a version carrying a write
+    id that was seen before a request was sent proves, while it is still
+    stored, that the request has not landed (see :meth:`predates`).
     Bounded: beyond ``limit`` entries the oldest is forgotten.
     """
 
     def __init__(self, limit: int = 4096) -> None:
-        self._seen: dict[tuple[str, str], Version] = {}
+        self._seen: dict[tuple[str, str], tuple[Version, float]] = {}
         self._limit = limit
 
     def remember(self, path: str, version: Version) -> Version:
-        """Note ``version`` as seen at ``path``; returns it."""
+        """Note ``version`` as seen at ``path`` now; returns it."""
+        known = self._seen.get((path, version.etag))
+        if known is not None and known[0] == version and version.same_as(known[0]):
+            if known[0].modified is None:  # learn its LastModified, keep the first sighting
+                self._seen[(path, version.etag)] = (version, known[1])
+            return version
         if len(self._seen) >= self._limit:
             del self._seen[next(iter(self._seen))]
-        self._seen[(path, version.etag)] = version
+        self._seen[(path, version.etag)] = (version, time.monotonic())
         return version
 
     def get(self, path: str, etag: str) -> Version | None:
         """The version with ``etag`` last seen at ``path``, if remembered."""
-        return self._seen.get((path, etag))
+        known = self._seen.get((path, etag))
+        return known[0] if known else None
+
+    def predates(self, path: str, now: Version, sent: float) -> bool:
+        """Did ``now`` (stored at ``path``) exist before monotonic time ``sent``?
+
+        True if ``now``, or a version it replaced by a chain of conditional
+        writes, carries a write id seen here before ``sent``. A write sent at
+        ``sent`` that had landed would have replaced that version and broken
+        the chain, so it has not landed. A restore that copies an old object
+        with its metadata is told apart by LastModified where both sightings
+        have one; a restored copy of a version chained after a seen one is not.
+        """
+        for (where, _), (version, first) in self._seen.items():
+            if where != path or first >= sent or version.write_id is None:
+                continue
+            if now.same_as(version) or now.follows(version.write_id):
+                return True
+        return False
 
 
 def chain_after(parent: Version | None, etag: str) -> str:
@@ -147,7 +192,7 @@ def never_sent(exc: BaseException) -> bool:
 
 def refused(exc: BaseException) -> bool:
     """True if the server turned the request away without applying it (503 SlowDown)."""
-    return error_code(exc) in _SLOW_DOWN
+    return error_code(exc) == _SLOW_DOWN
 
 
 def unknown_outcome(exc: BaseException) -> bool:
@@ -180,7 +225,7 @@ def unknown_outcome(exc: BaseException) -> bool:
     ):
         return True
     code = error_code(exc)
-    return code in _TRANSIENT_CODES or (http_status(exc) >= 500 and code not in _SLOW_DOWN)
+    return code in _TRANSIENT_CODES or (http_status(exc) >= 500 and code != _SLOW_DOWN)
 
 
 def transient(exc: BaseException) -> bool:

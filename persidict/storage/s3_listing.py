@@ -35,7 +35,8 @@ def _entries(requests: S3Requests, page: dict) -> Iterator[Entry]:
     for obj in page.get("Contents", ()):
         rel = requests.relative(obj["Key"])
         if rel and not rel.endswith("/") and not is_temp_name(rel.rpartition("/")[2]):
-            yield Entry(rel, obj["Size"], obj["LastModified"].timestamp(), obj["ETag"].strip('"'))
+            written = obj["LastModified"].timestamp()
+            yield Entry(rel, obj["Size"], written, obj["ETag"].strip('"'), written)
 
 
 def walk(requests: S3Requests, prefix: str = "") -> Iterator[Entry]:
@@ -79,18 +80,10 @@ def is_empty(requests: S3Requests, prefix: str = "") -> bool:
     return not page.get("KeyCount")
 
 
-def make_marker(requests: S3Requests, path: str) -> None:
-    """Put the zero-byte ``path/`` marker that keeps an empty folder."""
-    requests.run(
-        lambda: requests.request("put_object", path, Key=requests.key(path) + "/", Body=b"")
-    )
-
-
-def remove_marker(requests: S3Requests, path: str) -> None:
-    """Remove the empty folder ``path`` (its marker); OSError ENOTEMPTY if it holds files."""
+def check_empty(requests: S3Requests, path: str) -> None:
+    """OSError ENOTEMPTY if folder ``path`` holds anything but its own ``path/`` marker."""
     folder = requests.folder_key(path)
     page = requests.run(lambda: requests.request("list_objects_v2", path, Prefix=folder, MaxKeys=2))
     keys = [o["Key"] for o in page.get("Contents", ())]
     if any(k != folder for k in keys):
         raise OSError(errno.ENOTEMPTY, f"{requests.where(path)} is not empty")
-    requests.run(lambda: requests.request("delete_object", path, Key=folder))
