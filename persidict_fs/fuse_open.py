@@ -219,8 +219,12 @@ class OpenFileOps(Commits):
                 del self._writers[h.path]
         if h is None or isinstance(h, TempHandle):
             return 0
-        if isinstance(h, Reader) and h.paged and self.pages.release(h.path):
-            self.invalidate(h.path)  # the size shown was this version's: show the stored
+        if isinstance(h, Reader) and h.paged:
+            shown = self.pages.release(h.path)
+            if shown is not None:
+                stored = self._stat(h.path)
+                if stored is None or stored.size != shown.size:
+                    self.invalidate(h.path)  # the size shown was the readers': show the stored
         with h.lock:
             try:
                 if isinstance(h, Writer) and h.dirty and not h.unlinked and not h.killed:

@@ -145,14 +145,15 @@ class KernelPages:
                 return None
             return self._version[path][1]
 
-    def release(self, path: str) -> bool:
-        """A reader admitted with KEEP or DROP closed; True if it was the last one."""
+    def release(self, path: str) -> Stat | None:
+        """A reader admitted with KEEP or DROP closed; if it was the last one, the
+        attributes shown while they read (else None)."""
         with self._lock:
             self._readers[path] -= 1
             if self._readers[path] > 0:
-                return False
+                return None
             del self._readers[path]
-            return True
+            return self._version[path][1]
 
     def moved(self, old: str, new: str) -> None:
         """``old`` was renamed to ``new``: its cached version and readers go with it."""

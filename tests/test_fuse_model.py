@@ -28,7 +28,7 @@ import pytest
 from persidict import open_dict
 from persidict_fs import mount
 
-STEPS = {"local": 3000, "s3": 1500}
+STEPS = {"local": 3000, "s3": 1200}
 SEEDS = [int(s) for s in os.environ.get("PERSIDICT_MODEL_SEEDS", "1,2").split(",")]
 NAMES = ["a", "b", "c", "sub/d"]
 MAX_WRITE = 70_000  # past the kernel's 64 KiB pages and the mount's spool blocks
