@@ -99,7 +99,8 @@ def storage_options(args: argparse.Namespace, url: str) -> dict[str, Any]:
     return options
 
 
-_DICT_OPTIONS = {"digest_len", "create_bucket", "region"}  # open_dict's own, beside the fs's
+# open_dict's own, beside the fs's
+_DICT_OPTIONS = {"digest_len", "create_bucket", "region", "single_process"}
 
 
 def _accepted_options(url: str) -> set[str] | None:

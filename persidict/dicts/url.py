@@ -21,13 +21,18 @@ def open_dict(
     digest_len: int | None = None,
     append_only: bool = False,
     base_class_for_values: type | None = None,
+    single_process: bool = False,
     **storage_options: Any,
 ) -> PersiDict:
     """Open the store at ``url``: a folder path, ``file://``, ``s3://``, ``memory://``, ...
 
     ``storage_options`` go to the fsspec filesystem (for S3: ``endpoint_url``,
     ``key``, ``secret``, ``create_bucket``, ...); the other options are
-    :class:`PersiDict`'s.
+    :class:`PersiDict`'s. ``single_process=True`` declares that only this
+    process writes to a store on an fsspec filesystem without preconditions
+    (one that is not a folder, S3 or ``memory://``): conditional operations
+    there then rely on this process's lock instead of being refused with
+    ConditionalWritesUnsupportedError. Stores with real preconditions ignore it.
 
     >>> d = open_dict("memory://scratch")
     >>> d["a"] = 1
@@ -57,7 +62,7 @@ def open_dict(
             **storage_options,
         )
     fs = fsspec.filesystem(protocol, **storage_options)
-    store = FsspecStore(fs, path)
+    store = FsspecStore(fs, path, single_process=single_process)
     return PersiDict(store, serialization_format, digest_len=digest_len or 0, **policy)
 
 
