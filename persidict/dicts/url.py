@@ -26,8 +26,9 @@ def open_dict(
 ) -> PersiDict:
     """Open the store at ``url``: a folder path, ``file://``, ``s3://``, ``memory://``, ...
 
-    ``storage_options`` go to the fsspec filesystem (for S3: ``endpoint_url``,
-    ``key``, ``secret``, ``create_bucket``, ...); the other options are
+    ``storage_options`` go to the store (for S3: ``endpoint_url``, ``key``,
+    ``secret``, ``create_bucket``, ...; for GCS: ``endpoint_url``, ``token``,
+    ``project``, ``create_bucket``, ...; else the fsspec filesystem's); the other options are
     :class:`PersiDict`'s. ``single_process=True`` declares that only this
     process writes to a store on an fsspec filesystem without preconditions
     (one that is not a folder, S3 or ``memory://``): conditional operations
@@ -61,6 +62,12 @@ def open_dict(
             **policy,
             **storage_options,
         )
+    if protocol in ("gs", "gcs"):
+        from persidict.storage.gcs import GCSStore
+
+        bucket, _, prefix = path.partition("/")
+        gcs = GCSStore(bucket, prefix, **storage_options)
+        return PersiDict(gcs, serialization_format, digest_len=digest_len or 0, **policy)
     fs = fsspec.filesystem(protocol, **storage_options)
     store = FsspecStore(fs, path, single_process=single_process)
     return PersiDict(store, serialization_format, digest_len=digest_len or 0, **policy)
