@@ -186,6 +186,17 @@ class GCSRequests:
                 raise HTTPStatus(resp.status, body)
             return dict(resp.headers), body
 
+    # what a failure means (the commits' Wire)
+    never_sent = staticmethod(never_sent)
+    refused = staticmethod(refused)
+    unknown_outcome = staticmethod(unknown_outcome)
+    pause = staticmethod(pause)
+
+    @staticmethod
+    def answered(exc: BaseException) -> bool:
+        """True if the server answered with an error status (a definite refusal)."""
+        return isinstance(exc, HTTPStatus)
+
     def may_retry(self, exc: BaseException, attempt: int, start: float) -> bool:
         return (
             transient(exc)
