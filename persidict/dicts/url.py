@@ -28,7 +28,9 @@ def open_dict(
 
     ``storage_options`` go to the store (for S3: ``endpoint_url``, ``key``,
     ``secret``, ``create_bucket``, ...; for GCS: ``endpoint_url``, ``token``,
-    ``project``, ``create_bucket``, ...; else the fsspec filesystem's); the other options are
+    ``project``, ``create_bucket``, ...; for Azure (``az://container/prefix``,
+    ``abfs://``): ``account_name``, ``account_key``, ``connection_string``,
+    ``endpoint_url``, ...; else the fsspec filesystem's); the other options are
     :class:`PersiDict`'s. ``single_process=True`` declares that only this
     process writes to a store on an fsspec filesystem without preconditions
     (one that is not a folder, S3 or ``memory://``): conditional operations
@@ -68,6 +70,15 @@ def open_dict(
         bucket, _, prefix = path.partition("/")
         gcs = GCSStore(bucket, prefix, **storage_options)
         return PersiDict(gcs, serialization_format, digest_len=digest_len or 0, **policy)
+    if protocol in ("az", "abfs", "abfss"):
+        from persidict.storage.azure import AzureStore
+
+        container, _, prefix = path.partition("/")
+        if "@" in container:  # abfs://container@account.dfs.core.windows.net/prefix
+            container, _, host = container.partition("@")
+            storage_options.setdefault("account_name", host.partition(".")[0])
+        azure = AzureStore(container, prefix, **storage_options)
+        return PersiDict(azure, serialization_format, digest_len=digest_len or 0, **policy)
     fs = fsspec.filesystem(protocol, **storage_options)
     store = FsspecStore(fs, path, single_process=single_process)
     return PersiDict(store, serialization_format, digest_len=digest_len or 0, **policy)

@@ -27,6 +27,7 @@ from fsspec.exceptions import FSTimeoutError
 
 from persidict.errors import BackendError
 from persidict.storage.base import PreconditionFailed, RootNotFoundError
+from persidict.storage.no_resend import without_resend
 
 REQUEST_TIMEOUT = 8.0
 """Default ``request_timeout``: seconds one request may wait to connect and for an answer."""
@@ -166,7 +167,7 @@ class GCSRequests:
     ) -> tuple[dict[str, str], bytes]:
         """Send one request; its headers and body, or HTTPStatus for anything but 2xx."""
         fs = self.fs
-        await fs._set_session()
+        without_resend(await fs._set_session())  # a conditional DELETE is no idempotent request
         base = f"{fs._location}/upload/storage/v1/" if upload else f"{fs._location}/storage/v1/"
         timeout = aiohttp.ClientTimeout(
             sock_connect=min(5.0, self.request_timeout), sock_read=self.request_timeout
