@@ -140,7 +140,7 @@ class CloudCommits(ABC):
                 return f"replaced-{write_id}"
             if now.etag == etag:
                 raise _Resend
-            if now.follows(parent_mark):
+            if now.follows(parent_mark) or now.follows(f"e{etag}"):  # by id, or by tag
                 raise PreconditionFailed(f"{where} was changed by another writer")
             raise self._unknown(path, "replace")
 
@@ -182,7 +182,7 @@ class CloudCommits(ABC):
                 raise self._unknown(path, "conditional delete")
             if now.etag == etag:
                 raise _Resend
-            if now.follows(parent_mark):
+            if now.follows(parent_mark) or now.follows(f"e{etag}"):
                 raise PreconditionFailed(f"{where} was changed by another writer")
             raise self._unknown(path, "conditional delete")
 

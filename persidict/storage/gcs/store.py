@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from persidict.storage.base import ByteStore, Entry, Payload, PreconditionFailed, is_temp_name
 from persidict.storage.gcs.commits import GCSCommits, version_of
-from persidict.storage.gcs.requests import GCSRequests, HTTPStatus
+from persidict.storage.gcs.requests import GCSError, GCSRequests, HTTPStatus
 from persidict.storage.s3_faults import SeenVersions
 
 _PAGE = 1000
@@ -98,11 +98,37 @@ class GCSStore(ByteStore):
         generation = {k.lower(): v for k, v in headers.items()}.get("x-goog-generation", "")
         return body, generation
 
+    async def _get_version(self, path: str) -> tuple[bytes, str]:
+        """The bytes of one version and its generation, its write ids remembered.
+
+        A media GET carries no metadata, so the version's resource comes first and
+        the bytes are read pinned to its generation: a writer that replaces this
+        version then names it by its write id, which a writer whose reply was lost
+        can recognise (it knows its id, not its generation).
+        """
+        for _ in range(self.requests.max_attempts):
+            resource = await self.requests.json("GET", self._object(path), path)
+            generation = self.seen.remember(path, version_of(resource)).etag
+            try:
+                _, body = await self.requests.request(
+                    "GET",
+                    self._object(path),
+                    path,
+                    params={"alt": "media", "generation": generation},
+                )
+            except FileNotFoundError:
+                continue  # replaced in between: read the new version
+            return body, generation
+        raise GCSError(
+            f"{self.url}/{path} was replaced {self.requests.max_attempts} times while being read",
+            operation="read",
+        )
+
     def read(self, path: str) -> bytes:
         return self.requests.run(self._get, path)[0]
 
     def read_with_etag(self, path: str) -> tuple[bytes, str]:
-        return self.requests.run(self._get, path)
+        return self.requests.run(self._get_version, path)
 
     async def _get_range(self, path: str, start: int, end: int | None, etag: str | None) -> bytes:
         if end is not None and end <= start:
