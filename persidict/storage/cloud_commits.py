@@ -16,14 +16,27 @@ import asyncio
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from persidict.errors import OutcomeUnknownError
-from persidict.storage.base import Payload, PreconditionFailed, payload_bytes
+from persidict.storage.base import Payload, PreconditionFailed, spool_payload
 from persidict.storage.s3_faults import SeenVersions, Version, chain_after, new_write_id
 
 Resolve = Callable[[Version | None], Awaitable[str]]
 """Looks at what is stored after an unknown outcome: the answer, or raises."""
+Body = bytes | BinaryIO
+"""What an upload sends: bytes, or a spooled file (a streamed value), read from its start."""
+
+
+def upload_body(data: Payload) -> Body:
+    """Bytes as they are; a callable's output spooled to a file (memory, then disk)."""
+    body = spool_payload(data)
+    return bytes(body) if isinstance(body, (bytearray, memoryview)) else body
+
+
+def close_body(body: Body) -> None:
+    if not isinstance(body, bytes):
+        body.close()
 
 
 class Wire(Protocol):
@@ -59,9 +72,9 @@ class CloudCommits(ABC):
     # what a backend sends
     @abstractmethod
     async def send_upload(
-        self, path: str, body: bytes, write_id: str, after: str, condition: str | None
+        self, path: str, body: Body, write_id: str, after: str, condition: str | None
     ) -> str:
-        """One upload attempt; the new version tag.
+        """One upload attempt of all of ``body`` (a file: from its start); the new version tag.
 
         ``condition``: None (plain), ``"*"`` (only if absent) or the version tag
         the stored object must have. Raises the wire's own exceptions.
@@ -86,23 +99,26 @@ class CloudCommits(ABC):
     async def put(self, path: str, data: Payload) -> str:
         """Store ``data`` at ``path`` unconditionally; the new version tag."""
         write_id = new_write_id()
-        body = bytes(payload_bytes(data))
+        body = upload_body(data)
         requests = self.requests
         start = time.monotonic()
-        for attempt in range(requests.max_attempts):
-            try:
-                tag = await self.send_upload(path, body, write_id, "", None)
-                return self._stored(path, tag, write_id, ())
-            except Exception as exc:  # a plain write: sending it again is harmless
-                if not requests.may_retry(exc, attempt, start):
-                    raise await requests.error(exc, path, "upload") from exc
-                await asyncio.sleep(requests.pause(attempt, exc))
+        try:
+            for attempt in range(requests.max_attempts):
+                try:
+                    tag = await self.send_upload(path, body, write_id, "", None)
+                    return self._stored(path, tag, write_id, ())
+                except Exception as exc:  # a plain write: sending it again is harmless
+                    if not requests.may_retry(exc, attempt, start):
+                        raise await requests.error(exc, path, "upload") from exc
+                    await asyncio.sleep(requests.pause(attempt, exc))
+        finally:
+            close_body(body)
         raise AssertionError("unreachable")  # the last attempt raised
 
     async def create(self, path: str, data: Payload) -> str | None:
         """Store ``data`` only if ``path`` is absent; the new version tag; None if it is there."""
         write_id = new_write_id()
-        body = bytes(payload_bytes(data))
+        body = upload_body(data)
 
         async def resolve(now: Version | None) -> str:
             if now is None:
@@ -120,12 +136,14 @@ class CloudCommits(ABC):
             tag = await self._commit(path, "create", resolve, send)
         except PreconditionFailed:
             return None
+        finally:
+            close_body(body)
         return self._stored(path, tag, write_id, ())
 
     async def write_if(self, path: str, data: Payload, etag: str) -> str:
         """Replace ``path`` only if its version tag is ``etag``; else PreconditionFailed."""
         write_id = new_write_id()
-        body = bytes(payload_bytes(data))
+        body = upload_body(data)
         parent = self.seen.get(path, etag)
         after = chain_after(parent, etag)
         parent_mark = after.split()[0]
@@ -151,6 +169,8 @@ class CloudCommits(ABC):
             tag = await self._commit(path, "replace", resolve, send)
         except FileNotFoundError:
             raise PreconditionFailed(f"{where} is absent") from None
+        finally:
+            close_body(body)
         return self._stored(path, tag, write_id, tuple(after.split()))
 
     async def delete(self, path: str) -> None:

@@ -10,6 +10,7 @@ ignores the preconditions (probed once per endpoint and container).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any
@@ -20,7 +21,8 @@ from azure.core.exceptions import HttpResponseError
 from persidict.errors import ConditionalWritesUnsupportedError
 from persidict.storage.azure.requests import AzureRequests, status_of
 from persidict.storage.base import TEMP_PREFIX
-from persidict.storage.cloud_commits import CloudCommits
+from persidict.storage.cloud_commits import Body, CloudCommits
+from persidict.storage.cloud_retry import READ_BACK_PATIENCE
 from persidict.storage.s3_faults import Version, new_write_id
 
 logger = logging.getLogger("persidict.storage.azure")
@@ -64,12 +66,17 @@ class AzureCommits(CloudCommits):
     requests: AzureRequests
 
     async def send_upload(
-        self, path: str, body: bytes, write_id: str, after: str, condition: str | None
+        self, path: str, body: Body, write_id: str, after: str, condition: str | None
     ) -> str:
         meta = {WRITE_ID: write_id, AFTER: after} if after else {WRITE_ID: write_id}
         blob = await self.requests.blob(path)
         kwargs: dict[str, Any] = {"overwrite": True, "metadata": meta, **_conditions(condition)}
-        resp = await self.requests.call(lambda: blob.upload_blob(body, **kwargs))
+        if not isinstance(body, bytes):  # streamed from the file, in blocks beyond 16 MiB
+            kwargs["length"] = body.seek(0, os.SEEK_END)
+            body.seek(0)
+        # A big upload is many requests: its bound grows with its size (8 MiB blocks).
+        timeout = self.requests.request_timeout * (2 + kwargs.get("length", 0) / (8 << 20))
+        resp = await self.requests.call(lambda: blob.upload_blob(body, **kwargs), timeout)
         return tag(resp["etag"])
 
     async def send_delete(self, path: str, condition: str | None) -> None:
@@ -79,7 +86,9 @@ class AzureCommits(CloudCommits):
     async def stat(self, path: str) -> Version | None:
         blob = await self.requests.blob(path)
         try:
-            props = await self.requests.request(blob.get_blob_properties, path, "read back")
+            props = await self.requests.request(
+                blob.get_blob_properties, path, "read back", READ_BACK_PATIENCE
+            )
         except FileNotFoundError:
             return None
         return self.seen.remember(path, version_of(props.etag, props.metadata))

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 import time
 import weakref
 from contextlib import suppress
@@ -35,6 +34,7 @@ from fsspec.asyn import get_loop, sync
 
 from persidict.errors import BackendError
 from persidict.storage.base import PreconditionFailed, RootNotFoundError
+from persidict.storage.cloud_retry import PATIENCE, RetryBudget
 from persidict.storage.no_resend import without_resend
 
 REQUEST_TIMEOUT = 8.0
@@ -142,13 +142,7 @@ def transient(exc: BaseException) -> bool:
     return never_sent(exc) or refused(exc) or unknown_outcome(exc)
 
 
-def pause(attempt: int, exc: BaseException | None = None) -> float:
-    """Jittered exponential back-off before attempt ``attempt + 1`` (longer when throttled)."""
-    base = 0.2 if exc is not None and refused(exc) else 0.05
-    return random.uniform(base / 2, min(2.0, base * 2**attempt))
-
-
-class AzureRequests:
+class AzureRequests(RetryBudget):
     """Requests to ``container`` about paths relative to ``prefix`` (options: see AzureStore)."""
 
     def __init__(self, container: str, prefix: str, storage_options: dict[str, Any]) -> None:
@@ -280,20 +274,15 @@ class AzureRequests:
     never_sent = staticmethod(never_sent)
     refused = staticmethod(refused)
     unknown_outcome = staticmethod(unknown_outcome)
-    pause = staticmethod(pause)
+    transient = staticmethod(transient)
 
     @staticmethod
     def answered(exc: BaseException) -> bool:
         return isinstance(exc, HttpResponseError) and status_of(exc) > 0
 
-    def may_retry(self, exc: BaseException, attempt: int, start: float) -> bool:
-        return (
-            transient(exc)
-            and attempt + 1 < self.max_attempts
-            and time.monotonic() - start < 1.5 * self.request_timeout
-        )
-
-    async def request(self, coro_fn: Any, path: str | None, operation: str) -> Any:
+    async def request(
+        self, coro_fn: Any, path: str | None, operation: str, patience: float = PATIENCE
+    ) -> Any:
         """An idempotent request ``coro_fn()``, retried on transient failures."""
         start = time.monotonic()
         for attempt in range(self.max_attempts):
@@ -302,9 +291,9 @@ class AzureRequests:
             except Exception as exc:
                 if status_of(exc) == 304:
                     raise NotModified from exc
-                if not self.may_retry(exc, attempt, start):
+                if not self.may_retry(exc, attempt, start, patience):
                     raise await self.error(exc, path, operation) from exc
-                await asyncio.sleep(pause(attempt, exc))
+                await asyncio.sleep(self.pause(attempt, exc))
         raise AssertionError("unreachable")  # the last attempt raised
 
     async def error(self, exc: BaseException, path: str | None, operation: str) -> Exception:

@@ -15,9 +15,12 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any
 
+import aiohttp
+
 from persidict.errors import ConditionalWritesUnsupportedError
 from persidict.storage.base import TEMP_PREFIX
-from persidict.storage.cloud_commits import CloudCommits
+from persidict.storage.cloud_commits import Body, CloudCommits
+from persidict.storage.cloud_retry import READ_BACK_PATIENCE
 from persidict.storage.gcs.requests import GCSRequests, HTTPStatus
 from persidict.storage.s3_faults import AFTER, WRITE_ID, Version, new_write_id
 
@@ -57,7 +60,7 @@ class GCSCommits(CloudCommits):
     requests: GCSRequests  # the Wire, with GCS's own calls
 
     async def send_upload(
-        self, path: str, body: bytes, write_id: str, after: str, condition: str | None
+        self, path: str, body: Body, write_id: str, after: str, condition: str | None
     ) -> str:
         meta = {WRITE_ID: write_id, AFTER: after} if after else {WRITE_ID: write_id}
         conditions = {}
@@ -69,15 +72,22 @@ class GCSCommits(CloudCommits):
         return await self._upload_named(self.requests.key(path), body, meta, **conditions)
 
     async def _upload_named(
-        self, name: str, data: bytes, meta: dict[str, str], **conditions: Any
+        self, name: str, data: Body, meta: dict[str, str], **conditions: Any
     ) -> str:
+        if isinstance(data, bytes):
+            content: Any = _multipart(name, meta, data)
+        else:  # streamed from the file: one request, never the whole value in memory
+            data.seek(0)
+            content = aiohttp.MultipartWriter("related", boundary=_BOUNDARY)
+            content.append_json({"name": name, "metadata": meta})
+            content.append(data, {"Content-Type": "application/octet-stream"})
         _, body = await self.requests.attempt(
             "POST",
             f"b/{self.requests.bucket}/o",
             upload=True,
             params={"uploadType": "multipart", **conditions},
             headers={"Content-Type": f'multipart/related; boundary="{_BOUNDARY}"'},
-            data=_multipart(name, meta, data),
+            data=content,
         )
         return str(json.loads(body)["generation"])
 
@@ -93,7 +103,10 @@ class GCSCommits(CloudCommits):
     async def stat(self, path: str) -> Version | None:
         try:
             resource = await self.requests.json(
-                "GET", self.requests.object_url(self.requests.key(path)), path
+                "GET",
+                self.requests.object_url(self.requests.key(path)),
+                path,
+                patience=READ_BACK_PATIENCE,
             )
         except FileNotFoundError:
             return None

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import time
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +26,7 @@ from fsspec.exceptions import FSTimeoutError
 
 from persidict.errors import BackendError
 from persidict.storage.base import PreconditionFailed, RootNotFoundError
+from persidict.storage.cloud_retry import PATIENCE, RetryBudget
 from persidict.storage.no_resend import without_resend
 
 REQUEST_TIMEOUT = 8.0
@@ -90,13 +90,7 @@ def transient(exc: BaseException) -> bool:
     return never_sent(exc) or refused(exc) or unknown_outcome(exc)
 
 
-def pause(attempt: int, exc: BaseException | None = None) -> float:
-    """Jittered exponential back-off before attempt ``attempt + 1`` (longer when rate limited)."""
-    base = 0.2 if exc is not None and refused(exc) else 0.05
-    return random.uniform(base / 2, min(2.0, base * 2**attempt))
-
-
-class GCSRequests:
+class GCSRequests(RetryBudget):
     """Requests to ``bucket`` about paths relative to ``prefix`` (options: see GCSStore)."""
 
     def __init__(self, bucket: str, prefix: str, storage_options: dict[str, Any]) -> None:
@@ -191,22 +185,20 @@ class GCSRequests:
     never_sent = staticmethod(never_sent)
     refused = staticmethod(refused)
     unknown_outcome = staticmethod(unknown_outcome)
-    pause = staticmethod(pause)
+    transient = staticmethod(transient)
 
     @staticmethod
     def answered(exc: BaseException) -> bool:
         """True if the server answered with an error status (a definite refusal)."""
         return isinstance(exc, HTTPStatus)
 
-    def may_retry(self, exc: BaseException, attempt: int, start: float) -> bool:
-        return (
-            transient(exc)
-            and attempt + 1 < self.max_attempts
-            and time.monotonic() - start < 1.5 * self.request_timeout
-        )
-
     async def request(
-        self, method: str, api_path: str, path: str | None, **kwargs: Any
+        self,
+        method: str,
+        api_path: str,
+        path: str | None,
+        patience: float = PATIENCE,
+        **kwargs: Any,
     ) -> tuple[dict[str, str], bytes]:
         """An idempotent request, retried on transient failures; errors name ``path``."""
         start = time.monotonic()
@@ -214,9 +206,9 @@ class GCSRequests:
             try:
                 return await self.attempt(method, api_path, **kwargs)
             except Exception as exc:
-                if not self.may_retry(exc, attempt, start):
+                if not self.may_retry(exc, attempt, start, patience):
                     raise await self.error(exc, path, method) from exc
-                await asyncio.sleep(pause(attempt, exc))
+                await asyncio.sleep(self.pause(attempt, exc))
         raise AssertionError("unreachable")  # the last attempt raised
 
     async def json(self, method: str, api_path: str, path: str | None, **kwargs: Any) -> dict:
