@@ -126,7 +126,7 @@ OPERATIONS = {
 def test_a_broken_write_ends_in_the_true_outcome(azure_options, proxy, url, fault, name):
     account = azure_options["endpoint_url"].rsplit("/", 1)[1]
     endpoint = f"{proxy.url}/{account}"
-    options = dict(azure_options, endpoint_url=endpoint, request_timeout=1.5)
+    options = dict(azure_options, endpoint_url=endpoint, request_timeout=2.0)
     d = open_dict(url, **options)
     d["k"] = 1
     d.store.check_conditional_writes()  # the probe, before any fault is armed

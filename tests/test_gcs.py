@@ -114,7 +114,7 @@ OPERATIONS = {
 @pytest.mark.parametrize("fault", FAULTS)
 @pytest.mark.parametrize("name", list(OPERATIONS))
 def test_a_broken_upload_ends_in_the_true_outcome(gcs_options, proxy, url, fault, name):
-    options = dict(gcs_options, endpoint_url=proxy.url, request_timeout=1.5)
+    options = dict(gcs_options, endpoint_url=proxy.url, request_timeout=2.0)
     d = open_dict(url, **options)
     d["k"] = 1
     d.store.check_conditional_writes()  # the probe, before any fault is armed
