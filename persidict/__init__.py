@@ -41,6 +41,7 @@ from persidict.dicts import (
 from persidict.errors import (
     BackendError,
     ConcurrencyConflictError,
+    ConditionalWritesUnsupportedError,
     KeyClashError,
     MutationPolicyError,
     OutcomeUnknownError,
@@ -86,6 +87,7 @@ __all__ = [
     "BasicS3Dict",
     "ConcurrencyConflictError",
     "ConditionalOperationResult",
+    "ConditionalWritesUnsupportedError",
     "DeleteCurrentFlag",
     "ETagConditionFlag",
     "ETagHasChangedFlag",

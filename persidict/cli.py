@@ -38,7 +38,7 @@ STORE URLs:
 KEYS are parts joined by '/', each of A-Z a-z 0-9 ( ) _ - ~ . = (no '.' or '..'):
   persidict get /data/store Eliza/year      is the key ("Eliza", "year"), file Eliza/year.<ext>
 STORAGE OPTIONS go to a remote store's filesystem (never to a local folder):
-  --endpoint-url http://127.0.0.1:9000      (or PERSIDICT_ENDPOINT_URL; S3 URLs only)
+  --endpoint-url http://127.0.0.1:9000      (or PERSIDICT_ENDPOINT_URL; S3, GCS, Azure)
   -o anon=true -o client_kwargs='{"region_name": "eu-west-1"}'   (values: number,
                 true/false, JSON, else text; an unknown option is an error)
 """
@@ -74,6 +74,11 @@ def _is_s3(url: str) -> bool:
     return split_protocol(url)[0] in ("s3", "s3a")
 
 
+def _takes_endpoint(url: str) -> bool:
+    """Stores whose ``endpoint_url`` option the ``--endpoint-url`` flag sets (the clouds)."""
+    return split_protocol(url)[0] in ("s3", "s3a", "gs", "gcs", "az", "abfs", "abfss")
+
+
 def _options_given(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for pair in args.option or ():
@@ -88,18 +93,19 @@ def storage_options(args: argparse.Namespace, url: str) -> dict[str, Any]:
     """``-o key=value`` pairs and the S3 endpoint, as storage options for ``url``.
 
     A local folder takes none (``cp`` from a folder to S3 gives S3's); the
-    endpoint (``--endpoint-url`` or ``PERSIDICT_ENDPOINT_URL``) goes to S3 URLs only.
+    endpoint (``--endpoint-url`` or ``PERSIDICT_ENDPOINT_URL``) goes to S3, GCS and Azure URLs.
     """
     if _is_local(url):
         return {}
     options = _options_given(args)
     endpoint = args.endpoint_url or os.environ.get("PERSIDICT_ENDPOINT_URL")
-    if endpoint and _is_s3(url):
+    if endpoint and _takes_endpoint(url):
         options["endpoint_url"] = endpoint
     return options
 
 
-_DICT_OPTIONS = {"digest_len", "create_bucket", "region"}  # open_dict's own, beside the fs's
+# open_dict's own, beside the fs's
+_DICT_OPTIONS = {"digest_len", "create_bucket", "region", "single_process"}
 
 
 def _accepted_options(url: str) -> set[str] | None:
@@ -114,6 +120,19 @@ def _accepted_options(url: str) -> set[str] | None:
 
         classes: list[Any] = [s3fs.S3FileSystem, AioSession]
         names.update(OWN_OPTIONS)  # the S3 store's own (request_timeout, ...)
+    elif protocol in ("gs", "gcs"):
+        from gcsfs.core import GCSFileSystem
+
+        from persidict.storage.gcs.requests import OWN_OPTIONS
+
+        # GCSFileSystem takes **kwargs for fsspec's caches only: a typo is an error here.
+        named = set(inspect.signature(GCSFileSystem.__init__).parameters)
+        own = set(_DICT_OPTIONS) | set(OWN_OPTIONS)
+        return own | (named - {"self", "kwargs", "loop", "asynchronous"})
+    elif protocol in ("az", "abfs", "abfss"):
+        from persidict.storage.azure import requests as azure
+
+        return set(_DICT_OPTIONS) | set(azure.OWN_OPTIONS) | set(azure.CLIENT_OPTIONS)
     else:
         import fsspec
 
@@ -391,7 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--format", "-f", choices=format_names(), help="value format")
     common.add_argument(
-        "--endpoint-url", help="S3 endpoint (or env PERSIDICT_ENDPOINT_URL); S3 URLs only"
+        "--endpoint-url",
+        help="S3, GCS or Azure endpoint (or env PERSIDICT_ENDPOINT_URL); cloud URLs only",
     )
     common.add_argument(
         "-o",

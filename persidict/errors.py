@@ -8,6 +8,9 @@
   failed (not a missing key, which is a ``KeyError``).
 - :class:`OutcomeUnknownError` (a ``BackendError``): a commit's reply was lost
   and its outcome could not be found out.
+- :class:`ConditionalWritesUnsupportedError` (a ``BackendError``): the
+  backend has no precondition that holds across processes, so conditional
+  operations are refused rather than silently wrong.
 - :class:`KeyClashError` (``OSError`` and ``ValueError``): a key cannot be
   stored because another key's file or folder holds its path.
 
@@ -91,6 +94,16 @@ class OutcomeUnknownError(BackendError):
         return (type(self), (str(self),), dict(self.__dict__))
 
 
+class ConditionalWritesUnsupportedError(BackendError):
+    """The backend cannot make a write conditional across processes; the operation is refused.
+
+    Raised by ``setdefault``, ``pop``, ``transform_item``, append-only writes
+    and the ``*_if`` operations on an endpoint that ignores conditional
+    headers, or on an fsspec filesystem without a dedicated store (unless
+    opened with ``single_process=True``). Plain get/set/del keep working.
+    """
+
+
 def _rebuild_backend_error(message: str, options: dict[str, Any]) -> BackendError:
     return BackendError(message, **options)
 
@@ -98,6 +111,7 @@ def _rebuild_backend_error(message: str, options: dict[str, Any]) -> BackendErro
 __all__ = [
     "BackendError",
     "ConcurrencyConflictError",
+    "ConditionalWritesUnsupportedError",
     "KeyClashError",
     "MutationPolicyError",
     "OutcomeUnknownError",

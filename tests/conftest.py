@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 
 from persidict import PersiDict, open_dict
-from persidict.testing import moto_server, shared_s3_session
+from persidict.testing import (
+    AZURITE_ACCOUNT,
+    AZURITE_KEY,
+    azurite_server,
+    fake_gcs_server,
+    moto_server,
+    shared_s3_session,
+)
 
 BUCKET = "persidict-tests"
 # Workers get S3 credentials from their environment (pickles carry no secrets), and a
@@ -19,6 +26,7 @@ BUCKET = "persidict-tests"
 for _var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
     os.environ.setdefault(_var, "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("AZURE_STORAGE_ACCOUNT_KEY", AZURITE_KEY)  # azurite's published key
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -77,6 +85,46 @@ def s3_options(moto_endpoint: str) -> dict[str, Any]:
     return options
 
 
+@pytest.fixture(scope="session")
+def gcs_options(tmp_path_factory) -> Iterator[dict[str, Any]]:
+    """Storage options that reach a fake-gcs-server on 127.0.0.1; the bucket exists."""
+    from persidict.storage.gcs import GCSStore
+
+    try:
+        server = fake_gcs_server(str(tmp_path_factory.mktemp("fake-gcs")))
+        endpoint = server.__enter__()
+    except FileNotFoundError as missing:
+        pytest.skip(f"{missing} (scripts/setup-venv installs it)")
+    options = {"endpoint_url": endpoint, "token": "anon", "project": "persidict-tests"}
+    GCSStore(BUCKET, create_bucket=True, **options)
+    try:
+        yield options
+    finally:
+        server.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def azure_options(tmp_path_factory) -> Iterator[dict[str, Any]]:
+    """Storage options that reach an azurite on 127.0.0.1; the container exists."""
+    from persidict.storage.azure import AzureStore
+
+    try:
+        server = azurite_server(str(tmp_path_factory.mktemp("azurite")))
+        endpoint = server.__enter__()
+    except FileNotFoundError as missing:
+        pytest.skip(f"{missing} (scripts/setup-venv installs it)")
+    options = {
+        "endpoint_url": endpoint,
+        "account_name": AZURITE_ACCOUNT,
+        "account_key": AZURITE_KEY,
+    }
+    AzureStore(BUCKET, create_bucket=True, **options)
+    try:
+        yield options
+    finally:
+        server.__exit__(None, None, None)
+
+
 @dataclass
 class Backend:
     """One empty store root on one backend; ``open`` gives a fresh dict object on it."""
@@ -90,7 +138,7 @@ class Backend:
 
 
 BACKENDS = ["local", "memory", "s3"]
-SHARED_BACKENDS = ["local", "s3"]  # visible to other processes
+SHARED_BACKENDS = ["local", "s3", "gcs", "azure"]  # visible to other processes
 
 
 def make_backend(name: str, request: pytest.FixtureRequest, tmp_path) -> Backend:
@@ -99,6 +147,13 @@ def make_backend(name: str, request: pytest.FixtureRequest, tmp_path) -> Backend
         return Backend(name, str(tmp_path / "store"))
     if name == "memory":
         return Backend(name, f"memory://persidict-tests/{unique}")
+    if name == "azure":
+        options = request.getfixturevalue("azure_options")
+        return Backend(name, f"az://{BUCKET}/{unique}", dict(options))
+    if name == "gcs":
+        return Backend(
+            name, f"gs://{BUCKET}/{unique}", dict(request.getfixturevalue("gcs_options"))
+        )
     options = request.getfixturevalue("s3_options")
     return Backend(name, f"s3://{BUCKET}/{unique}", dict(options))
 
@@ -111,7 +166,7 @@ def backend(request: pytest.FixtureRequest, tmp_path) -> Backend:
 
 @pytest.fixture(params=SHARED_BACKENDS)
 def shared_backend(request: pytest.FixtureRequest, tmp_path) -> Backend:
-    """Backends that other processes can reach: a local folder and S3 (moto)."""
+    """Backends other processes reach: a folder, S3 (moto), GCS (fake-gcs-server), azurite."""
     return make_backend(request.param, request, tmp_path)
 
 

@@ -57,13 +57,17 @@ def wait_written(pid: int, fd: int, path: Path, nbytes: int) -> None:
 
 
 def mount_fixture(request, tmp_path_factory, **mount_options):
-    """A json store on ``request.param`` ("local" or "s3") mounted for a module's tests."""
+    """A json store on ``request.param`` (local, s3, gcs, azure) mounted for a module's tests."""
     from persidict import open_dict
     from persidict_fs import mount
 
     tmp = tmp_path_factory.mktemp("fuse")
     if request.param == "local":
         url, options = str(tmp / "store"), {}
+    elif request.param in ("gcs", "azure"):
+        options = dict(request.getfixturevalue(f"{request.param}_options"))
+        scheme = "gs" if request.param == "gcs" else "az"
+        url = f"{scheme}://persidict-tests/mount-{uuid.uuid4().hex[:8]}"
     else:
         options = dict(request.getfixturevalue("s3_options"))
         url = f"s3://persidict-tests/mount-{uuid.uuid4().hex[:8]}"

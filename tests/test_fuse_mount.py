@@ -1,4 +1,4 @@
-"""A mounted json store behaves like a disk to shell tools, on a local folder and on S3.
+"""A mounted json store behaves like a disk to shell tools, on a local folder, S3, GCS and Azure.
 
 One mount per backend for the whole module; each test works in its own folder.
 """
@@ -19,7 +19,7 @@ from tests.waiting import wait_for
 TTL = 0.5
 
 
-@pytest.fixture(scope="module", params=["local", "s3"])
+@pytest.fixture(scope="module", params=["local", "s3", "gcs", "azure"])
 def m(request, tmp_path_factory):
     handle, mounted = mount_fixture(request, tmp_path_factory, cache_ttl=TTL)
     with handle:

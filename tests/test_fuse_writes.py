@@ -19,7 +19,7 @@ from tests.waiting import wait_for
 SPILL = 256 << 10  # a small threshold, so a few MB prove the spilling
 
 
-@pytest.fixture(scope="module", params=["local", "s3"])
+@pytest.fixture(scope="module", params=["local", "s3", "gcs", "azure"])
 def mounted(request, tmp_path_factory):
     spill_dir = tmp_path_factory.mktemp("spill")
     handle, m = mount_fixture(

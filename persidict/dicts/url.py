@@ -21,13 +21,21 @@ def open_dict(
     digest_len: int | None = None,
     append_only: bool = False,
     base_class_for_values: type | None = None,
+    single_process: bool = False,
     **storage_options: Any,
 ) -> PersiDict:
     """Open the store at ``url``: a folder path, ``file://``, ``s3://``, ``memory://``, ...
 
-    ``storage_options`` go to the fsspec filesystem (for S3: ``endpoint_url``,
-    ``key``, ``secret``, ``create_bucket``, ...); the other options are
-    :class:`PersiDict`'s.
+    ``storage_options`` go to the store (for S3: ``endpoint_url``, ``key``,
+    ``secret``, ``create_bucket``, ...; for GCS: ``endpoint_url``, ``token``,
+    ``project``, ``create_bucket``, ...; for Azure (``az://container/prefix``,
+    ``abfs://``): ``account_name``, ``account_key``, ``connection_string``,
+    ``endpoint_url``, ...; else the fsspec filesystem's); the other options are
+    :class:`PersiDict`'s. ``single_process=True`` declares that only this
+    process writes to a store on an fsspec filesystem without preconditions
+    (one that is not a folder, S3 or ``memory://``): conditional operations
+    there then rely on this process's lock instead of being refused with
+    ConditionalWritesUnsupportedError. Stores with real preconditions ignore it.
 
     >>> d = open_dict("memory://scratch")
     >>> d["a"] = 1
@@ -56,8 +64,23 @@ def open_dict(
             **policy,
             **storage_options,
         )
+    if protocol in ("gs", "gcs"):
+        from persidict.storage.gcs import GCSStore
+
+        bucket, _, prefix = path.partition("/")
+        gcs = GCSStore(bucket, prefix, **storage_options)
+        return PersiDict(gcs, serialization_format, digest_len=digest_len or 0, **policy)
+    if protocol in ("az", "abfs", "abfss"):
+        from persidict.storage.azure import AzureStore
+
+        container, _, prefix = path.partition("/")
+        if "@" in container:  # abfs://container@account.dfs.core.windows.net/prefix
+            container, _, host = container.partition("@")
+            storage_options.setdefault("account_name", host.partition(".")[0])
+        azure = AzureStore(container, prefix, **storage_options)
+        return PersiDict(azure, serialization_format, digest_len=digest_len or 0, **policy)
     fs = fsspec.filesystem(protocol, **storage_options)
-    store = FsspecStore(fs, path)
+    store = FsspecStore(fs, path, single_process=single_process)
     return PersiDict(store, serialization_format, digest_len=digest_len or 0, **policy)
 
 

@@ -5,9 +5,11 @@ from persidict.storage.fsspec_store import FsspecStore
 from persidict.storage.local import LocalStore
 
 __all__ = [
+    "AzureStore",
     "ByteStore",
     "Entry",
     "FsspecStore",
+    "GCSStore",
     "LocalStore",
     "PreconditionFailed",
     "RootNotFoundError",
@@ -16,8 +18,17 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    if name == "S3Store":  # s3fs is an optional extra
+    # Each cloud store needs an optional extra: imported when asked for.
+    if name == "S3Store":
         from persidict.storage.s3 import S3Store
 
         return S3Store
+    if name == "GCSStore":
+        from persidict.storage.gcs import GCSStore
+
+        return GCSStore
+    if name == "AzureStore":
+        from persidict.storage.azure import AzureStore
+
+        return AzureStore
     raise AttributeError(name)

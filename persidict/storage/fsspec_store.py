@@ -1,11 +1,14 @@
 """FsspecStore: bytes under one root folder of any fsspec filesystem.
 
-Used for ``memory://`` and for backends without a dedicated store (gcs,
-azure, ...). A single upload is atomic on object stores. Conditional
-writes, plain writes and deletes all commit under a lock shared by every
-store on the same filesystem object in this process: exact for
-``memory://`` (which lives in one process), best-effort across processes
-elsewhere. An ETag is the backend's own (ETag or MD5 field) where it has
+Used for ``memory://`` and for backends without a dedicated store. A single
+upload is atomic on object stores. Conditional writes, plain writes and
+deletes all commit under a lock shared by every store on the same
+filesystem object in this process, which is exact only within one process.
+So conditional operations (create, write_if, delete_if) run on ``memory://``
+(which lives in one process) and where the user declares single-process use
+(``single_process=True``); elsewhere they raise
+ConditionalWritesUnsupportedError naming the URL, never a silent wrong
+answer between processes. An ETag is the backend's own (ETag or MD5 field) where it has
 one, else the size and modification time it reports (for ``memory://``,
 the microsecond each version was made), so ``info`` never downloads a value.
 Local folders and S3 have their own stores with OS- and server-level
@@ -23,6 +26,7 @@ from typing import Any
 
 import fsspec
 
+from persidict.errors import ConditionalWritesUnsupportedError
 from persidict.storage.base import (
     ByteStore,
     Entry,
@@ -68,18 +72,49 @@ def _entry(rel: str, info: dict[str, Any]) -> Entry:
     return Entry(rel, int(info.get("size") or 0), _mtime(info), _etag(info))
 
 
-class FsspecStore(ByteStore):
-    """Bytes at relative paths under ``root`` on the fsspec filesystem ``fs``."""
+_SINGLE_PROCESS_PROTOCOLS = {"memory"}
+"""Filesystems that live inside one process: their lock is exact."""
 
-    def __init__(self, fs: fsspec.AbstractFileSystem, root: str) -> None:
+
+def single_process_by_nature(fs: fsspec.AbstractFileSystem) -> bool:
+    """True for a filesystem no other process can see (``memory://``)."""
+    protocols = (fs.protocol,) if isinstance(fs.protocol, str) else fs.protocol
+    return bool(_SINGLE_PROCESS_PROTOCOLS.intersection(protocols))
+
+
+class FsspecStore(ByteStore):
+    """Bytes at relative paths under ``root`` on the fsspec filesystem ``fs``.
+
+    ``single_process=True`` declares that only this process writes there, so
+    conditional operations may rely on this process's lock; without it they
+    are refused on every filesystem other processes can see.
+    """
+
+    def __init__(
+        self, fs: fsspec.AbstractFileSystem, root: str, *, single_process: bool = False
+    ) -> None:
         self.fs = fs
         self.root = fs._strip_protocol(root).rstrip("/")
         self.url = fs.unstrip_protocol(self.root)
+        self.single_process = single_process
+        self.conditional_across_processes = single_process_by_nature(fs)
         self._lock = _lock_of(fs)
         fs.makedirs(self.root, exist_ok=True)
 
     def __reduce__(self):
-        return (type(self), (self.fs, self.root))
+        return (_reopen, (type(self), self.fs, self.root, self.single_process))
+
+    def _require_conditional(self, operation: str) -> None:
+        if self.single_process or self.conditional_across_processes:
+            return
+        raise ConditionalWritesUnsupportedError(
+            f"{self.url}: {type(self.fs).__name__} has no precondition that holds across "
+            f"processes, so {operation} (behind setdefault, pop, transform_item, append-only "
+            "writes and the *_if operations) is refused; plain get/set/del work. If only this "
+            "process writes there, open it with single_process=True (-o single_process=true)",
+            backend=str(self.fs.protocol),
+            operation=operation,
+        )
 
     def full_path(self, path: str) -> str:
         return f"{self.root}/{path}" if path else self.root
@@ -126,6 +161,7 @@ class FsspecStore(ByteStore):
             return self._put(path, data)
 
     def create(self, path: str, data: Payload) -> str | None:
+        self._require_conditional("an exclusive create")
         data = payload_bytes(data)
         with self._lock:
             if self.exists(path):
@@ -141,6 +177,7 @@ class FsspecStore(ByteStore):
             raise PreconditionFailed(f"{self.full_path(path)} has ETag {current}, not {etag}")
 
     def write_if(self, path: str, data: Payload, etag: str) -> str:
+        self._require_conditional("a compare-and-swap")
         data = payload_bytes(data)
         with self._lock:
             self._check_etag(path, etag)
@@ -154,6 +191,7 @@ class FsspecStore(ByteStore):
             self.fs.rm_file(full)
 
     def delete_if(self, path: str, etag: str) -> None:
+        self._require_conditional("a conditional delete")
         with self._lock:
             self._check_etag(path, etag)
             self.fs.rm_file(self.full_path(path))
@@ -217,3 +255,7 @@ class FsspecStore(ByteStore):
             else:
                 files.append(_entry(rel, info))
         return files, dirs
+
+
+def _reopen(cls, fs, root, single_process):
+    return cls(fs, root, single_process=single_process)

@@ -25,6 +25,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 
+from persidict import errors
 from persidict.errors import BackendError, OutcomeUnknownError
 
 WRITE_ID = "persidict-write-id"
@@ -56,7 +57,7 @@ class S3TimeoutError(S3Error, TimeoutError):
     """No answer from the S3 endpoint within the configured ``request_timeout``."""
 
 
-class ConditionalWritesUnsupportedError(S3Error):
+class ConditionalWritesUnsupportedError(S3Error, errors.ConditionalWritesUnsupportedError):
     """The endpoint ignores ``If-Match``/``If-None-Match``; conditional operations are refused."""
 
 

@@ -259,14 +259,14 @@ def _no_blind_resend(http_session: Any) -> None:
     connection; a conditional PUT or DELETE is not idempotent, and a resend
     of one that was applied reports the wrong outcome. The store decides.
     """
+    from persidict.storage.no_resend import without_resend
+
     get_session = http_session._get_session
 
-    async def without_resend(*args: Any, **kwargs: Any) -> Any:
-        session = await get_session(*args, **kwargs)
-        session._retry_connection = False
-        return session
+    async def get_without_resend(*args: Any, **kwargs: Any) -> Any:
+        return without_resend(await get_session(*args, **kwargs))
 
-    http_session._get_session = without_resend
+    http_session._get_session = get_without_resend
 
 
 def _one_round_trip(request, **kwargs: Any) -> None:
