@@ -115,7 +115,7 @@ class AttributeOps(MountState):
             return 0
         self._writable()
         with store_io("set the time of", rel):
-            if self._set_mtime(rel, mtime):
+            if self._set_mtime(rel, mtime, st.size):
                 self.tree.remember(rel, Stat(False, st.size, mtime))
         return 0
 

@@ -60,6 +60,9 @@ def store_io(what: str, rel: str):
         raise OSError(errno.EIO, f"could not {what} {rel}") from exc
 
 
+SKEW = 5.0  # seconds between our clock and the store's that a kept time allows
+
+
 class TreeCache:
     """Listings and attributes of ``fs`` under ``root``, each kept ``ttl`` seconds."""
 
@@ -71,6 +74,8 @@ class TreeCache:
         self._lock = threading.Lock()
         self._listings: dict[str, tuple[float, dict[str, Stat]]] = {}
         self._stats: dict[str, tuple[float, Stat | None]] = {}
+        # times set through the mount: rel -> (size, time, when it was set)
+        self._kept: dict[str, tuple[int, float, float]] = {}
 
     def full(self, rel: str) -> str:
         """The filesystem's path for mount-relative path ``rel``."""
@@ -96,6 +101,12 @@ class TreeCache:
                 entries[name.rpartition("/")[2]] = stat_of(info)
         log.debug("listed %r: %d entries", rel or "/", len(entries))
         with self._lock:
+            for name, st in entries.items():
+                kept = self._kept.get(f"{rel}/{name}" if rel else name)
+                # a listing may carry the upload time (S3), not the time kept in the
+                # file's metadata: the time set here shows while the file is unchanged
+                if kept and not st.is_dir and st.size == kept[0] and st.mtime <= kept[2] + SKEW:
+                    entries[name] = Stat(False, st.size, kept[1])
             self.listings_made += 1
             # kept ttl from when it arrived: a slow listing must not be stale at once
             self._listings[rel] = (time.monotonic() + self.ttl, entries)
@@ -132,10 +143,20 @@ class TreeCache:
             self._stats[rel] = (now + self.ttl, st)
         return st
 
+    def kept_time(self, rel: str, size: int, mtime: float | None) -> None:
+        """The mount had the store keep ``mtime`` for ``rel`` (None: a write, time now)."""
+        with self._lock:
+            if mtime is None:
+                self._kept.pop(rel, None)
+            else:
+                self._kept[rel] = (size, mtime, time.time())
+
     def remember(self, rel: str, st: Stat | None) -> None:
         """Record a change made through the mount (None: removed), so it shows at once."""
         parent, _, name = rel.rpartition("/")
         with self._lock:
+            if st is None:
+                self._kept.pop(rel, None)
             self._stats[rel] = (time.monotonic() + self.ttl, st)
             listing = self._listings.get(parent)
             if listing:

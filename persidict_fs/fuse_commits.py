@@ -42,7 +42,9 @@ class Commits(MountState):
                 size = self.fs.append_file(self._full(rel), spool.payload(note), repeatable=True)
             else:
                 self.fs.pipe_file(self._full(rel), spool.payload(note))
-            if mtime is not None and not self._set_mtime(rel, mtime):
+            if mtime is None:
+                self.tree.kept_time(rel, size, None)
+            elif not self._set_mtime(rel, mtime, size):
                 mtime = None
         except Exception as exc:
             # the stored value is unchanged; the writer's close() reports EIO

@@ -190,11 +190,13 @@ class MountState(mfusepy.Operations):
     def _spool(self) -> Spool:
         return Spool(self.spill_threshold, self.spill_dir)
 
-    def _set_mtime(self, rel: str, mtime: float) -> bool:
-        """Have the store keep ``mtime`` for ``rel``; False if it keeps no times."""
+    def _set_mtime(self, rel: str, mtime: float, size: int) -> bool:
+        """Have the store keep ``mtime`` for ``rel`` (of ``size`` bytes); False if it keeps
+        no times."""
         try:
             self.fs.set_mtime(self._full(rel), mtime)
         except io.UnsupportedOperation as exc:  # a store without times: as on FAT
             log.debug("time of %r not kept: %s", "/" + rel, exc)
             return False
+        self.tree.kept_time(rel, size, mtime)
         return True
