@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,3 +82,22 @@ def mount_fixture(request, tmp_path_factory, **mount_options):
     handle = mount(url, root, cache_ttl=ttl, log_file=log, log_level=level,
                    **mount_options, **options)  # fmt: skip
     return handle, Mounted(d, root, log, ttl)
+
+
+@contextmanager
+def raw_mount(request, tmp_path_factory, name: str):
+    """A raw (bytes) store on ``request.param`` ("local" or "s3") mounted: (mount point, log)."""
+    from persidict import open_dict
+    from persidict_fs import mount
+
+    tmp = tmp_path_factory.mktemp(name)
+    if request.param == "local":
+        url, options = str(tmp / "store"), {}
+    else:
+        options = dict(request.getfixturevalue("s3_options"))
+        url = f"s3://persidict-tests/{name}-{uuid.uuid4().hex[:8]}"
+    open_dict(url, "bytes", **options)
+    mnt, log = tmp / "mnt", tmp / "mount.log"
+    mnt.mkdir()
+    with mount(url, mnt, serialization_format="bytes", log_file=log, **options):
+        yield mnt, log

@@ -19,21 +19,16 @@ import pytest
 from persidict import open_dict
 from persidict_fs import mount
 from persidict_fs.mount import MountError
+from tests.fuse_helpers import raw_mount
 
 PAST = 981173106  # 2001-02-03 04:05:06 UTC
+
+
 @pytest.fixture(scope="module", params=["local", "s3"])
 def mnt(request, tmp_path_factory):
     """A raw (bytes) store mounted for the module; each test works in a folder of its own."""
-    tmp = tmp_path_factory.mktemp("disk")
-    if request.param == "local":
-        url, options = str(tmp / "store"), {}
-    else:
-        options = dict(request.getfixturevalue("s3_options"))
-        url = f"s3://persidict-tests/disk-{uuid.uuid4().hex[:8]}"
-    open_dict(url, "bytes", **options)
-    (tmp / "mnt").mkdir()
-    with mount(url, tmp / "mnt", serialization_format="bytes", log_file=tmp / "log", **options):
-        yield tmp / "mnt"
+    with raw_mount(request, tmp_path_factory, "disk") as (point, _log):
+        yield point
 
 
 @pytest.fixture

@@ -25,8 +25,7 @@ import uuid
 
 import pytest
 
-from persidict import open_dict
-from persidict_fs import mount
+from tests.fuse_helpers import raw_mount
 
 STEPS = {"local": 3000, "s3": 1200}
 SEEDS = [int(s) for s in os.environ.get("PERSIDICT_MODEL_SEEDS", "1,2").split(",")]
@@ -49,17 +48,8 @@ def steps_for(backend: str) -> int:
 @pytest.fixture(scope="module", params=["local", "s3"])
 def mounted(request, tmp_path_factory):
     """A raw (bytes) store mounted for the module: (backend, mount point, log)."""
-    tmp = tmp_path_factory.mktemp("model")
-    if request.param == "local":
-        url, options = str(tmp / "store"), {}
-    else:
-        options = dict(request.getfixturevalue("s3_options"))
-        url = f"s3://persidict-tests/model-{uuid.uuid4().hex[:8]}"
-    open_dict(url, "bytes", **options)
-    mnt, log = tmp / "mnt", tmp / "mount.log"
-    mnt.mkdir()
-    with mount(url, mnt, serialization_format="bytes", log_file=log, **options):
-        yield request.param, mnt, log
+    with raw_mount(request, tmp_path_factory, "model") as (point, log):
+        yield request.param, point, log
 
 
 def outcome(call, *args):
