@@ -22,7 +22,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from persidict import PersiDict, open_dict
@@ -242,6 +244,8 @@ def mount(
     clean_dead_mount(mountpoint)
     if mounted_fs(mountpoint) is not None:
         raise MountError(f"{mountpoint} is already a mount point: unmount it first")
+    # a server still stopping there would unmount the new mount on its way out
+    wait_for_servers(mountpoint, timeout)
     if foreground:
         serve(store_or_url, mountpoint, **options)
         return None
@@ -256,7 +260,8 @@ def mount(
     log_path = os.fspath(log_file) if log_file is not None else None
     with open(log_path or os.devnull, "ab") as stream:
         process = subprocess.Popen(
-            [sys.executable, "-c", "from persidict_fs.mount import _main; _main()"],
+            # the mount point in argv (unused by _main) lets server_pids() find this server
+            [sys.executable, "-c", _SERVER, _point(mountpoint)],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=stream if log_path else None,  # None: the server logs to our stderr
@@ -275,15 +280,52 @@ def mount(
     return Mount(process, mountpoint, log_path)
 
 
+_SERVER = "from persidict_fs.mount import _main; _main()"
+
+
+def _point(mountpoint: str | os.PathLike) -> str:
+    """The absolute path of ``mountpoint`` as mountinfo shows it (no stat of the mount itself)."""
+    parent, name = os.path.split(os.path.abspath(os.fspath(mountpoint)))
+    return os.path.join(os.path.realpath(parent), name)
+
+
+def server_pids(mountpoint: str | os.PathLike) -> list[int]:
+    """Process ids of the background servers started by :func:`mount` for ``mountpoint``.
+
+    A server lives on for a moment after an unmount; one that is still
+    stopping must not meet a new mount at the same place.
+    """
+    target = _point(mountpoint)
+    pids = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        if argv[1:4] == [b"-c", _SERVER.encode(), os.fsencode(target)]:
+            pids.append(int(entry.name))
+    return pids
+
+
+def wait_for_servers(mountpoint: str | os.PathLike, timeout: float = 30.0) -> None:
+    """Wait until no server of ``mountpoint`` runs; MountError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while pids := server_pids(mountpoint):
+        if time.monotonic() > deadline:
+            raise MountError(f"the server of {mountpoint} (pid {pids[0]}) has not exited")
+        time.sleep(0.02)
+
+
 def mounted_fs(mountpoint: str | os.PathLike) -> str | None:
     """The type of the filesystem mounted at ``mountpoint`` (``fuse.persidict``...), or None.
 
     Read from ``/proc/self/mountinfo``, which lists a FUSE mount whose server
     died too (``os.path.ismount`` cannot stat it, so it says False).
     """
-    path = os.fspath(mountpoint)
-    parent, name = os.path.split(os.path.abspath(path))
-    target = os.path.join(os.path.realpath(parent), name)  # no stat of a dead mount itself
+    target = _point(mountpoint)
     found = None
     with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
         for line in f:
@@ -322,8 +364,45 @@ def _tail(log_path: str | None) -> str:
     return ": " + " | ".join(lines) if lines else ""
 
 
+# What libfuse writes straight to the C stderr and means nothing to a user: the unmount it
+# tries on its way out of a mount already gone (fusermount -u), and the thread limit it
+# clamps by itself.
+_LIBFUSE_CHATTER = re.compile(
+    rb"fuse: failed to unmount .*: Invalid argument|Ignoring invalid max threads value .*"
+)
+
+
+def _quiet_libfuse() -> Callable[[], None]:
+    """Pass the process's stderr (fd 2) through a filter of libfuse's chatter.
+
+    Returns the function that restores fd 2 and waits until the filter has passed on
+    every line written before.
+    """
+    keep = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def pump() -> None:
+        with os.fdopen(read_end, "rb") as lines:
+            for line in lines:
+                if not _LIBFUSE_CHATTER.fullmatch(line.rstrip(b"\n")):
+                    os.write(keep, line)
+
+    thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)
+    thread.start()
+
+    def restore() -> None:
+        sys.stderr.flush()
+        os.dup2(keep, 2)  # closes the pipe's last write end: the pump reads to its end
+        thread.join(5.0)
+
+    return restore
+
+
 def _main() -> None:
     store_or_url, mountpoint, options, log_level = pickle.load(sys.stdin.buffer)
+    restore_stderr = _quiet_libfuse()
     logging.basicConfig(
         level=log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -331,7 +410,9 @@ def _main() -> None:
         ended = serve(store_or_url, mountpoint, **options)
     except Exception as exc:
         log.error("cannot serve %s at %s: %s", store_or_url, mountpoint, exc)
+        restore_stderr()
         sys.exit(1)
+    restore_stderr()
     if not ended:
         # threads of libfuse are still waiting on the store: leave them with the process
         logging.shutdown()
