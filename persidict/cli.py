@@ -409,7 +409,7 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 
 def cmd_mount(args: argparse.Namespace) -> None:
-    from persidict_fs.mount import mount
+    from persidict_fs.mount import quiet_libfuse
 
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -420,7 +420,23 @@ def cmd_mount(args: argparse.Namespace) -> None:
     log_file = args.log
     if log_file is None and not args.foreground:  # the server outlives this terminal command
         log_file = default_log(args.mountpoint)
-    handle = mount(
+    # in the foreground libfuse writes to this terminal: its harmless lines left out
+    restore_stderr = quiet_libfuse() if args.foreground else None
+    try:
+        handle = _mount(args, fmt, log_file, options)
+    finally:
+        if restore_stderr:
+            restore_stderr()
+    if handle is not None:
+        pid, where = handle.process.pid, args.mountpoint
+        print(f"mounted {args.url} as {fmt} at {where} (pid {pid}, log {log_file}); "
+              f"unmount with: persidict umount {where}", file=sys.stderr)  # fmt: skip
+
+
+def _mount(args: argparse.Namespace, fmt: str, log_file: str | None, options: dict[str, Any]):
+    from persidict_fs.mount import mount
+
+    return mount(
         args.url,
         args.mountpoint,
         read_only=args.read_only,
@@ -431,10 +447,6 @@ def cmd_mount(args: argparse.Namespace) -> None:
         log_level=args.log_level,
         **options,
     )
-    if handle is not None:
-        pid, where = handle.process.pid, args.mountpoint
-        print(f"mounted {args.url} as {fmt} at {where} (pid {pid}, log {log_file}); "
-              f"unmount with: persidict umount {where}", file=sys.stderr)  # fmt: skip
 
 
 def refuse_busy_mountpoint(args: argparse.Namespace) -> None:

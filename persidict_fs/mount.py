@@ -372,7 +372,7 @@ _LIBFUSE_CHATTER = re.compile(
 )
 
 
-def _quiet_libfuse() -> Callable[[], None]:
+def quiet_libfuse() -> Callable[[], None]:
     """Pass the process's stderr (fd 2) through a filter of libfuse's chatter.
 
     Returns the function that restores fd 2 and waits until the filter has passed on
@@ -402,7 +402,7 @@ def _quiet_libfuse() -> Callable[[], None]:
 
 def _main() -> None:
     store_or_url, mountpoint, options, log_level = pickle.load(sys.stdin.buffer)
-    restore_stderr = _quiet_libfuse()
+    restore_stderr = quiet_libfuse()
     logging.basicConfig(
         level=log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

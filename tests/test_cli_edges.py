@@ -16,7 +16,8 @@ from persidict import FileDirDict, NonEmptySafeStrTuple, open_dict
 from persidict.dicts.url import guess_format
 from persidict.formats import format_names, get_format
 from persidict_fs.mount import mounted_fs, server_pids
-from tests.test_cli import _Planted, run
+from tests.test_cli import PERSIDICT, _Planted, run
+from tests.waiting import wait_for
 
 
 def _one_line_error(done: subprocess.CompletedProcess, status: int) -> str:
@@ -268,3 +269,24 @@ def test_mounting_an_s3_store_says_one_line_and_logs_nothing_routine(tmp_path, s
     run("mount", url, str(mnt), "--endpoint-url", s3_options["endpoint_url"], "--log", str(log))
     run("umount", str(mnt))  # waits for the first server too
     assert log.read_text() == ""  # no credentials line, no libfuse chatter
+
+
+def test_a_foreground_mount_shows_refusals_on_its_stderr_and_no_libfuse_chatter(tmp_path):
+    open_dict(str(tmp_path / "store"), "json")["seed"] = 0
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    server = subprocess.Popen(
+        [PERSIDICT, "mount", str(tmp_path / "store"), str(mnt), "--foreground"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: mounted_fs(mnt) == "fuse.persidict", "the mount")
+        subprocess.run(["bash", "-c", f"echo '{{not json' > {mnt}/x.json"], timeout=60)
+    finally:
+        run("umount", str(mnt))
+        _, err = server.communicate(timeout=60)
+    assert server.returncode == 0
+    assert "could not store '/x.json': not valid 'json' data" in err
+    assert "failed to unmount" not in err
+    assert sorted(os.listdir(tmp_path / "store")) == ["seed.json"]
