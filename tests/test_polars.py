@@ -26,7 +26,7 @@ def _frame(rng: random.Random, rows: int) -> pl.DataFrame:
             "t": [
                 dt.datetime(2020, 1, 1) + dt.timedelta(seconds=rng.randint(0, 10**8))
                 for _ in range(rows)
-            ],  # fmt: skip
+            ],
             "l": [[rng.randint(0, 9)] * rng.randint(0, 3) for _ in range(rows)],
             "c": pl.Series([rng.choice(["a", "b"]) for _ in range(rows)], dtype=pl.Categorical),
         }
