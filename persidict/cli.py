@@ -273,6 +273,14 @@ def cmd_get(args: argparse.Namespace) -> None:
         raise KeyError(f"no key {args.key!r} in {args.url}{opened_as(args, args.url)}") from None
     except FormatError as exc:
         raise trust_hint(args, args.url, exc) from None
+    if args.as_json:
+        from persidict_fs.render import CannotRender, render
+
+        try:
+            sys.stdout.buffer.write(render(value))
+        except CannotRender as exc:
+            raise ValueError(f"cannot show {args.key!r} as JSON: {exc}") from None
+        return
     _write_value(value)
 
 
@@ -417,6 +425,9 @@ def cmd_mount(args: argparse.Namespace) -> None:
     refuse_busy_mountpoint(args)
     options = storage_options(args, args.url)
     fmt = store_format(args, args.url)
+    if args.render:  # values are decoded to be shown: the one trust rule
+        options["render"] = args.render
+        options["serialization_format"] = decoding_format(fmt, trusted=args.trust)
     log_file = args.log
     if log_file is None and not args.foreground:  # the server outlives this terminal command
         log_file = default_log(args.mountpoint)
@@ -429,20 +440,21 @@ def cmd_mount(args: argparse.Namespace) -> None:
             restore_stderr()
     if handle is not None:
         pid, where = handle.process.pid, args.mountpoint
-        print(f"mounted {args.url} as {fmt} at {where} (pid {pid}, log {log_file}); "
+        shown = f"{fmt}, rendered as {args.render}" if args.render else fmt
+        print(f"mounted {args.url} as {shown} at {where} (pid {pid}, log {log_file}); "
               f"unmount with: persidict umount {where}", file=sys.stderr)  # fmt: skip
 
 
 def _mount(args: argparse.Namespace, fmt: str, log_file: str | None, options: dict[str, Any]):
     from persidict_fs.mount import mount
 
+    options.setdefault("serialization_format", fmt)
     return mount(
         args.url,
         args.mountpoint,
         read_only=args.read_only,
         cache_ttl=args.cache_ttl,
         foreground=args.foreground,
-        serialization_format=fmt,
         log_file=log_file,
         log_level=args.log_level,
         **options,
@@ -544,6 +556,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("url", help=STORE)
     p.add_argument("key", help=KEY)
     add_trust(p)
+    p.add_argument(
+        "--as",
+        dest="as_json",
+        choices=["json"],
+        help="print the value as JSON (arrays as lists, frames as columns and rows)",
+    )
     p = command("set", cmd_set, "store VALUE (JSON if it parses, else text; stdin if omitted)")
     p.add_argument("url", help=STORE)
     p.add_argument("key", help=KEY)
@@ -567,6 +585,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--nonempty", action="store_true", help="mount over a folder that holds files (hidden)"
     )
+    p.add_argument(
+        "--render",
+        choices=["json"],
+        help="show every value as a read-only JSON file (a pkl or npy store, to browse and grep)",
+    )
+    add_trust(p)
     p.add_argument("--foreground", action="store_true", help="serve until Ctrl-C or unmount")
     p.add_argument(
         "--cache-ttl", type=float, default=1.0, metavar="S", help="cache time in seconds (1)"

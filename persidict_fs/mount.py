@@ -84,6 +84,7 @@ def serve(
     spill_threshold: int | None = None,
     spill_dir: str | None = None,
     stop_timeout: float = STOP_TIMEOUT,
+    render: str | None = None,
     **storage_options: Any,
 ) -> bool:
     """Serve the store at ``mountpoint`` until unmounted (Ctrl-C, SIGTERM, SIGHUP, fusermount).
@@ -94,6 +95,8 @@ def serve(
     ``stop_timeout``: seconds that requests under way get to finish once
     the mount is told to stop (from the main thread); then the mount is
     detached without them and False is returned (True when all finished).
+    ``render="json"``: show every value as a read-only JSON file
+    (:mod:`persidict_fs.render`; the dict's format decides what is decoded).
     """
     from persidict_fs.fuse import JOURNALS, StoreOperations  # imports mfusepy: only when serving
 
@@ -101,6 +104,10 @@ def serve(
     for path in Journal.clean(journals, is_temp_name):
         log.warning("removed %s: a mount server died while committing it", path)
     d = open_store(store_or_url, serialization_format, **storage_options)
+    if render is not None:
+        from persidict_fs.render import rendered_as
+
+        d, read_only = rendered_as(d, render), True
     # One thread serves a local folder 2-3x faster (no thread hand-offs, no
     # per-callback Python thread states); a remote store needs several, so
     # that one slow request does not stall every other.
@@ -213,6 +220,7 @@ def mount(
     spill_dir: str | None = None,
     stop_timeout: float = STOP_TIMEOUT,
     timeout: float = 30.0,
+    render: str | None = None,
     **storage_options: Any,
 ) -> Mount | None:
     """Show a store (a URL or a PersiDict) as a folder of per-key files at ``mountpoint``.
@@ -223,7 +231,7 @@ def mount(
     by default it goes to this process's stderr. ``multithreaded`` defaults
     to False for a local folder (faster) and True for remote stores. A ``memory://`` dict cannot
     be mounted in the background: the server is another process. ``spill_threshold``,
-    ``spill_dir`` and ``stop_timeout``: see :func:`serve`. A dead mount left at
+    ``spill_dir``, ``stop_timeout`` and ``render``: see :func:`serve`. A dead mount left at
     ``mountpoint`` by a killed server is unmounted first (logged); a live one is refused
     (MountError).
 
@@ -238,6 +246,7 @@ def mount(
         spill_threshold=spill_threshold,
         spill_dir=spill_dir,
         stop_timeout=stop_timeout,
+        render=render,
         **storage_options,
     )
     mountpoint = os.fspath(mountpoint)
