@@ -88,9 +88,7 @@ def guess_format(url: str, default: str = "pkl", **storage_options: Any) -> str:
     names = [p.rpartition("/")[2] for p in islice(store.iter_paths(), GUESS_SAMPLE)]
     if not names:
         return default
-    found = Counter(
-        by_ext[ext] for ext in (os.path.splitext(n)[1] for n in names) if ext in by_ext
-    )
+    found = Counter(by_ext[ext] for ext in (os.path.splitext(n)[1] for n in names) if ext in by_ext)
     if not found:
         return "bytes"
     # most common first; a tie goes to the order of the registry (pkl first), not to chance
