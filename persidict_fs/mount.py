@@ -125,7 +125,9 @@ def serve(
         **spill,  # type: ignore[arg-type]
     )
     log.info("serving %s (%s) at %s", d.store.url, d.serialization_format, mountpoint)
-    point = os.fspath(mountpoint)
+    # absolute: a relative one, looked up again after libfuse changed the folder, was not
+    # found, so the first change of the mount table anywhere stopped the mount
+    point = os.path.abspath(os.fspath(mountpoint))
     source = f"persidict:{d.store.url}"
     try:
         ended = run_stoppable(
@@ -249,7 +251,7 @@ def mount(
         render=render,
         **storage_options,
     )
-    mountpoint = os.fspath(mountpoint)
+    mountpoint = os.path.abspath(os.fspath(mountpoint))
     clean_dead_mount(mountpoint)
     if mounted_fs(mountpoint) is not None:
         raise MountError(f"{mountpoint} is already a mount point: unmount it first")

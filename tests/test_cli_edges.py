@@ -290,3 +290,21 @@ def test_a_foreground_mount_shows_refusals_on_its_stderr_and_no_libfuse_chatter(
     assert "could not store '/x.json': not valid 'json' data" in err
     assert "failed to unmount" not in err
     assert sorted(os.listdir(tmp_path / "store")) == ["seed.json"]
+
+
+def test_a_mount_at_a_relative_path_outlives_other_mounts_coming_and_going(tmp_path):
+    open_dict(str(tmp_path / "store"), "txt")["greeting"] = "hello"
+    for name in ("mnt1", "mnt2"):
+        (tmp_path / name).mkdir()
+    here = {"cwd": tmp_path}
+    _in(here, "mount", "store", "mnt1")
+    _in(here, "mount", "store", "mnt2")  # a change of the mount table: mnt1 used to stop
+    _in(here, "umount", "mnt2")  # another one
+    assert (tmp_path / "mnt1" / "greeting.txt").read_text() == "hello"
+    _in(here, "umount", "mnt1")  # "not a mount point" when it had stopped
+    assert mounted_fs(tmp_path / "mnt1") is None
+
+
+def _in(where: dict, *args: str) -> None:
+    done = subprocess.run([PERSIDICT, *args], capture_output=True, text=True, timeout=120, **where)
+    assert done.returncode == 0, done.stderr
