@@ -419,6 +419,16 @@ def cmd_info(args: argparse.Namespace) -> None:
 def cmd_mount(args: argparse.Namespace) -> None:
     from persidict_fs.mount import quiet_libfuse
 
+    # in the foreground libfuse writes to this terminal: its harmless lines left out
+    restore_stderr = quiet_libfuse() if args.foreground else None
+    try:
+        _cmd_mount(args)
+    finally:
+        if restore_stderr:
+            restore_stderr()
+
+
+def _cmd_mount(args: argparse.Namespace) -> None:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -431,13 +441,7 @@ def cmd_mount(args: argparse.Namespace) -> None:
     log_file = args.log
     if log_file is None and not args.foreground:  # the server outlives this terminal command
         log_file = default_log(args.mountpoint)
-    # in the foreground libfuse writes to this terminal: its harmless lines left out
-    restore_stderr = quiet_libfuse() if args.foreground else None
-    try:
-        handle = _mount(args, fmt, log_file, options)
-    finally:
-        if restore_stderr:
-            restore_stderr()
+    handle = _mount(args, fmt, log_file, options)
     if handle is not None:
         pid, where = handle.process.pid, args.mountpoint
         shown = f"{fmt}, rendered as {args.render}" if args.render else fmt

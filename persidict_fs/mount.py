@@ -384,15 +384,19 @@ _LIBFUSE_CHATTER = re.compile(
 
 
 def quiet_libfuse() -> Callable[[], None]:
-    """Pass the process's stderr (fd 2) through a filter of libfuse's chatter.
+    """Pass what C code writes to fd 2 through a filter of libfuse's chatter.
 
-    Returns the function that restores fd 2 and waits until the filter has passed on
-    every line written before.
+    ``sys.stderr`` (Python's logging, configured after this) writes to the
+    original stderr directly, so a log line is there the moment it is logged.
+    Returns the function that restores both and waits until the filter has
+    passed on every line written before.
     """
     keep = os.dup(2)
     read_end, write_end = os.pipe()
     os.dup2(write_end, 2)
     os.close(write_end)
+    python_stderr = sys.stderr
+    sys.stderr = open(keep, "w", buffering=1, closefd=False)  # noqa: SIM115 (closed in restore)
 
     def pump() -> None:
         with os.fdopen(read_end, "rb") as lines:
@@ -404,7 +408,8 @@ def quiet_libfuse() -> Callable[[], None]:
     thread.start()
 
     def restore() -> None:
-        sys.stderr.flush()
+        sys.stderr.close()
+        sys.stderr = python_stderr
         os.dup2(keep, 2)  # closes the pipe's last write end: the pump reads to its end
         thread.join(5.0)
 
