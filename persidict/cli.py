@@ -9,11 +9,13 @@ AWS environment variables, ``--endpoint-url`` and ``-o key=value``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import inspect
 import json
 import logging
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,8 +27,9 @@ from fsspec.core import split_protocol
 
 from persidict.dicts.base import PersiDict
 from persidict.dicts.url import guess_format, open_dict
-from persidict.formats import Format, FormatError, format_names, get_format, json_format
+from persidict.formats import Format, FormatError, decoding_format, format_names, get_format
 from persidict.keys import normalize_key
+from persidict.storage.base import Entry, RootNotFoundError
 
 BATCH = 256
 
@@ -201,13 +204,45 @@ def open_url(
     options = storage_options(args, url)
     if _is_local(url) and not create and not os.path.isdir(path):
         raise UsageError(f"no store at {url!r}: not a folder")
-    fmt = fmt or args.format or guess_format(url, **options)
-    return open_dict(url, fmt, **options)
+    return open_dict(url, fmt or store_format(args, url), **options)
 
 
-def open_source(args: argparse.Namespace, url: str) -> PersiDict:
-    """The store copied from: its own format, whatever --format says of the copy."""
-    return open_url(args, url, guess_format(url, **storage_options(args, url)))
+def store_format(args: argparse.Namespace, url: str, *, own: bool = False) -> str:
+    """The format of the store at ``url``: --format, else read from its files' extensions.
+
+    ``own`` ignores --format (``cp`` reads the source in its own format).
+    A guess is kept in ``args.guessed`` so that messages can say how the store was opened.
+    """
+    if args.format and not own:
+        return str(args.format)
+    name = guess_format(url, **storage_options(args, url))
+    args.guessed = {**getattr(args, "guessed", {}), url: name}
+    return name
+
+
+def opened_as(args: argparse.Namespace, url: str) -> str:
+    """`` (opened as pkl, from its files' extensions)`` when the format of ``url`` was guessed."""
+    name = getattr(args, "guessed", {}).get(url)
+    return f" (opened as {name}, from its files' extensions; --format to choose)" if name else ""
+
+
+def open_decoding(args: argparse.Namespace, url: str) -> PersiDict:
+    """The dict at ``url`` for reading values: data only unless --trust (the one trust rule).
+
+    Without --trust a pickle is built from plain data types only and json
+    decodes data only, so nothing a stored file names runs; --trust decodes
+    everything, for stores whose every writer the user trusts.
+    """
+    return open_url(args, url, decoding_format(store_format(args, url), trusted=args.trust))
+
+
+def trust_hint(args: argparse.Namespace, url: str, exc: FormatError) -> FormatError:
+    """``exc`` with how to decode more, when it was decoded as data only."""
+    if args.trust:
+        return exc
+    return FormatError(
+        f"{exc} (decoded as data only; add --trust if you trust every writer of {url})"
+    )
 
 
 def parse_key(text: str) -> tuple[str, ...]:
@@ -216,6 +251,7 @@ def parse_key(text: str) -> tuple[str, ...]:
 
 
 def show_key(key: tuple[str, ...]) -> str:
+    """``("a", "b")`` -> ``a/b``, as keys are written on the command line."""
     return "/".join(key)
 
 
@@ -251,12 +287,22 @@ def _write_value(value: Any) -> None:
 
 
 def cmd_get(args: argparse.Namespace) -> None:
-    d = open_url(args, args.url)
+    d = open_decoding(args, args.url)
     key = parse_key(args.key)
     try:
         value = d[key]
     except KeyError:
-        raise KeyError(f"no key {args.key!r} in {args.url}") from None
+        raise KeyError(f"no key {args.key!r} in {args.url}{opened_as(args, args.url)}") from None
+    except FormatError as exc:
+        raise trust_hint(args, args.url, exc) from None
+    if args.as_json:
+        from persidict_fs.render import CannotRender, render
+
+        try:
+            sys.stdout.buffer.write(render(value))
+        except CannotRender as exc:
+            raise ValueError(f"cannot show {args.key!r} as JSON: {exc}") from None
+        return
     _write_value(value)
 
 
@@ -279,23 +325,33 @@ def cmd_rm(args: argparse.Namespace) -> None:
     try:
         del d[parse_key(args.key)]
     except KeyError:
-        raise KeyError(f"no key {args.key!r} in {args.url}") from None
+        raise KeyError(f"no key {args.key!r} in {args.url}{opened_as(args, args.url)}") from None
 
 
 def cmd_cp(args: argparse.Namespace) -> None:
-    src = open_source(args, args.src)
-    fmt = get_format(args.format or src.serialization_format)
-    same = fmt.name == src.serialization_format
-    if not same:
-        src = _decoding_source(args, src)
+    own = store_format(args, args.src, own=True)
+    fmt = get_format(args.format or own)
+    same = fmt.name == own
+    # the same format moves bytes; a conversion decodes, by the one trust rule
+    src = open_url(args, args.src, own if same else decoding_format(own, trusted=args.trust))
     dst = open_url(args, args.dst, fmt.name, create=True)
+    keys, skipped = keys_to_copy(args, src, dst, same)
+    if args.dry_run:
+        for key in keys:
+            print(show_key(key))
+        up_to_date = f" ({skipped} up to date)" if args.skip_existing else ""
+        print(f"would copy {len(keys)} keys from {args.src} to {args.dst}{up_to_date}",
+              file=sys.stderr)  # fmt: skip
+        return
     copy = _copy_bytes if same else _copy_values
-    keys = [k for k in src]  # list(src) would list the store twice: len() first
     progress = sys.stderr.isatty() and not args.quiet
     done, started = 0, time.monotonic()
     it = iter(keys)
     while batch := list(islice(it, BATCH)):
-        copy(src, dst, batch)
+        try:
+            copy(src, dst, batch)
+        except FormatError as exc:
+            raise trust_hint(args, args.src, exc) from None
         done += len(batch)
         if progress:
             rate = done / max(time.monotonic() - started, 1e-9)
@@ -303,22 +359,53 @@ def cmd_cp(args: argparse.Namespace) -> None:
     if progress:
         print(file=sys.stderr)
     if not args.quiet:
-        print(f"copied {done} keys from {args.src} to {args.dst}", file=sys.stderr)
+        up_to_date = f", {skipped} up to date" if args.skip_existing else ""
+        print(f"copied {done} keys from {args.src} to {args.dst}{up_to_date}", file=sys.stderr)
 
 
-def _decoding_source(args: argparse.Namespace, src: PersiDict) -> PersiDict:
-    """The source for a conversion: values are decoded, so code-running formats need --trust."""
-    if not args.trust:
-        if src.format.runs_stored_code:
-            raise UsageError(
-                f"converting {src.serialization_format} values decodes them, which runs code "
-                f"stored in {args.src}; add --trust if you trust every writer of it "
-                f"(a copy in the same format only moves bytes)"
-            )
-        return src  # json decodes data only; a value naming code is refused
-    if src.serialization_format == "json":
-        return open_url(args, args.src, json_format(trusted=True))
-    return src
+def keys_to_copy(
+    args: argparse.Namespace, src: PersiDict, dst: PersiDict, same: bool
+) -> tuple[list[tuple[str, ...]], int]:
+    """The keys ``cp`` copies (under --prefix), and how many --skip-existing left out.
+
+    A key is up to date when DST holds it with the same size and the same
+    ETag, or a modification time no older than SRC's (one listing of each
+    side; sizes count only for a copy in the same format).
+    """
+    prefix = parse_key(args.prefix) if args.prefix else ()
+    if not args.skip_existing:
+        return [k for k in keys_under(src, args.prefix)], 0  # list() would list twice
+    ours, theirs = _entries_under(src, prefix), _entries_under(dst, prefix)
+    keys = [
+        key
+        for key, entry in ours.items()
+        if key not in theirs or not _up_to_date(entry, theirs[key], same)
+    ]
+    return keys, len(ours) - len(keys)
+
+
+def _entries_under(d: PersiDict, prefix: tuple[str, ...]) -> dict[tuple[str, ...], Entry]:
+    """Key -> listing entry of every key starting with ``prefix`` (one listing)."""
+    found: dict[tuple[str, ...], Entry] = {}
+    try:
+        entries = list(d.store.walk(d.layout.to_dir(prefix) if prefix else ""))
+    except (FileNotFoundError, RootNotFoundError):
+        entries = []  # nothing there yet (a new folder or bucket prefix)
+    for entry in entries:
+        key = d.layout.from_path(entry.path)
+        if key is not None:
+            found[tuple(key)] = entry
+    if prefix:
+        with contextlib.suppress(FileNotFoundError):  # the prefix may itself be a key
+            found[prefix] = d.store.info(d.layout.path_of(prefix))
+    return found
+
+
+def _up_to_date(src: Entry, dst: Entry, same: bool) -> bool:
+    if same and src.size != dst.size:
+        return False
+    same_etag = same and src.etag is not None and src.etag == dst.etag
+    return same_etag or dst.mtime >= src.mtime
 
 
 def _copy_bytes(src: PersiDict, dst: PersiDict, keys: Sequence[tuple[str, ...]]) -> None:
@@ -346,7 +433,7 @@ def cmd_info(args: argparse.Namespace) -> None:
             count += 1
             size += entry.size
     print(f"url:    {d.store.url}")
-    print(f"format: {d.serialization_format}")
+    print(f"format: {d.serialization_format}{opened_as(args, args.url)}")
     print(f"keys:   {count}")
     print(f"bytes:  {size}")
 
@@ -362,32 +449,92 @@ def cmd_gc(args: argparse.Namespace) -> None:
 
 
 def cmd_mount(args: argparse.Namespace) -> None:
-    from persidict_fs.mount import mount
+    from persidict_fs.mount import quiet_libfuse
 
+    # in the foreground libfuse writes to this terminal: its harmless lines left out
+    restore_stderr = quiet_libfuse() if args.foreground else None
+    try:
+        _cmd_mount(args)
+    finally:
+        if restore_stderr:
+            restore_stderr()
+
+
+def _cmd_mount(args: argparse.Namespace) -> None:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    refuse_busy_mountpoint(args)
     options = storage_options(args, args.url)
-    fmt = args.format or guess_format(args.url, **options)
+    fmt = store_format(args, args.url)
+    if args.render:  # values are decoded to be shown: the one trust rule
+        options["render"] = args.render
+        options["serialization_format"] = decoding_format(fmt, trusted=args.trust)
     log_file = args.log
     if log_file is None and not args.foreground:  # the server outlives this terminal command
         log_file = default_log(args.mountpoint)
-    handle = mount(
+    handle = _mount(args, fmt, log_file, options)
+    if handle is not None:
+        pid, where = handle.process.pid, args.mountpoint
+        shown = f"{fmt}, rendered as {args.render}" if args.render else fmt
+        print(f"mounted {args.url} as {shown} at {where} (pid {pid}, log {log_file}); "
+              f"unmount with: persidict umount {where}", file=sys.stderr)  # fmt: skip
+
+
+def _mount(args: argparse.Namespace, fmt: str, log_file: str | None, options: dict[str, Any]):
+    from persidict_fs.mount import mount
+
+    options.setdefault("serialization_format", fmt)
+    return mount(
         args.url,
         args.mountpoint,
         read_only=args.read_only,
         cache_ttl=args.cache_ttl,
         allow_other=args.allow_other,
         foreground=args.foreground,
-        serialization_format=fmt,
         log_file=log_file,
         log_level=args.log_level,
         **options,
     )
-    if handle is not None:
-        pid, where = handle.process.pid, args.mountpoint
-        print(f"mounted {args.url} at {where} (pid {pid}, log {log_file}); "
-              f"unmount with: fusermount3 -u {where}", file=sys.stderr)  # fmt: skip
+
+
+def refuse_busy_mountpoint(args: argparse.Namespace) -> None:
+    """A one-line UsageError, at once, for a mount point that is no empty folder.
+
+    ``--nonempty`` mounts over a folder's files anyway (they are hidden while mounted).
+    """
+    where = args.mountpoint
+    if not os.path.isdir(where):
+        raise UsageError(f"mount point {where!r} is not a folder")
+    from persidict_fs.mount import clean_dead_mount, mounted_fs
+
+    clean_dead_mount(where)
+    if mounted_fs(where) is not None:
+        raise UsageError(f"{where} is already a mount point: persidict umount {where} first")
+    if os.listdir(where) and not args.nonempty:
+        raise UsageError(
+            f"mount point {where} is not empty; its files would be hidden while mounted: "
+            "add --nonempty to mount there anyway"
+        )
+
+
+def cmd_umount(args: argparse.Namespace) -> None:
+    """Unmount a persidict mount (every write was committed when its file was closed)."""
+    from persidict_fs.mount import clean_dead_mount, mounted_fs, wait_for_servers
+
+    where = args.mountpoint
+    fstype = mounted_fs(where)
+    if fstype is None:
+        raise UsageError(f"{where} is not a mount point")
+    if fstype != "fuse.persidict":
+        raise UsageError(f"{where} is a {fstype} mount, not a persidict one")
+    if clean_dead_mount(where):
+        return  # its server was gone: nothing to wait for
+    done = subprocess.run(["fusermount3", "-u", where], capture_output=True, text=True)
+    if done.returncode:
+        message = done.stderr.strip().removeprefix("fusermount3: ")
+        raise OSError(f"cannot unmount {where}: {message}")
+    wait_for_servers(where)  # so that a mount there right after is not undone by it
 
 
 def default_log(mountpoint: str) -> str:
@@ -446,6 +593,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("get", cmd_get, "print the value of KEY")
     p.add_argument("url", help=STORE)
     p.add_argument("key", help=KEY)
+    add_trust(p)
+    p.add_argument(
+        "--as",
+        dest="as_json",
+        choices=["json"],
+        help="print the value as JSON (arrays as lists, frames as columns and rows)",
+    )
     p = command("set", cmd_set, "store VALUE (JSON if it parses, else text; stdin if omitted)")
     p.add_argument("url", help=STORE)
     p.add_argument("key", help=KEY)
@@ -456,11 +610,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("cp", cmd_cp, "copy every key of SRC to DST (in --format if given), concurrently")
     p.add_argument("src", help="the store copied from, e.g. /data/store")
     p.add_argument("dst", help="the store copied to (not inside SRC), e.g. s3://bucket/backup")
-    p.add_argument(
-        "--trust",
-        action="store_true",
-        help="allow converting a format whose decoding runs stored code (pkl, json objects)",
-    )
+    add_trust(p)
+    add_copy_choices(p)
     p.add_argument("--quiet", "-q", action="store_true", help="no progress or summary")
     p.set_defaults(check=refuse_copy_into_itself)
     p = command("info", cmd_info, "count, total size and format of a store")
@@ -478,6 +629,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("url", help=STORE)
     p.add_argument("mountpoint", help="an empty folder, e.g. /mnt/store")
     p.add_argument("--read-only", action="store_true", help="refuse every write (EROFS)")
+    p.add_argument(
+        "--nonempty", action="store_true", help="mount over a folder that holds files (hidden)"
+    )
+    p.add_argument(
+        "--render",
+        choices=["json"],
+        help="show every value as a read-only JSON file (a pkl or npy store, to browse and grep)",
+    )
+    add_trust(p)
     p.add_argument("--foreground", action="store_true", help="serve until Ctrl-C or unmount")
     p.add_argument(
         "--allow-other",
@@ -492,8 +652,43 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="server log (default: stderr if --foreground, else a new one in /tmp per mount point)",
     )
-    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument(
+        "--log-level",
+        default="WARNING",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="WARNING (default): refused writes and failures only",
+    )
+    p = command("umount", cmd_umount, "unmount a store mounted at MOUNTPOINT")
+    p.add_argument("mountpoint", help="where it is mounted, e.g. /mnt/store")
     return parser
+
+
+def add_trust(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--trust",
+        action="store_true",
+        help="decode everything, running code a stored pickle or json object names "
+        "(default: plain data only; a value naming code is refused)",
+    )
+
+
+def add_copy_choices(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="leave keys DST holds with the same size and ETag, or a newer modification time",
+    )
+    p.add_argument(
+        "--dry-run", "-n", action="store_true", help="list the keys that would be copied; copy none"
+    )
+    p.add_argument("--prefix", help="only keys starting with these parts, e.g. Eliza")
+
+
+def missing_root_hint(args: argparse.Namespace) -> str:
+    """How to make a missing bucket, for the commands that write."""
+    if args.command in ("set", "cp", "mount"):
+        return "; create it, or add -o create_bucket=true to have persidict create it"
+    return ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -514,6 +709,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(2, f"persidict: error: {exc}\n")
     except KeyError as exc:
         parser.exit(1, f"persidict: error: {exc.args[0] if exc.args else exc}\n")
+    except RootNotFoundError as exc:
+        parser.exit(1, f"persidict: error: {exc}{missing_root_hint(args)}\n")
     except (FormatError, ValueError, TypeError, OSError, ImportError) as exc:
         parser.exit(1, f"persidict: error: {exc}\n")
     except KeyboardInterrupt:

@@ -17,7 +17,7 @@ from functools import lru_cache
 
 # The one definition of a valid key part; the texts and patterns below are built from it.
 SAFE_PUNCTUATION = "()_-~.="
-MAX_PART_LENGTH = 200
+MAX_PART_LENGTH = 253
 SAFE_CHARS_SET = frozenset(string.ascii_letters + string.digits + SAFE_PUNCTUATION)
 SAFE_CHARS = "A-Z a-z 0-9 " + " ".join(SAFE_PUNCTUATION)
 """The allowed characters, as error messages and docs spell them."""

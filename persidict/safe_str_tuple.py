@@ -109,6 +109,14 @@ class SafeStrTuple(tuple):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({tuple(self)!r})"
 
+    def __str__(self) -> str:
+        """The parts joined by ``/``, as the command line and the store's paths write a key.
+
+        >>> print(SafeStrTuple("Eliza", "year"))
+        Eliza/year
+        """
+        return "/".join(self)
+
 
 class NonEmptySafeStrTuple(SafeStrTuple):
     """A SafeStrTuple with at least one part: what a PersiDict key is."""

@@ -43,8 +43,8 @@ from fsspec.spec import AbstractFileSystem, _Cached
 from fsspec.utils import tokenize
 
 from persidict.dicts.base import PersiDict
-from persidict.dicts.url import open_dict
-from persidict.formats import Format
+from persidict.dicts.url import guess_format, open_dict
+from persidict.formats import Format, decoding_format
 from persidict.storage.base import MISSING, SPOOL_MAX, Entry
 from persidict_fs import listing
 from persidict_fs.batches import Batches
@@ -114,6 +114,8 @@ class PersiDictFileSystem(
         target_protocol: str | None = None,
         target_options: dict[str, Any] | None = None,
         serialization_format: str | Format | None = None,
+        render: str | None = None,
+        trust: bool = False,
         **storage_options: Any,
     ) -> None:
         super().__init__(**storage_options)
@@ -127,9 +129,16 @@ class PersiDictFileSystem(
             raise TypeError("PersiDictFileSystem needs fo= (the store's URL) or dict=")
         else:
             url = fo if "://" in fo or not target_protocol else f"{target_protocol}://{fo}"
-            if serialization_format is None:
+            if render is not None:  # values are decoded to be shown: data only unless trusted
+                fmt = serialization_format or guess_format(url, **store_options)
+                serialization_format = decoding_format(fmt, trusted=trust)
+            elif serialization_format is None:
                 store_options.setdefault("digest_len", 0)  # the raw view shows names as stored
             self.dict = open_dict(url, serialization_format or "bytes", **store_options)
+        if render is not None:
+            from persidict_fs.render import rendered_as
+
+            self.dict = rendered_as(self.dict, render)
         self.store = self.dict.store
         where = f"persidict view of {self.store.url}"
         self._paths = ViewPaths(self.dict.layout, where, self.dict.prefix_path)

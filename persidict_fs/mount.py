@@ -22,7 +22,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from persidict import PersiDict, open_dict
@@ -83,6 +85,7 @@ def serve(
     spill_dir: str | None = None,
     stop_timeout: float = STOP_TIMEOUT,
     allow_other: bool = False,
+    render: str | None = None,
     **storage_options: Any,
 ) -> bool:
     """Serve the store at ``mountpoint`` until unmounted (Ctrl-C, SIGTERM, SIGHUP, fusermount).
@@ -96,6 +99,8 @@ def serve(
     ``allow_other``: let every user of this machine use the mount (by default only
     the user who mounted it; other users than root need ``user_allow_other`` in
     ``/etc/fuse.conf``).
+    ``render="json"``: show every value as a read-only JSON file
+    (:mod:`persidict_fs.render`; the dict's format decides what is decoded).
     """
     from persidict_fs.fuse import JOURNALS, StoreOperations  # imports mfusepy: only when serving
 
@@ -104,6 +109,10 @@ def serve(
         log.warning("removed %s: a mount server died while committing it", path)
     d = open_store(store_or_url, serialization_format, **storage_options)
     _refuse_mount_inside(d, mountpoint)
+    if render is not None:
+        from persidict_fs.render import rendered_as
+
+        d, read_only = rendered_as(d, render), True
     # One thread serves a local folder 2-3x faster (no thread hand-offs, no
     # per-callback Python thread states); a remote store needs several, so
     # that one slow request does not stall every other.
@@ -121,7 +130,9 @@ def serve(
         **spill,  # type: ignore[arg-type]
     )
     log.info("serving %s (%s) at %s", d.store.url, d.serialization_format, mountpoint)
-    point = os.fspath(mountpoint)
+    # absolute: a relative one, looked up again after libfuse changed the folder, was not
+    # found, so the first change of the mount table anywhere stopped the mount
+    point = os.path.abspath(os.fspath(mountpoint))
     source = f"persidict:{d.store.url}"
     try:
         ended = run_stoppable(
@@ -236,6 +247,7 @@ def mount(
     stop_timeout: float = STOP_TIMEOUT,
     timeout: float = 30.0,
     allow_other: bool = False,
+    render: str | None = None,
     **storage_options: Any,
 ) -> Mount | None:
     """Show a store (a URL or a PersiDict) as a folder of per-key files at ``mountpoint``.
@@ -246,9 +258,9 @@ def mount(
     by default it goes to this process's stderr. ``multithreaded`` defaults
     to False for a local folder (faster) and True for remote stores. A ``memory://`` dict cannot
     be mounted in the background: the server is another process. ``spill_threshold``,
-    ``spill_dir``, ``stop_timeout`` and ``allow_other``: see :func:`serve`. A dead mount left at
-    ``mountpoint`` by a killed server is unmounted first (logged); a live one is refused
-    (MountError).
+    ``spill_dir``, ``stop_timeout``, ``allow_other`` and ``render``: see :func:`serve`. A
+    dead mount left at ``mountpoint`` by a killed server is unmounted first (logged); a
+    live one is refused (MountError).
 
     >>> with mount("/data/store", "/mnt/store") as m:   # doctest: +SKIP
     ...     print(os.listdir("/mnt/store"))
@@ -262,12 +274,15 @@ def mount(
         spill_dir=spill_dir,
         stop_timeout=stop_timeout,
         allow_other=allow_other,
+        render=render,
         **storage_options,
     )
-    mountpoint = os.fspath(mountpoint)
+    mountpoint = os.path.abspath(os.fspath(mountpoint))
     clean_dead_mount(mountpoint)
     if mounted_fs(mountpoint) is not None:
         raise MountError(f"{mountpoint} is already a mount point: unmount it first")
+    # a server still stopping there would unmount the new mount on its way out
+    wait_for_servers(mountpoint, timeout)
     if foreground:
         serve(store_or_url, mountpoint, **options)
         return None
@@ -282,7 +297,8 @@ def mount(
     log_path = os.fspath(log_file) if log_file is not None else None
     with open(log_path or os.devnull, "ab") as stream:
         process = subprocess.Popen(
-            [sys.executable, "-c", "from persidict_fs.mount import _main; _main()"],
+            # the mount point in argv (unused by _main) lets server_pids() find this server
+            [sys.executable, "-c", _SERVER, _point(mountpoint)],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=stream if log_path else None,  # None: the server logs to our stderr
@@ -301,15 +317,52 @@ def mount(
     return Mount(process, mountpoint, log_path)
 
 
+_SERVER = "from persidict_fs.mount import _main; _main()"
+
+
+def _point(mountpoint: str | os.PathLike) -> str:
+    """The absolute path of ``mountpoint`` as mountinfo shows it (no stat of the mount itself)."""
+    parent, name = os.path.split(os.path.abspath(os.fspath(mountpoint)))
+    return os.path.join(os.path.realpath(parent), name)
+
+
+def server_pids(mountpoint: str | os.PathLike) -> list[int]:
+    """Process ids of the background servers started by :func:`mount` for ``mountpoint``.
+
+    A server lives on for a moment after an unmount; one that is still
+    stopping must not meet a new mount at the same place.
+    """
+    target = _point(mountpoint)
+    pids = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        if argv[1:4] == [b"-c", _SERVER.encode(), os.fsencode(target)]:
+            pids.append(int(entry.name))
+    return pids
+
+
+def wait_for_servers(mountpoint: str | os.PathLike, timeout: float = 30.0) -> None:
+    """Wait until no server of ``mountpoint`` runs; MountError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while pids := server_pids(mountpoint):
+        if time.monotonic() > deadline:
+            raise MountError(f"the server of {mountpoint} (pid {pids[0]}) has not exited")
+        time.sleep(0.02)
+
+
 def mounted_fs(mountpoint: str | os.PathLike) -> str | None:
     """The type of the filesystem mounted at ``mountpoint`` (``fuse.persidict``...), or None.
 
     Read from ``/proc/self/mountinfo``, which lists a FUSE mount whose server
     died too (``os.path.ismount`` cannot stat it, so it says False).
     """
-    path = os.fspath(mountpoint)
-    parent, name = os.path.split(os.path.abspath(path))
-    target = os.path.join(os.path.realpath(parent), name)  # no stat of a dead mount itself
+    target = _point(mountpoint)
     found = None
     with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
         for line in f:
@@ -348,8 +401,50 @@ def _tail(log_path: str | None) -> str:
     return ": " + " | ".join(lines) if lines else ""
 
 
+# What libfuse writes straight to the C stderr and means nothing to a user: the unmount it
+# tries on its way out of a mount already gone (fusermount -u), and the thread limit it
+# clamps by itself.
+_LIBFUSE_CHATTER = re.compile(
+    rb"fuse: failed to unmount .*: Invalid argument|Ignoring invalid max threads value .*"
+)
+
+
+def quiet_libfuse() -> Callable[[], None]:
+    """Pass what C code writes to fd 2 through a filter of libfuse's chatter.
+
+    ``sys.stderr`` (Python's logging, configured after this) writes to the
+    original stderr directly, so a log line is there the moment it is logged.
+    Returns the function that restores both and waits until the filter has
+    passed on every line written before.
+    """
+    keep = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    python_stderr = sys.stderr
+    sys.stderr = open(keep, "w", buffering=1, closefd=False)  # noqa: SIM115 (closed in restore)
+
+    def pump() -> None:
+        with os.fdopen(read_end, "rb") as lines:
+            for line in lines:
+                if not _LIBFUSE_CHATTER.fullmatch(line.rstrip(b"\n")):
+                    os.write(keep, line)
+
+    thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)
+    thread.start()
+
+    def restore() -> None:
+        sys.stderr.close()
+        sys.stderr = python_stderr
+        os.dup2(keep, 2)  # closes the pipe's last write end: the pump reads to its end
+        thread.join(5.0)
+
+    return restore
+
+
 def _main() -> None:
     store_or_url, mountpoint, options, log_level = pickle.load(sys.stdin.buffer)
+    restore_stderr = quiet_libfuse()
     logging.basicConfig(
         level=log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -357,7 +452,9 @@ def _main() -> None:
         ended = serve(store_or_url, mountpoint, **options)
     except Exception as exc:
         log.error("cannot serve %s at %s: %s", store_or_url, mountpoint, exc)
+        restore_stderr()
         sys.exit(1)
+    restore_stderr()
     if not ended:
         # threads of libfuse are still waiting on the store: leave them with the process
         logging.shutdown()

@@ -53,14 +53,17 @@ def test_write_once_batch_ignores_repeats_and_writes_new_keys(write_once):
 
 
 def test_write_once_conditional_insert_keeps_the_first_value(write_once):
-    first = write_once.set_item_if(
-        "k", value=1, condition=ETAG_IS_THE_SAME, expected_etag=ITEM_NOT_AVAILABLE
+    first = write_once.setdefault_if(
+        "k", default_value=1, condition=ETAG_IS_THE_SAME, expected_etag=ITEM_NOT_AVAILABLE
     )
     assert first.value_was_mutated
-    again = write_once.set_item_if(
-        "k", value=1, condition=ANY_ETAG, expected_etag=ITEM_NOT_AVAILABLE
+    again = write_once.setdefault_if(
+        "k", default_value=2, condition=ANY_ETAG, expected_etag=ITEM_NOT_AVAILABLE
     )
     assert again.actual_etag == first.resulting_etag and write_once["k"] == 1
+    with pytest.raises(MutationPolicyError):  # as in persidict 0.309.0: never a replace
+        write_once.set_item_if("k", value=1, condition=ANY_ETAG, expected_etag=ITEM_NOT_AVAILABLE)
+    assert write_once["k"] == 1
 
 
 def test_write_once_refuses_deletes_on_every_way_in(write_once):

@@ -27,7 +27,7 @@ def test_all_safe_characters_are_accepted():
         (("a/b",), "'a/b'"),
         (("has space",), "'has space'"),
         (("café",), "'café'"),
-        (("x" * 201,), "longer than 200"),
+        (("x" * 254,), "longer than 253"),
     ],
 )
 def test_bad_part_is_a_value_error_naming_it(key, named):

@@ -2,8 +2,13 @@
 
 import contextlib
 import io
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -26,3 +31,43 @@ def test_quick_start_prints_six_keys_and_a_fresh_object_sees_them(tmp_path, monk
     from persidict import FileDirDict
 
     assert len(FileDirDict(dir_name="my_folder")) == 6
+
+
+def python_blocks() -> list[tuple[int, str]]:
+    """Every ```python block of the README, with the line it starts on."""
+    text = README.read_text()
+    return [
+        (text.count("\n", 0, m.start()) + 1, m.group(1))
+        for m in re.finditer(r"^```python\n(.*?)^```", text, re.S | re.M)
+    ]
+
+
+def test_the_readme_has_python_blocks_to_run():
+    assert len(python_blocks()) >= 6
+
+
+@pytest.mark.parametrize(
+    "line, code", python_blocks(), ids=[f"README.md:{n}" for n, _ in python_blocks()]
+)
+def test_every_readme_python_block_runs_alone_as_a_script(line, code, tmp_path, s3_options):
+    """Each block, as written, is a script of its own in a fresh folder; S3 is a moto server."""
+    script = tmp_path / "snippet.py"
+    script.write_text(code)
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": s3_options["endpoint_url"],
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, f"README.md:{line} failed:\n{done.stderr[-3000:]}"
+    if 'print(open("mnt/Eliza/year.json").read())' in code:
+        assert done.stdout == "1965\n"  # what its comment says

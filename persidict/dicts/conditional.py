@@ -143,7 +143,11 @@ class ConditionalMixin(Commits):
             holds = condition_holds(condition, expected_etag, actual)
             return Result(holds, actual, actual, current)
         data = None if value is DELETE_CURRENT else self._payload(value, key)
-        if condition is ETAG_IS_THE_SAME:
+        # A write expecting absence is an exclusive create, which checks it; a delete
+        # expecting absence checks nothing, so it looks first.
+        if condition is ETAG_IS_THE_SAME and not (
+            data is None and expected_etag is ITEM_NOT_AVAILABLE
+        ):
             # Optimistic: the conditional commit itself checks the ETag.
             actual, current, look = expected_etag, VALUE_NOT_RETRIEVED, retrieve_value
         else:
@@ -201,6 +205,7 @@ class ConditionalMixin(Commits):
 
     def discard_if(self, key: Any, *, condition: Any, expected_etag: Any) -> Result:
         """Delete ``key`` only if ``condition`` holds, atomically."""
+        self._check_mutable(key, "discard")  # whatever the condition, as persidict 0.309.0
         _check_expected(expected_etag)
         condition_holds(condition, expected_etag, expected_etag)
         path = self._path(key)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from persidict.conditions import ValueType
+from persidict.conditions import (
+    ITEM_NOT_AVAILABLE,
+    ConditionalOperationResult,
+    OperationResult,
+    ValueType,
+)
 from persidict.dicts.base import PersiDict
 from persidict.formats import Format
 from persidict.storage.memory import NullStore
@@ -39,7 +45,27 @@ class EmptyDict(PersiDict[ValueType]):
     def _address_params(self) -> dict[str, Any]:
         return {}
 
+    # What a write leaves is nothing: results say so (as persidict 0.309.0's do).
+    def set_item_if(self, key: Any, **kwargs: Any) -> ConditionalOperationResult:
+        return _kept_nothing(super().set_item_if(key, **kwargs))
+
+    def setdefault_if(self, key: Any, **kwargs: Any) -> ConditionalOperationResult:
+        return _kept_nothing(super().setdefault_if(key, **kwargs))
+
+    def transform_item(
+        self, key: Any, *, transformer: Any, n_retries: int | None = 6
+    ) -> OperationResult:
+        """Nothing to transform: the transformer is not called (the key is checked)."""
+        self._path(key)
+        return OperationResult(ITEM_NOT_AVAILABLE, ITEM_NOT_AVAILABLE)
+
     def get_params(self) -> dict[str, Any]:
         params = super().get_params()
         del params["digest_len"]
         return params
+
+
+def _kept_nothing(result: ConditionalOperationResult) -> ConditionalOperationResult:
+    if not result.condition_was_satisfied:
+        return result
+    return replace(result, resulting_etag=ITEM_NOT_AVAILABLE, new_value=ITEM_NOT_AVAILABLE)

@@ -32,10 +32,13 @@ class LocalDict(PersiDict[ValueType]):
         append_only: bool = False,
         base_class_for_values: type | None = None,
         digest_len: int = 0,
-        prune_interval: int | None = None,
+        prune_interval: int | None = 64,
     ) -> None:
-        # prune_interval tuned the reference library's tree; a flat store needs no pruning.
-        del prune_interval
+        # prune_interval tuned the reference library's tree; a flat store needs no pruning,
+        # but keeps and reports it (None or <= 0: off), as get_params there does.
+        self.prune_interval = (
+            None if prune_interval is None or int(prune_interval) <= 0 else int(prune_interval)
+        )
         if backend is not None and not isinstance(backend, MemoryStore):
             raise TypeError(f"backend must be a MemoryStore, not {type(backend).__name__}")
         super().__init__(
@@ -47,4 +50,4 @@ class LocalDict(PersiDict[ValueType]):
         )
 
     def _address_params(self) -> dict[str, Any]:
-        return {"backend": self.store}
+        return {"backend": self.store, "prune_interval": self.prune_interval}

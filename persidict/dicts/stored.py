@@ -48,6 +48,27 @@ def resolve_format(name: str | Format, base_class_for_values: type | None) -> Fo
         return replace(get_format("txt"), name=name, extension=f".{name}")
 
 
+# Formats that store one built-in type only: a base class outside it could never be stored.
+_ONLY_STORES: dict[str, tuple[type, ...]] = {"txt": (str,), "bytes": (bytes, bytearray)}
+
+
+def refuse_unstorable_base_class(fmt: Format, base_class_for_values: type | None) -> None:
+    """ValueError at construction when format ``fmt`` cannot store ``base_class_for_values``.
+
+    ``FileDirDict(base_class_for_values=int, serialization_format="txt")`` could
+    never store a value; persidict 0.309.0 refuses it when made, and so do we.
+    """
+    stores = _ONLY_STORES.get(fmt.name)
+    if base_class_for_values is None or stores is None:
+        return
+    if not issubclass(base_class_for_values, stores):
+        raise ValueError(
+            f"format {fmt.name!r} stores {' or '.join(t.__name__ for t in stores)} values only, "
+            f"so base_class_for_values={base_class_for_values.__name__} could never be stored: "
+            "use 'pkl' or 'json'"
+        )
+
+
 class StoredItems:
     """A dict's keys and values as its store holds them (arguments: see PersiDict)."""
 
@@ -67,6 +88,7 @@ class StoredItems:
             )
         self.store = store
         self.format = resolve_format(serialization_format, base_class_for_values)
+        refuse_unstorable_base_class(self.format, base_class_for_values)
         self.layout = KeyLayout(self.format.extension, digest_len)
         self.append_only = bool(append_only)
         self.base_class_for_values = base_class_for_values

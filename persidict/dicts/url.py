@@ -84,13 +84,20 @@ def open_dict(
     return PersiDict(store, serialization_format, digest_len=digest_len or 0, **policy)
 
 
+GUESS_SAMPLE = 200  # files looked at: one LIST page on S3
+
+
 def guess_format(url: str, default: str = "pkl", **storage_options: Any) -> str:
-    """The format of the store at ``url``, judged by its first stored files.
+    """The format of the store at ``url``, judged by the extensions of its first stored files.
 
     For tools (the command line, the mount) that open a store they did not
-    create: the format whose extension all of the first 20 files carry, else
-    ``bytes`` (raw files keep their own names); ``default`` if nothing is stored.
+    create: the format whose extension most of the first files carry; files
+    of no format's extension (``README``, ``notes.md``) are plain files the
+    dict skips and never decide it. ``bytes`` (raw files keep their own
+    names) only if no file carries a format's extension; ``default`` if
+    nothing is stored.
     """
+    from collections import Counter
     from itertools import islice
 
     from persidict.formats import format_names, get_format
@@ -101,9 +108,12 @@ def guess_format(url: str, default: str = "pkl", **storage_options: Any) -> str:
     if protocol in (None, "file", "local") and not os.path.isdir(path):
         return default  # nothing stored yet; opening would create the folder
     store = open_dict(url, "bytes", **storage_options).store
-    names = [p.rpartition("/")[2] for p in islice(store.iter_paths(), 20)]
+    names = [p.rpartition("/")[2] for p in islice(store.iter_paths(), GUESS_SAMPLE)]
     if not names:
         return default
-    found = {by_ext.get(os.path.splitext(n)[1]) for n in names}
-    only = found.pop() if len(found) == 1 else None
-    return only or "bytes"
+    found = Counter(by_ext[ext] for ext in (os.path.splitext(n)[1] for n in names) if ext in by_ext)
+    if not found:
+        return "bytes"
+    # most common first; a tie goes to the order of the registry (pkl first), not to chance
+    order = format_names()
+    return max(found, key=lambda name: (found[name], -order.index(name)))

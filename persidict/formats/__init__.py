@@ -54,10 +54,32 @@ register_format(
     )
 )
 
+
+def decoding_format(name: str | Format, *, trusted: bool) -> Format:
+    """Format ``name`` for reading a store whose writers may not be trusted.
+
+    Untrusted, ``pkl`` builds values from plain data types only (builtins,
+    datetime, numpy, pandas; a pickle naming anything else is a FormatError)
+    and ``json`` decodes data only; ``trusted`` decodes everything, running
+    code a stored file names. Other formats never run stored code.
+    """
+    fmt = get_format(name)
+    if fmt.name == "json":
+        return json_format(trusted=trusted)
+    if fmt.name == "pkl" and not trusted:
+        return _DATA_ONLY_PKL
+    return fmt
+
+
+_DATA_ONLY_PKL = Format(
+    "pkl", ".pkl", pickled.dumps, pickled.data_loads, pickled.check, pickled.dump
+)
+
 __all__ = [
     "Format",
     "FormatError",
     "JsonCodec",
+    "decoding_format",
     "format_names",
     "get_format",
     "json_format",

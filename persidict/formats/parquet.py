@@ -1,4 +1,7 @@
-"""The parquet format: pandas DataFrames, written and read with at most one copy in memory.
+"""The parquet format: pandas (and polars) DataFrames, read with at most one copy in memory.
+
+A polars frame goes through pyarrow (``to_arrow``, ``pl.from_arrow``), marked
+in the file's schema metadata so that it reads back as a polars frame.
 
 ``pd.read_parquet`` holds the decoded arrow table and the pandas frame made
 from it at once, and reads whole column chunks before decoding them: 2-3x
@@ -36,14 +39,44 @@ distinct values than this holds (8,192 int64s) is still dictionary-encoded.
 _PLAIN_KINDS = "biufmM"  # numpy kinds copied as they are: bool, ints, floats, times
 
 
+POLARS_MARK = (b"persidict.frame", b"polars")
+"""Schema metadata of a file holding a polars frame (pandas' own files carry b"pandas")."""
+
+
 def _frame(value: Any) -> Any:
     import pandas as pd
 
     if not isinstance(value, pd.DataFrame):
         raise FormatError(
-            f"format 'parquet' stores pandas DataFrames only, not {type(value).__name__}"
+            "format 'parquet' stores pandas or polars DataFrames only, "
+            f"not {type(value).__module__}.{type(value).__name__}"
         )
     return value
+
+
+def _is_polars_frame(value: Any) -> bool:
+    # by class name, so that a pandas-only install never imports polars
+    cls = type(value)
+    return cls.__name__ == "DataFrame" and cls.__module__.split(".")[0] == "polars"
+
+
+def _dump_polars(value: Any, f: BinaryIO) -> None:
+    import pyarrow.parquet as pq
+
+    table = value.to_arrow()
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **dict([POLARS_MARK])})
+    pq.write_table(table, f, dictionary_pagesize_limit=DICTIONARY_LIMIT)
+
+
+def _load_polars(pf: Any) -> Any:
+    try:
+        import polars as pl
+    except ImportError as exc:
+        raise ImportError(
+            "reading a polars frame stored as parquet needs polars, which is not installed: "
+            "pip install polars"
+        ) from exc
+    return pl.from_arrow(pf.read())
 
 
 def parquet_dumps(value: Any) -> bytes:
@@ -53,6 +86,9 @@ def parquet_dumps(value: Any) -> bytes:
 
 
 def parquet_dump(value: Any, f: BinaryIO) -> None:
+    if _is_polars_frame(value):
+        _dump_polars(value, f)
+        return
     _frame(value).to_parquet(f, dictionary_pagesize_limit=DICTIONARY_LIMIT)
 
 
@@ -62,15 +98,18 @@ def parquet_loads(data: bytes) -> Any:
 
 def parquet_load(f: BinaryIO) -> Any:
     import pandas as pd
+    import pyarrow.parquet as pq
 
+    start = f.tell()
+    pf = pq.ParquetFile(f, pre_buffer=False, buffer_size=READ_BUFFER)
+    key, mark = POLARS_MARK
+    if (pf.schema_arrow.metadata or {}).get(key) == mark:
+        return _load_polars(pf)
     if _fills_in_place(pd):
-        import pyarrow.parquet as pq
-
-        start = f.tell()
-        frame = _read_plain(pq.ParquetFile(f, pre_buffer=False, buffer_size=READ_BUFFER))
+        frame = _read_plain(pf)
         if frame is not None:
             return frame
-        f.seek(start)
+    f.seek(start)
     return pd.read_parquet(f)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pickle
 from typing import Any, BinaryIO
 
-from persidict.formats.base import require
+from persidict.formats.base import FormatError, require
 
 # persidict 0.309.0 wrote every pkl value with joblib.dump(compress="lz4"): an
 # lz4 frame (this magic) around a joblib pickle, whose numpy arrays only
@@ -50,6 +50,25 @@ def _load_upstream(f: BinaryIO) -> Any:
     import joblib
 
     return joblib.load(f)
+
+
+def data_loads(data: bytes) -> Any:
+    """The value of a pickle built from plain data types only: nothing it names runs.
+
+    For tools that decode stores they do not trust (``persidict get`` without
+    ``--trust``); a pickle naming anything else is a FormatError naming it.
+    """
+    from persidict.safe_pickle import UnsafePickleError, safe_loads
+
+    if data[:4] == LZ4_MAGIC:
+        raise FormatError(
+            "refused to load a persidict 0.309.0 pickle (joblib, lz4) as data only: "
+            "joblib runs the code it names"
+        )
+    try:
+        return safe_loads(data)
+    except UnsafePickleError as exc:
+        raise FormatError(str(exc)) from None
 
 
 def check(data: bytes) -> None:

@@ -16,13 +16,14 @@ from persidict.storage.base import Entry, is_temp_name
 from persidict.storage.s3_requests import S3Requests
 
 
-def _pages(requests: S3Requests, **kwargs: Any) -> Iterator[dict]:
+def _pages(requests: S3Requests, prefix: str, **kwargs: Any) -> Iterator[dict]:
+    """The LIST pages of folder ``prefix`` (relative: errors name it once, under the root)."""
     token = None
     while True:
         extra: dict[str, Any] = {"ContinuationToken": token} if token else {}
         page = requests.run(
             lambda extra=extra: requests.request(
-                "list_objects_v2", kwargs.get("Prefix"), **kwargs, **extra
+                "list_objects_v2", prefix, Prefix=requests.folder_key(prefix), **kwargs, **extra
             )
         )
         yield page
@@ -41,13 +42,13 @@ def _entries(requests: S3Requests, page: dict) -> Iterator[Entry]:
 
 def walk(requests: S3Requests, prefix: str = "") -> Iterator[Entry]:
     """Every stored file under folder ``prefix``, recursively."""
-    for page in _pages(requests, Prefix=requests.folder_key(prefix)):
+    for page in _pages(requests, prefix):
         yield from _entries(requests, page)
 
 
 def walk_with_folders(requests: S3Requests, prefix: str = "") -> Iterator[Entry | str]:
     """``walk``, and the folders that ``name/`` markers keep (as folder paths)."""
-    for page in _pages(requests, Prefix=requests.folder_key(prefix)):
+    for page in _pages(requests, prefix):
         for obj in page.get("Contents", ()):
             folder = requests.relative(obj["Key"]).removesuffix("/")
             marker = obj["Key"].endswith("/") and folder and folder != prefix
@@ -61,7 +62,7 @@ def listdir(requests: S3Requests, prefix: str = "") -> tuple[list[Entry], list[s
     files: list[Entry] = []
     dirs: list[str] = []
     folder = requests.folder_key(prefix)
-    for page in _pages(requests, Prefix=folder, Delimiter="/"):
+    for page in _pages(requests, prefix, Delimiter="/"):
         files.extend(_entries(requests, page))
         for common in page.get("CommonPrefixes", ()):
             name = common["Prefix"][len(folder) :].rstrip("/")

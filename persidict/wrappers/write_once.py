@@ -92,6 +92,15 @@ class WriteOnceDict(PersiDict[ValueType]):
             p_consistency_checks=self.p_consistency_checks,
         )
 
+    def set_item_if(self, key: Any, **kwargs: Any) -> Any:
+        """Refused (MutationPolicyError), as in persidict 0.309.0: a key here is never replaced.
+
+        ``setdefault_if`` inserts a key that is absent.
+        """
+        raise MutationPolicyError(
+            "write-once", f"set_item_if of key {key!r} in {self.store.url}: use setdefault_if"
+        )
+
     def _keep_existing(self, key: Any, path: str, data: Payload, value: Any) -> None:
         """A repeated write: ignored, and with probability ``p_consistency_checks`` checked."""
         p = self._p_consistency_checks
