@@ -14,6 +14,7 @@ import hashlib
 import inspect
 import json
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -405,7 +406,9 @@ def _up_to_date(src: Entry, dst: Entry, same: bool) -> bool:
     if same and src.size != dst.size:
         return False
     same_etag = same and src.etag is not None and src.etag == dst.etag
-    return same_etag or dst.mtime >= src.mtime
+    # S3 keeps whole seconds: a copy made in the second its source was written is not older
+    src_time = math.floor(src.mtime) if float(dst.mtime).is_integer() else src.mtime
+    return same_etag or dst.mtime >= src_time
 
 
 def _copy_bytes(src: PersiDict, dst: PersiDict, keys: Sequence[tuple[str, ...]]) -> None:
@@ -676,7 +679,7 @@ def add_copy_choices(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--skip-existing",
         action="store_true",
-        help="leave keys DST holds with the same size and ETag, or a newer modification time",
+        help="leave keys DST holds with the same size and ETag, or a time no older (S3: seconds)",
     )
     p.add_argument(
         "--dry-run", "-n", action="store_true", help="list the keys that would be copied; copy none"
