@@ -38,7 +38,12 @@ from persidict.dicts import (
     S3Dict,
     open_dict,
 )
-from persidict.errors import BackendError, ConcurrencyConflictError, MutationPolicyError
+from persidict.errors import (
+    BackendError,
+    ConcurrencyConflictError,
+    LayoutError,
+    MutationPolicyError,
+)
 from persidict.formats import Format, FormatError, get_format, json_format, register_format
 from persidict.jokers import DELETE_CURRENT, KEEP_CURRENT, DeleteCurrentFlag, Joker, KeepCurrentFlag
 from persidict.keys import normalize_key
@@ -94,6 +99,7 @@ __all__ = [
     "ItemNotAvailableFlag",
     "Joker",
     "KeepCurrentFlag",
+    "LayoutError",
     "LocalDict",
     "MutableDictCached",
     "MutationPolicyError",

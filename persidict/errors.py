@@ -42,6 +42,12 @@ class KeyClashError(OSError, ValueError):
     """
 
 
+class LayoutError(ValueError):
+    """A folder holds key files of both layouts (ours, paths exactly the keys, and
+    persidict 0.309.0's, a digest on every part): open it with an explicit ``digest_len``.
+    """
+
+
 class ConcurrencyConflictError(RuntimeError):
     """An operation gave up after ``attempts`` tries, each lost to another writer."""
 
@@ -99,6 +105,7 @@ __all__ = [
     "BackendError",
     "ConcurrencyConflictError",
     "KeyClashError",
+    "LayoutError",
     "MutationPolicyError",
     "OutcomeUnknownError",
 ]
