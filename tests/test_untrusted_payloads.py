@@ -181,7 +181,9 @@ def big_inflating_document() -> bytes:
 
 
 JSON_BOMBS = {
-    "fraction": b'{"py/reduce": [{"py/type": "fractions.Fraction"}, {"py/tuple": ["1e2000000000"]}]}',
+    "fraction": (
+        b'{"py/reduce": [{"py/type": "fractions.Fraction"}, {"py/tuple": ["1e2000000000"]}]}'
+    ),
     "decimal": b'{"py/reduce": [{"py/type": "decimal.Decimal"}, {"py/tuple": ["1e2000000000"]}]}',
     "bytearray": b'{"py/reduce": [{"py/type": "builtins.bytearray"}, {"py/tuple": [2147483648]}]}',
     "bytearray-initargs": (
