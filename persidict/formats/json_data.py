@@ -133,7 +133,15 @@ class JsonCodec:
         return text.encode("utf-8")
 
     def loads(self, data: bytes) -> Any:
-        return self.unpickler(len(data)).restore(_parse(data.decode("utf-8")))
+        return self._restore(_parse(data.decode("utf-8")), len(data))
+
+    def _restore(self, document: Any, size: int) -> Any:
+        from jsonpickle.errors import ClassNotFoundError
+
+        try:
+            return self.unpickler(size).restore(document)
+        except ClassNotFoundError as exc:  # a BaseException: it would pass every handler
+            raise FormatError(f"cannot decode: {exc}") from None
 
     def check_bytes(self, data: bytes) -> None:
         """Valid JSON, and for an untrusted codec, data it would build (nothing runs)."""
@@ -152,7 +160,7 @@ class JsonCodec:
 
     def _check_round_trip(self, value: Any, text: str) -> None:
         try:
-            back = self.unpickler(len(text)).restore(_parse(text))
+            back = self._restore(_parse(text), len(text))
         except FormatError as exc:
             raise FormatError(f"format 'json' could not read this value back: {exc}") from exc
         problem = difference(value, back)

@@ -80,7 +80,9 @@ class _Inflate:
         self.budget = budget
 
     def decompress(self, data: bytes) -> bytes:
-        return self.budget.inflate(data, "an array's compressed bytes")
+        out = self.budget.inflate(data, "an array's compressed bytes")
+        self.budget.charge(len(out), "the array copied out of its bytes")
+        return out
 
 
 @functools.cache
