@@ -26,7 +26,6 @@ import _compat_pickle
 import pickle
 import pickletools
 import sys
-from dataclasses import dataclass
 from typing import Any
 
 
@@ -34,14 +33,19 @@ class UnsafePickleError(pickle.UnpicklingError):
     """The pickle's top-level class cannot be judged from its opcodes; nothing was run."""
 
 
-@dataclass(frozen=True)
 class _Of:
     """A stack entry: an instance of ``cls`` (a class or a (module, qualname) pair), or a name."""
 
-    cls: Any = None  # a type, or (module, qualname) of a class not resolved yet
-    exact: bool = True  # False: an instance of some subclass of cls
-    text: str | None = None  # the value of a str literal (for STACK_GLOBAL)
-    global_name: tuple[str, str] | None = None  # a GLOBAL: the object named, not an instance
+    __slots__ = ("cls", "exact", "global_name", "text")
+
+    def __init__(
+        self,
+        cls: Any = None,  # a type, or (module, qualname) of a class not resolved yet
+        exact: bool = True,  # False: an instance of some subclass of cls
+        text: str | None = None,  # a str literal's value (for STACK_GLOBAL), or a function
+        global_name: tuple[str, str] | None = None,  # a GLOBAL: the object named, not an instance
+    ) -> None:
+        self.cls, self.exact, self.text, self.global_name = cls, exact, text, global_name
 
 
 _MARK = _Of()
@@ -145,6 +149,10 @@ class _Walk:
 
     def step(self, op: pickletools.OpcodeInfo, arg: Any) -> None:
         name = op.name
+        spec = _LITERALS.get(name)
+        if spec is not None:  # the common case: a literal or a container, by its spec
+            self.literal(*spec)
+            return
         if name in _REFUSED_OPS:
             raise UnsafePickleError(f"a pickle with {name} cannot be judged without running it")
         if name in ("PROTO", "FRAME", "STOP"):
@@ -214,22 +222,39 @@ class _Walk:
                     self.pop()
             self.top()
         else:
-            self.generic(op)
+            raise UnsafePickleError(f"malformed pickle: unexpected {name}")
 
-    def generic(self, op: pickletools.OpcodeInfo) -> None:
-        """Literals and tuples: pop what the opcode takes, push the type it makes."""
-        before = op.stack_before
-        if before and before[0] is pickletools.markobject:
-            taken = self.pop_mark()
+    def literal(self, takes_mark: bool, takes: int, made: type | None) -> None:
+        """Pop what the opcode takes, push the type it makes (None: not a class it names)."""
+        taken = self.pop_mark() if takes_mark else [self.pop() for _ in range(takes)][::-1]
+        if made is tuple:  # remember what a tuple holds: a rebuilder's first argument
+            entry = _Of(tuple)
+            self.tuples[id(entry)] = (entry, taken)
         else:
-            taken = [self.pop() for _ in before][::-1]
-        for made in op.stack_after:
-            obtype = made.obtype
-            entry = _Of(obtype) if isinstance(obtype, type) and obtype is not object else _UNKNOWN
-            if obtype is tuple:  # remember what a tuple holds: a rebuilder's first argument
-                entry = _Of(tuple)
-                self.tuples[id(entry)] = (entry, taken)
-            self.stack.append(entry)
+            entry = _Of(made) if made is not None else _UNKNOWN
+        self.stack.append(entry)
+
+
+def _literal_spec(op: pickletools.OpcodeInfo) -> tuple[bool, int, type | None] | None:
+    """(takes a mark, items taken, type made) for an opcode that pushes one new value."""
+    before, after = op.stack_before, op.stack_after
+    if op.name in _SPECIAL or len(after) != 1:
+        return None
+    obtype = after[0].obtype
+    made = obtype if isinstance(obtype, type) and obtype is not object else None
+    marked = bool(before) and before[0] is pickletools.markobject
+    return marked, 0 if marked else len(before), made
+
+
+_SPECIAL = {
+    *_REFUSED_OPS, *_STR_OPS, *_IN_PLACE_OPS, "PROTO", "FRAME", "STOP", "MARK", "POP",
+    "POP_MARK", "DUP", "PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE", "GET", "BINGET",
+    "LONG_BINGET", "INT", "FROZENSET", "GLOBAL", "STACK_GLOBAL", "REDUCE", "NEWOBJ",
+    "NEWOBJ_EX", "INST", "OBJ",
+}  # fmt: skip
+_LITERALS = {
+    op.name: spec for op in pickletools.opcodes if (spec := _literal_spec(op)) is not None
+}
 
 
 def pickled_class(data: bytes | bytearray | memoryview) -> tuple[type, bool]:

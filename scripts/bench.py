@@ -7,6 +7,8 @@ timed for set, get, iterating keys, len and delete, for
                    delete: os.unlink; keys/len: a bare recursive os.scandir walk)
   naive            pickle + temp file + os.replace, open + pickle.load
   fsspec mapper    fsspec.get_mapper on a local folder, values pickled
+Decoders: reading untrusted json and checking a pickle's class, against
+unrestricted jsonpickle and pickle (bench_decoders.py).
 S3 part: S3Dict against a moto server started here in its own process,
 one request at a time versus setitems/getitems/delitems; then the same with
 a simulated network round trip (--rtt ms, a sleep in the server before each
@@ -31,6 +33,7 @@ import sys
 import tempfile
 
 from bench_big import bench_batches, bench_big, bench_iteration, big_rows
+from bench_decoders import bench_decoders, decoder_rows
 from bench_local import LOCAL_CONTENDERS, LOCAL_OPS, RawFloor, bench_local
 from bench_s3 import S3_OPS, bench_s3
 
@@ -104,6 +107,11 @@ def main() -> None:
     parser.add_argument("--markdown", action="store_true", help="print markdown tables")
     parser.add_argument("--no-s3", action="store_true", help="skip the S3 part")
     parser.add_argument(
+        "--no-decoders",
+        action="store_true",
+        help="skip the table of decoding untrusted bytes (see bench_decoders.py)",
+    )
+    parser.add_argument(
         "--no-big",
         action="store_true",
         help="skip the large-value, batch-vs-loop and iteration tables (see bench_big.py)",
@@ -122,6 +130,7 @@ def main() -> None:
         batches = bench_batches(args.n // 5, args.rounds, args.dir, log)
         iteration = bench_iteration(5 * args.rounds + 1, args.dir, log)
         extra = (batches, iteration, bench_big(args.dir, log))
+    decoders = None if args.no_decoders else bench_decoders(args.rounds * 2 + 1)
     s3_runs = []
     if not args.no_s3:
         log(f"S3 on moto: N={args.s3_n}, {args.s3_rounds} rounds")
@@ -149,6 +158,9 @@ def main() -> None:
         print(table(header, rows, args.markdown))
         print()
         print(table(*big_rows(big), args.markdown))
+    if decoders is not None:
+        print()
+        print(table(*decoder_rows(decoders), args.markdown))
     for n, rtt_ms, results in s3_runs:
         print()
         print(s3_table(results, n, rtt_ms, args.markdown))
