@@ -114,7 +114,7 @@ def _handlers() -> dict[str, type]:
             if isinstance(values, str) and obj.nbytes > MAX_EXPANSION * len(values):
                 # Compressed beyond what a reader accepts from a document: zlib's
                 # stored blocks instead (4/3 of the bytes in base64, read by any zlib).
-                self.compression = _Stored
+                self.compression: Any = _Stored
                 flat = super().flatten(obj, dict(data))
             return flat
 
