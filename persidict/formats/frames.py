@@ -21,6 +21,7 @@ the same trust rules.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import sys
 from collections.abc import Callable
@@ -337,7 +338,10 @@ def _upstream_frame(ctx: Any, data: dict) -> Any:
     if "dtypes_rle" not in meta:
         raise ValueError("a DataFrame in jsonpickle's pre-3.4 csv encoding is not supported")
     data_columns = _decode_text(ctx, text)
-    codes = [code for code, count in meta["dtypes_rle"] for _ in range(count)]
+    # Expanded lazily: only as many codes as there are columns (a count of 10**12 costs nothing).
+    codes = itertools.chain.from_iterable(
+        itertools.repeat(code, count) for code, count in meta["dtypes_rle"]
+    )
     columns = _decode_text(ctx, meta["columns"])
     if meta.get("is_multicolumns", False):
         columns = pd.MultiIndex.from_tuples(columns, names=meta.get("column_names"))
