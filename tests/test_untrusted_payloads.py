@@ -254,3 +254,38 @@ def test_a_big_array_that_compresses_too_well_is_written_uncompressed(tmp_path):
     stored = os.path.getsize(tmp_path / "zeros.json")
     assert zeros.nbytes < 64 * stored  # within what a reader accepts from a document
     assert stored < 1.4 * zeros.nbytes  # base64 of zlib's stored blocks
+
+
+# ---- a check that crashes anyway costs one write of the mount, never the mount
+
+
+def _crashing_check(data: bytes) -> None:
+    """A format check with a bug in C code, as numpy's or pandas' could have: a segfault."""
+    if data == b"crash":
+        import resource
+        import signal
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def _text(data: bytes) -> str:
+    return data.decode()
+
+
+def test_a_crash_in_the_mounts_check_fails_that_write_only(tmp_path):
+    from persidict import FileDirDict, FormatError
+    from persidict.formats import Format
+    from persidict_fs.mount import view_of
+
+    crashy = Format("crashy", ".crashy", str.encode, _text, _crashing_check)
+    d = FileDirDict(tmp_path, crashy)
+    fs, _ = view_of(d)  # the view the mount serves
+    try:
+        with pytest.raises(FormatError, match="crashed the checking process"):
+            fs.pipe_file("k.crashy", b"crash")
+        assert "k" not in d
+        fs.pipe_file("k.crashy", b"fine")  # a new checking process
+        assert d["k"] == "fine"
+    finally:
+        fs.isolated_checks.close()
