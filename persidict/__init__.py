@@ -43,6 +43,7 @@ from persidict.errors import (
     ConcurrencyConflictError,
     ConditionalWritesUnsupportedError,
     KeyClashError,
+    LayoutError,
     MutationPolicyError,
     OutcomeUnknownError,
 )
@@ -103,6 +104,7 @@ __all__ = [
     "Joker",
     "KeepCurrentFlag",
     "KeyClashError",
+    "LayoutError",
     "LocalDict",
     "MutableDictCached",
     "MutationPolicyError",

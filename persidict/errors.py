@@ -45,6 +45,12 @@ class KeyClashError(OSError, ValueError):
     """
 
 
+class LayoutError(ValueError):
+    """A folder holds key files of both layouts (ours, paths exactly the keys, and
+    persidict 0.309.0's, a digest on every part): open it with an explicit ``digest_len``.
+    """
+
+
 class ConcurrencyConflictError(RuntimeError):
     """An operation gave up after ``attempts`` tries, each lost to another writer."""
 
@@ -113,6 +119,7 @@ __all__ = [
     "ConcurrencyConflictError",
     "ConditionalWritesUnsupportedError",
     "KeyClashError",
+    "LayoutError",
     "MutationPolicyError",
     "OutcomeUnknownError",
 ]

@@ -51,6 +51,7 @@ from persidict_fs.batches import Batches
 from persidict_fs.copies import Copies
 from persidict_fs.files import MIN_READ_AHEAD, ReadAhead
 from persidict_fs.folders import FoldersAndTimes
+from persidict_fs.isolated_checks import IsolatedChecks
 from persidict_fs.paths import ViewPaths
 from persidict_fs.writes import Writes
 
@@ -144,6 +145,8 @@ class PersiDictFileSystem(
         self._paths = ViewPaths(self.dict.layout, where, self.dict.prefix_path)
         # a key's bytes must be valid for the format; raw bytes stream unread
         self._checks_keys = self.dict.format.name != "bytes"
+        # the mount sets an IsolatedChecks: checks then run in a worker process
+        self.isolated_checks: IsolatedChecks | None = None
 
     @classmethod
     def _strip_protocol(cls, path: Any) -> Any:

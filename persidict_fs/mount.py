@@ -33,6 +33,7 @@ from persidict.storage.base import is_temp_name
 from persidict_fs.filesystem import PersiDictFileSystem
 from persidict_fs.fuse_files import Journal
 from persidict_fs.fuse_loop import STOP_TIMEOUT, run_stoppable
+from persidict_fs.isolated_checks import IsolatedChecks
 from persidict_fs.paths import ViewPaths
 
 if TYPE_CHECKING:
@@ -70,7 +71,9 @@ def view_of(d: PersiDict) -> tuple[PersiDictFileSystem, NameCheck]:
             return str(exc)
         return None
 
-    return PersiDictFileSystem(dict=d), check_name
+    fs = PersiDictFileSystem(dict=d)
+    fs.isolated_checks = IsolatedChecks()  # a crash in a check costs one write, not the mount
+    return fs, check_name
 
 
 def serve(
@@ -118,6 +121,7 @@ def serve(
     # that one slow request does not stall every other.
     threads = not d.store.is_local if multithreaded is None else multithreaded
     fs, check = view_of(d)
+    checks = fs.isolated_checks
     spill = {} if spill_threshold is None else {"spill_threshold": spill_threshold}
     ops = StoreOperations(
         fs,
@@ -148,6 +152,11 @@ def serve(
         if not ops.started:
             raise MountError(f"could not mount at {mountpoint}: libfuse error {exc}") from None
         ended = True
+    finally:
+        # Stopped here, not by the interpreter's exit hook, which runs after libfuse's
+        # threads and the loop's descriptors are gone (it failed there with EBADF).
+        if checks is not None:
+            checks.close()
     log.info("unmounted %s", mountpoint)
     return ended
 

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from persidict.dicts.base import PersiDict
     from persidict.keys import Key
     from persidict.storage.base import ByteStore, Payload
+    from persidict_fs.isolated_checks import IsolatedChecks
     from persidict_fs.paths import ViewPaths
 
 
@@ -22,6 +23,7 @@ class ViewMixin:
         dict: PersiDict[Any]
         _paths: ViewPaths
         _checks_keys: bool
+        isolated_checks: IsolatedChecks | None
         spill_threshold: int
         exists: Callable[..., bool]
         expand_path: Callable[..., list[str]]

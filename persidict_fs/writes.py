@@ -32,7 +32,10 @@ class Writes(ViewMixin):
         if not self._checks_keys:
             return data  # any bytes will do: streamed as they come
         data = bytes(payload_bytes(data))
-        self.dict.format.validate(data, self._where(path))
+        if self.isolated_checks is not None:  # the mount: a crash costs this write only
+            self.isolated_checks.validate(self.dict.format, data, self._where(path))
+        else:
+            self.dict.format.validate(data, self._where(path))
         return data
 
     def _target(self, path: str, data: Payload) -> tuple[str, Key | None, Payload]:

@@ -10,6 +10,8 @@ timed for set, get, `in`, iterating keys, len and delete, for
   fsspec mapper    fsspec.get_mapper on a local folder, values pickled
 and `k in d` against one os.stat of the key's file, flat and 2-level keys,
 now and as before issue 23 (bench_contains).
+Decoders: reading untrusted json and checking a pickle's class, against
+unrestricted jsonpickle and pickle (bench_decoders.py).
 S3 part: S3Dict against a moto server started here in its own process, one
 request at a time and setitems/getitems/delitems, against boto3 with 32
 threads and s3fs's FSMap (see bench_s3.py); then the same with
@@ -35,6 +37,7 @@ import sys
 import tempfile
 
 from bench_big import bench_batches, bench_big, bench_iteration, big_rows
+from bench_decoders import bench_decoders, decoder_rows
 from bench_local import LOCAL_CONTENDERS, LOCAL_OPS, RawFloor, bench_contains, bench_local
 from bench_s3 import BOTO3_THREADS, S3_OPS, bench_s3
 
@@ -111,6 +114,11 @@ def main() -> None:
     parser.add_argument("--no-s3", action="store_true", help="skip the S3 part")
     parser.add_argument("--no-local", action="store_true", help="skip the local part")
     parser.add_argument(
+        "--no-decoders",
+        action="store_true",
+        help="skip the table of decoding untrusted bytes (see bench_decoders.py)",
+    )
+    parser.add_argument(
         "--no-big",
         action="store_true",
         help="skip the large-value, batch-vs-loop and iteration tables (see bench_big.py)",
@@ -132,6 +140,7 @@ def main() -> None:
         batches = bench_batches(args.n // 5, args.rounds, args.dir, log)
         iteration = bench_iteration(5 * args.rounds + 1, args.dir, log)
         extra = (batches, iteration, bench_big(args.dir, log))
+    decoders = None if args.no_decoders else bench_decoders(args.rounds * 2 + 1)
     s3_runs = []
     if not args.no_s3:
         log(f"S3 on moto: N={args.s3_n}, {args.s3_rounds} rounds")
@@ -167,6 +176,9 @@ def main() -> None:
         print(table(header, rows, args.markdown))
         print()
         print(table(*big_rows(big), args.markdown))
+    if decoders is not None:
+        print()
+        print(table(*decoder_rows(decoders), args.markdown))
     for n, rtt_ms, results in s3_runs:
         print()
         print(s3_table(results, n, rtt_ms, args.markdown))

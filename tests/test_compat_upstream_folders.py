@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import re
+import shutil
 import subprocess
 import textwrap
 from pathlib import Path
@@ -20,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from persidict import FileDirDict
+from persidict import FileDirDict, LayoutError
 
 ROOT = Path(__file__).resolve().parent.parent
 UPSTREAM_VENV = ROOT / ".venv-upstream"
@@ -135,3 +138,48 @@ def test_a_folder_with_one_unsigned_name_is_not_taken_for_the_reference(tmp_path
     (tmp_path / "notes.pkl").write_bytes(b"")
     assert FileDirDict(base_dir=tmp_path).digest_len == 0
 
+
+
+LIST_KEYS = """
+    import json, sys
+    from persidict import FileDirDict
+    d = FileDirDict(base_dir=sys.argv[1], serialization_format=sys.argv[2])
+    print(json.dumps(["/".join(k) for k in d.keys()]))
+"""
+
+
+def test_stray_folders_and_files_do_not_change_the_layout(upstream_folders, tmp_path):
+    folder = tmp_path / "json"
+    shutil.copytree(upstream_folders[1], folder)
+    (folder / "tmp").mkdir()  # the stray folder that used to flip the layout
+    (folder / "tmp" / "notes.txt").write_text("x")
+    (folder / "README.md").write_text("x")
+    (folder / "empty_dir").mkdir()
+    d = FileDirDict(base_dir=folder, serialization_format="json")
+    assert d.digest_len == 4 and d["Eliza", "year"] == 1965
+    assert ("Eliza", "year") in set(d.keys()) and ("Eliza_mod7", "year_qtg4") not in set(d.keys())
+    d["Eliza", "year"] = 1966
+    assert (folder / "Eliza_mod7" / "year_qtg4.json").is_file()
+    assert not (folder / "Eliza").exists()
+    keys = json.loads(run_upstream(LIST_KEYS, str(folder), "json"))
+    assert keys.count("Eliza/year") == 1
+
+
+def test_key_files_of_both_layouts_are_an_error_naming_the_folder(upstream_folders, tmp_path):
+    folder = tmp_path / "pkl"
+    shutil.copytree(upstream_folders[0], folder)
+    (folder / "mine.pkl").write_bytes(pickle.dumps(1))  # a key of ours: no digest
+    with pytest.raises(LayoutError, match=re.escape(str(folder))):
+        FileDirDict(base_dir=folder)
+    assert FileDirDict(base_dir=folder, digest_len=4)["Eliza", "year"] == 1965
+    assert FileDirDict(base_dir=folder, digest_len=0)["mine"] == 1
+
+
+def test_an_open_dict_keeps_its_layout_whatever_is_added_later(tmp_path):
+    d = FileDirDict(base_dir=tmp_path)
+    (tmp_path / "Eliza_mod7").mkdir()
+    (tmp_path / "Eliza_mod7" / "year_qtg4.pkl").write_bytes(pickle.dumps(1965))
+    d["Eliza", "year"] = 1966  # still the path exactly the key
+    assert (tmp_path / "Eliza" / "year.pkl").is_file() and d["Eliza", "year"] == 1966
+    with pytest.raises(LayoutError):  # reopened, the folder now holds both layouts
+        FileDirDict(base_dir=tmp_path)

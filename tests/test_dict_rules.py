@@ -98,7 +98,7 @@ def test_view_checks_a_pickle_against_the_base_class_without_running_it(
     d = backend.open(base_class_for_values=base_class)
     fs = PersiDictFileSystem(dict=d)
     evil = pickle.dumps(_PlantsMarker(str(marker)))
-    with pytest.raises(FormatError, match=r"refused to load (posix|os)\.system"):
+    with pytest.raises(FormatError, match=r"what (posix|os)\.system returns: it cannot be judged"):
         fs.pipe_file("k.pkl", evil)
     with pytest.raises(FormatError), fs.open("k.pkl", "wb") as f:
         f.write(evil)

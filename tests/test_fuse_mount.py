@@ -274,3 +274,25 @@ def test_rm_of_files_held_open_removes_them_for_good(m, here):
     close(fresh)
     assert not [k for k in m.d if k[0] == here]
     assert m.sh(f"ls {here}").stdout == ""
+
+
+HOSTILE_JSON = {
+    "a-name-under-numpy": b'{"py/object": "numpy.f2py.__main__.X"}',
+    "fraction-1e2000000000": (
+        b'{"py/reduce": [{"py/type": "fractions.Fraction"}, {"py/tuple": ["1e2000000000"]}]}'
+    ),
+    "bytearray-2GiB": (
+        b'{"py/reduce": [{"py/type": "builtins.bytearray"}, {"py/tuple": [2147483648]}]}'
+    ),
+}
+
+
+@pytest.mark.parametrize("payload", sorted(HOSTILE_JSON))
+def test_a_hostile_json_copied_in_is_refused_and_the_mount_stays(m, here, tmp_path, payload):
+    src = tmp_path / "evil.json"
+    src.write_bytes(HOSTILE_JSON[payload])
+    done = m.sh(f"mkdir -p {here} && cp {src} {here}/x.json", check=False)
+    assert done.returncode != 0  # the close that commits it fails
+    assert (here, "x") not in m.d
+    m.sh(f"echo 7 > {here}/ok.json")  # the server still serves
+    assert m.d[here, "ok"] == 7

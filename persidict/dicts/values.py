@@ -4,9 +4,9 @@
 - With ``base_class_for_values``, every value written and read is an instance
   of it (TypeError naming the key or the file otherwise).
 - Bytes written as they are (the filesystem view) are checked against the
-  base class without running stored code: a pickle through a restricted
-  unpickler (:mod:`persidict.safe_pickle`), other formats by their decoder,
-  which runs no code (json decodes data only).
+  base class without running stored code: a pickle by reading its opcodes
+  (:mod:`persidict.safe_pickle`: nothing is built), other formats by their
+  decoder, which runs no code and bounds its work (json decodes data only).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from persidict.formats import Format, FormatError
 from persidict.jokers import Joker
-from persidict.safe_pickle import safe_loads
+from persidict.safe_pickle import pickled_class
 
 
 def check_storable(value: Any, key: Any, base_class: type | None) -> None:
@@ -44,16 +44,20 @@ def check_incoming(
 ) -> None:
     """TypeError unless ``data`` in ``fmt`` holds a ``base_class``; runs no stored code.
 
-    A pickle that names anything but plain data (or ``base_class``) is a
-    FormatError naming ``where``, refused before that name is imported.
+    A pickle is judged by its opcodes, never loaded: one whose top-level
+    class they cannot tell (a function's result, a class not imported here)
+    is a FormatError naming ``where``.
     """
-    if fmt.name == "pkl":
-        try:
-            value = safe_loads(data, allowed=(base_class,))
-        except MemoryError:
-            raise
-        except Exception as exc:  # any malformed pickle: say which check failed
-            raise FormatError(f"cannot check {where} against {base_class.__name__}: {exc}") from exc
-    else:
-        value = fmt.decode(bytes(data), where)
-    check_class(value, base_class, where)
+    if fmt.name != "pkl":
+        check_class(fmt.decode(bytes(data), where), base_class, where)
+        return
+    try:
+        cls, exact = pickled_class(data)
+    except Exception as exc:  # any malformed or unjudgeable pickle: say which check failed
+        raise FormatError(f"cannot check {where} against {base_class.__name__}: {exc}") from exc
+    if not issubclass(cls, base_class):
+        kind = "a" if exact else "an instance of a subclass of"
+        raise TypeError(
+            f"value in {where} is {kind} {cls.__name__}, not an "
+            f"instance of {base_class.__name__} (base_class_for_values)"
+        )

@@ -1,14 +1,15 @@
 """numpy and pandas values in the json format, as data.
 
-numpy values use jsonpickle's own numpy encoding (small arrays as readable
-numbers: ``{"py/object": "numpy.ndarray", "dtype": "float64", "values":
-[...]}``; big ones as compressed base64). pandas values use an exact
+numpy values use jsonpickle's own numpy encoding (``persidict.formats.numpy_json``:
+small arrays as readable numbers: ``{"py/object": "numpy.ndarray", "dtype":
+"float64", "values": [...]}``; big ones as compressed base64). pandas values use an exact
 encoding of our own under the public names (``pandas.DataFrame``,
 ``pandas.Series``, ``pandas.Index``, ``pandas.Timestamp``, ...): every
 index and column keeps its type, dtype, names and frequency. Values that
 persidict 0.309.0 wrote with jsonpickle's pandas handlers (class names such
 as ``pandas.core.frame.DataFrame``) are read as those handlers would read
-them, but without running anything stored.
+them, but without running anything stored. Names are matched as strings
+(:func:`restorer`): a name the document gives is never imported.
 
 Nothing here is registered with jsonpickle: the json format's own pickler and
 unpickler call :func:`flattener` and :func:`restorer`, so a user's own
@@ -20,11 +21,15 @@ the same trust rules.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import sys
-import zlib
 from collections.abc import Callable
 from typing import Any
+
+from persidict.formats import numpy_json
+from persidict.formats.base import FormatError, require
+from persidict.formats.json_bounds import MAX_ITEMSIZE
 
 Flatten = Callable[[Any, Any], dict]
 Restore = Callable[[Any, dict], Any]
@@ -44,83 +49,6 @@ def _unflat(ctx: Any, data: Any) -> Any:
 
 def _decode_text(ctx: Any, text: str) -> Any:
     return _unflat(ctx, json.loads(text))
-
-
-# ---- numpy: jsonpickle's handlers, which restore nested values through the context
-
-
-@functools.cache
-def _array_handler_class() -> type:
-    import numpy as np
-    from jsonpickle.ext import numpy as jnp
-
-    class ArrayHandler(jnp.NumpyNDArrayHandlerView):
-        """jsonpickle's handler, minus building Python objects out of raw memory.
-
-        An array of (or with fields of) dtype object made from stored bytes, or
-        viewing another array's memory, would turn stored numbers into object
-        pointers: a crash at best.
-        """
-
-        def restore(self, data: dict) -> Any:
-            dtype = self.restore_dtype(data)
-            base = data.get("base")
-            if base is None:
-                raw = not isinstance(data.get("values"), list)
-                if raw and dtype.hasobject and dtype.kind != "O":  # plain object: JSON values
-                    raise ValueError(f"refused an array of dtype {dtype} from raw bytes")
-                return super().restore(data)
-            base = self.context.restore(base, reset=False)
-            if not isinstance(base, np.ndarray):
-                base = np.array(base)
-            if dtype.hasobject or base.dtype.hasobject:
-                raise ValueError("refused an array of Python objects viewing another array")
-            arr = np.ndarray(
-                buffer=base.data,
-                dtype=dtype.newbyteorder(data.get("byteorder", "|")),
-                shape=data.get("shape"),  # type: ignore[arg-type]
-                offset=data.get("offset", 0),
-                strides=data.get("strides"),
-            )
-            self.restore_flags(data, arr)
-            return arr
-
-    return ArrayHandler
-
-
-def _numpy_handler(cls: type) -> Any:
-    import numpy as np
-    from jsonpickle.ext import numpy as jnp
-
-    if issubclass(cls, np.ndarray):
-        return _array_handler_class()(size_threshold=16)
-    if issubclass(cls, np.datetime64):
-        return jnp.NumpyDatetimeHandler(None)
-    if issubclass(cls, np.generic):
-        return jnp.NumpyGenericHandler(None)
-    if issubclass(cls, np.dtype):
-        return jnp.NumpyDTypeHandler(None)
-    return None
-
-
-def _flatten_numpy(ctx: Any, obj: Any) -> dict:
-    from jsonpickle import util
-
-    handler = _numpy_handler(type(obj))
-    handler.context = ctx
-    return handler.flatten(obj, {OBJECT: util.importable_name(type(obj))})
-
-
-def _restore_numpy(cls: type) -> Restore | None:
-    if not isinstance(cls, type) or _numpy_handler(cls) is None:
-        return None
-
-    def restore(ctx: Any, data: dict) -> Any:
-        handler = _numpy_handler(cls)
-        handler.context = ctx
-        return handler.restore(data)
-
-    return restore
 
 
 # ---- pandas: our exact encoding
@@ -158,6 +86,22 @@ def _flat_values(ctx: Any, obj: Any) -> Any:
     return out
 
 
+def _checked_dtype(ctx: Any, name: Any, count: int) -> Any:
+    """The pandas dtype ``name``, its ``count`` items charged to the decoding's budget."""
+    import pandas as pd
+
+    if name is None:
+        return None
+    if not isinstance(name, str) or len(name) > 4096:
+        raise ValueError("a pandas dtype must be given as a short string")
+    kind = pd.api.types.pandas_dtype(name)
+    itemsize = getattr(kind, "itemsize", 8)
+    if itemsize > MAX_ITEMSIZE:
+        raise FormatError(f"refused a dtype of {itemsize:,}-byte items (over {MAX_ITEMSIZE:,})")
+    ctx.budget.charge(count * itemsize, f"{count:,} values of dtype {kind}")
+    return kind
+
+
 def _restore_values(ctx: Any, data: Any) -> Any:
     import pandas as pd
 
@@ -171,8 +115,8 @@ def _restore_values(ctx: Any, data: Any) -> Any:
     if "utc" in data:
         utc = pd.DatetimeIndex(_unflat(ctx, data["utc"])).tz_localize("UTC")
         return utc.tz_convert(_unflat(ctx, data["tz"])).array
-    kind = pd.api.types.pandas_dtype(dtype)
     values = _unflat(ctx, data["values"])
+    kind = _checked_dtype(ctx, dtype, len(values))
     for i in data.get("na", ()):
         values[i] = kind.na_value
     return pd.array(values, dtype=kind)
@@ -214,7 +158,11 @@ def _restore_index(ctx: Any, data: dict) -> Any:
         )
     name = _unflat(ctx, data["name"])
     if kind == "range":
-        return pd.RangeIndex(*data["range"], name=name)
+        bounds = data["range"]
+        if not (isinstance(bounds, list) and all(type(n) is int for n in bounds)):
+            raise ValueError(f"a RangeIndex is given by ints, not {bounds!r:.40}")
+        ctx.budget.charge(8 * len(range(*bounds)), "a RangeIndex")
+        return pd.RangeIndex(*bounds, name=name)
     values = _restore_values(ctx, data["values"])
     idx = pd.Index(values, dtype=values.dtype, name=name, copy=False)
     if "freq" in data:
@@ -371,24 +319,29 @@ def _pandas_flattener(obj: Any) -> Flatten | None:
 # ---- pandas as persidict 0.309.0 wrote it (jsonpickle's pandas handlers), read as data
 
 
-def _upstream_text(data: dict) -> tuple[str, dict]:
+def _upstream_text(ctx: Any, data: dict) -> tuple[str, dict]:
     values = data["values"]
     if not data.get("txt", True):
         from jsonpickle.util import b64decode
 
         raw = b64decode(values)
-        values = (zlib.decompress(raw) if data.get("comp", False) else raw).decode()
+        if data.get("comp", False):
+            raw = ctx.budget.inflate(raw, "a compressed pandas value")
+        values = raw.decode()
     return values, data.get("meta") or {}
 
 
 def _upstream_frame(ctx: Any, data: dict) -> Any:
     import pandas as pd
 
-    text, meta = _upstream_text(data)
+    text, meta = _upstream_text(ctx, data)
     if "dtypes_rle" not in meta:
         raise ValueError("a DataFrame in jsonpickle's pre-3.4 csv encoding is not supported")
     data_columns = _decode_text(ctx, text)
-    codes = [code for code, count in meta["dtypes_rle"] for _ in range(count)]
+    # Expanded lazily: only as many codes as there are columns (a count of 10**12 costs nothing).
+    codes = itertools.chain.from_iterable(
+        itertools.repeat(code, count) for code, count in meta["dtypes_rle"]
+    )
     columns = _decode_text(ctx, meta["columns"])
     if meta.get("is_multicolumns", False):
         columns = pd.MultiIndex.from_tuples(columns, names=meta.get("column_names"))
@@ -423,11 +376,15 @@ def _upstream_series(ctx: Any, data: dict) -> Any:
 
 def _upstream_index(constructor: Callable) -> Restore:
     def restore(ctx: Any, data: dict) -> Any:
-        text, meta = _upstream_text(data)
+        text, meta = _upstream_text(ctx, data)
         names = {
             k: (tuple(v) if v is not None else v) for k, v in meta.items() if k in ("name", "names")
         }
-        return constructor(_decode_text(ctx, text), dtype=meta.get("dtype"), **names)
+        values = _decode_text(ctx, text)
+        dtype = _checked_dtype(
+            ctx, meta.get("dtype"), len(values) if isinstance(values, list) else 1
+        )
+        return constructor(values, dtype=dtype, **names)
 
     return restore
 
@@ -435,7 +392,7 @@ def _upstream_index(constructor: Callable) -> Restore:
 def _upstream_scalar(ctx: Any, data: dict, *, cls: type) -> Any:
     import pandas as pd
 
-    _, meta = _upstream_text(data)
+    _, meta = _upstream_text(ctx, data)
     if cls is pd.Timestamp:
         return pd.Timestamp(meta["isoformat"])
     if cls is pd.Period:
@@ -444,23 +401,48 @@ def _upstream_scalar(ctx: Any, data: dict, *, cls: type) -> Any:
     return pd.Interval(left, right, closed=str(meta["closed"]))
 
 
-def _restore_upstream_pandas(cls: Any) -> Restore | None:
+def _upstream_restorer(kind: str) -> Restore | None:
     import pandas as pd
 
-    if not isinstance(cls, type):
-        return None
-    if issubclass(cls, pd.DataFrame):
-        return _upstream_frame
-    if issubclass(cls, pd.Series):
-        return _upstream_series
-    for index_cls in (pd.MultiIndex, pd.PeriodIndex, pd.Index):
-        if issubclass(cls, index_cls):
-            ctor = pd.Index if index_cls is pd.Index else index_cls
-            return _upstream_index(ctor)
-    for scalar in (pd.Timestamp, pd.Period, pd.Interval):
-        if issubclass(cls, scalar):
-            return functools.partial(_upstream_scalar, cls=scalar)
+    if kind in ("frame", "series"):
+        return _upstream_frame if kind == "frame" else _upstream_series
+    if kind == "multi":
+        return _upstream_index(pd.MultiIndex)
+    if kind == "period_index":
+        return _upstream_index(pd.PeriodIndex)
+    if kind == "index":
+        return _upstream_index(pd.Index)
+    if kind in ("Timestamp", "Period", "Interval"):
+        return functools.partial(_upstream_scalar, cls=getattr(pd, kind))
     return None
+
+
+# Every pandas py/object name the json format reads (ours, and what jsonpickle's
+# handlers wrote under pandas 2 and 3), with the kind of value it is.
+_PANDAS_NAMES: dict[str, str] = {
+    **{n: "frame" for n in ("pandas.DataFrame", "pandas.core.frame.DataFrame")},
+    **{n: "series" for n in ("pandas.Series", "pandas.core.series.Series")},
+    **{n: "multi" for n in ("pandas.MultiIndex", "pandas.core.indexes.multi.MultiIndex")},
+    **{n: "period_index" for n in ("pandas.PeriodIndex", "pandas.core.indexes.period.PeriodIndex")},
+    **{
+        f"pandas.{cls}" if not module else f"pandas.core.indexes.{module}.{cls}": "index"
+        for cls, module in (
+            ("Index", ""), ("Index", "base"), ("RangeIndex", ""), ("RangeIndex", "range"),
+            ("DatetimeIndex", ""), ("DatetimeIndex", "datetimes"), ("TimedeltaIndex", ""),
+            ("TimedeltaIndex", "timedeltas"), ("CategoricalIndex", ""),
+            ("CategoricalIndex", "category"), ("IntervalIndex", ""), ("IntervalIndex", "interval"),
+        )
+    },
+    "pandas.Timestamp": "Timestamp",
+    "pandas._libs.tslibs.timestamps.Timestamp": "Timestamp",
+    "pandas.Period": "Period",
+    "pandas._libs.tslibs.period.Period": "Period",
+    "pandas.Interval": "Interval",
+    "pandas._libs.interval.Interval": "Interval",
+    "pandas.Timedelta": "ours",
+    "pandas.NaT": "ours",
+    "pandas.NA": "ours",
+}  # fmt: skip
 
 
 # ---- entry points for the json format's pickler and unpickler
@@ -475,7 +457,7 @@ def flattener(obj: Any) -> Flatten | None:
     np = sys.modules.get("numpy")
     if np is not None and isinstance(obj, (np.ndarray, np.generic, np.dtype)):
         if type(obj) is np.ndarray or not isinstance(obj, np.ndarray):
-            return _flatten_numpy
+            return numpy_json.flatten
         return None  # ndarray subclasses (matrix, masked): not data we can rebuild exactly
     if "pandas" in sys.modules:
         return _pandas_flattener(obj)
@@ -485,22 +467,18 @@ def flattener(obj: Any) -> Flatten | None:
 def restorer(name: str) -> Restore | None:
     """How to read a ``py/object`` named ``name`` if it is numpy or pandas data, else None.
 
-    Only names under ``numpy.`` and ``pandas.`` are looked up (importing
-    submodules of those packages), and only their data classes qualify.
+    ``name`` is looked up as a string in fixed tables: nothing it names is
+    imported (numpy or pandas themselves are, to build their values).
     """
-    root = name.partition(".")[0]
-    if root not in ("numpy", "pandas"):
+    if name in numpy_json.NAMES:
+        require(("numpy",), "numpy", "a numpy value in json")
+        return numpy_json.restorer(name)
+    kind = _PANDAS_NAMES.get(name)
+    if kind is None:
         return None
-    from jsonpickle.unpickler import loadclass
-
-    from persidict.formats.base import require
-
-    require((root,), root, f"a {root} value in json")
-    cls = loadclass(name)
-    if root == "numpy":
-        return _restore_numpy(cls)
-    upstream = _restore_upstream_pandas(cls)
+    require(("pandas",), "pandas", "a pandas value in json")
     ours = _OURS.get(name)
+    upstream = _upstream_restorer(kind)
     if ours is None or upstream is None:
         return ours or upstream
 

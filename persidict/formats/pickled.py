@@ -58,7 +58,7 @@ def data_loads(data: bytes) -> Any:
     For tools that decode stores they do not trust (``persidict get`` without
     ``--trust``); a pickle naming anything else is a FormatError naming it.
     """
-    from persidict.safe_pickle import UnsafePickleError, safe_loads
+    from persidict.safe_pickle import UnsafePickleError, plain_loads
 
     if data[:4] == LZ4_MAGIC:
         raise FormatError(
@@ -66,7 +66,7 @@ def data_loads(data: bytes) -> Any:
             "joblib runs the code it names"
         )
     try:
-        return safe_loads(data)
+        return plain_loads(data)
     except UnsafePickleError as exc:
         raise FormatError(str(exc)) from None
 
