@@ -320,13 +320,21 @@ def plain_loads(data: bytes | bytearray | memoryview) -> Any:
     >>> plain_loads(pickle.dumps({"a": [1, 2.5]}))
     {'a': [1, 2.5]}
     """
+    texts: list[str] = []  # the last strings pushed: STACK_GLOBAL's module and name
     try:
         for op, arg, pos in pickletools.genops(bytes(data)):
+            if isinstance(arg, str):
+                texts = [*texts[-1:], arg]
             if op.name in _NAMING:
-                named = f" {arg!r}" if arg is not None else ""
+                if op.name == "GLOBAL":
+                    what = str(arg).replace(" ", ".", 1)
+                elif op.name == "STACK_GLOBAL" and len(texts) == 2:
+                    what = ".".join(texts)
+                else:
+                    what = f"{op.name} at byte {pos}"
                 raise UnsafePickleError(
-                    f"refused to load a pickle that names code ({op.name}{named} at byte {pos}): "
-                    "only plain builtins load as data"
+                    f"refused to load {what}: a pickle naming code does not load as data "
+                    "(only plain builtins do)"
                 )
     except UnsafePickleError:
         raise
