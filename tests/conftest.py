@@ -94,7 +94,7 @@ def gcs_options(tmp_path_factory) -> Iterator[dict[str, Any]]:
         server = fake_gcs_server(str(tmp_path_factory.mktemp("fake-gcs")))
         endpoint = server.__enter__()
     except FileNotFoundError as missing:
-        pytest.skip(f"{missing} (scripts/setup-venv installs it)")
+        pytest.fail(f"{missing} (scripts/setup-venv installs it)")
     options = {"endpoint_url": endpoint, "token": "anon", "project": "persidict-tests"}
     GCSStore(BUCKET, create_bucket=True, **options)
     try:
@@ -112,7 +112,7 @@ def azure_options(tmp_path_factory) -> Iterator[dict[str, Any]]:
         server = azurite_server(str(tmp_path_factory.mktemp("azurite")))
         endpoint = server.__enter__()
     except FileNotFoundError as missing:
-        pytest.skip(f"{missing} (scripts/setup-venv installs it)")
+        pytest.fail(f"{missing} (scripts/setup-venv installs it)")
     options = {
         "endpoint_url": endpoint,
         "account_name": AZURITE_ACCOUNT,

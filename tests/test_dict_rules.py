@@ -107,8 +107,8 @@ def test_view_checks_a_pickle_against_the_base_class_without_running_it(
 
 
 def test_view_accepts_plain_data_pickles_of_the_base_class(backend):
-    np = pytest.importorskip("numpy")
-    pd = pytest.importorskip("pandas")
+    import numpy as np
+    import pandas as pd
     frames = backend.open(base_class_for_values=pd.DataFrame)
     fs = PersiDictFileSystem(dict=frames)
     frame = pd.DataFrame({"t": pd.date_range("2020", periods=2, tz="UTC"), "x": [1.5, 2.5]})

@@ -141,7 +141,7 @@ def test_pandas_partition_cols_with_spaces_and_colons(inner):
 
 
 def test_dask_partition_on_with_spaces_and_colons(inner):
-    dd = pytest.importorskip("dask.dataframe")
+    import dask.dataframe as dd
     url, options = inner
     target = f"persidict://cities::{url}"
     dd.from_pandas(CITIES, npartitions=2).to_parquet(

@@ -21,7 +21,7 @@ def tiny_disk(tmp_path):
         ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True
     )
     if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.decode().strip()}")
+        pytest.fail(f"cannot mount a tmpfs (needs root): {mounted.stderr.decode().strip()}")
     try:
         yield mnt
     finally:

@@ -8,13 +8,12 @@ import uuid
 
 import fsspec
 import pandas as pd
+import polars as pl
 import pyarrow.dataset as ds
 import pytest
 
 from persidict import open_dict
 from persidict.formats import FormatError, get_format
-
-pl = pytest.importorskip("polars")
 
 
 def _frame(rng: random.Random, rows: int) -> pl.DataFrame:

@@ -50,8 +50,8 @@ def test_the_class_of_plain_data_is_read_from_the_opcodes(value, protocol):
 
 @pytest.mark.parametrize("protocol", [2, 5])
 def test_numpy_and_pandas_classes_are_read(protocol):
-    np = pytest.importorskip("numpy")
-    pd = pytest.importorskip("pandas")
+    import numpy as np
+    import pandas as pd
     for value in (
         np.arange(12.0).reshape(3, 4),
         pd.DataFrame({"t": pd.date_range("2020", periods=2, tz="UTC"), "s": ["x", "y"]}),

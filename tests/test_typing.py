@@ -53,7 +53,6 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def mypy_output(tmp_path_factory) -> dict[int, str]:
-    pytest.importorskip("mypy")
     folder = tmp_path_factory.mktemp("typing")
     (folder / "user.py").write_text(USER_SCRIPT)
     run = subprocess.run(

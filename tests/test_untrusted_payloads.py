@@ -106,7 +106,7 @@ BUILD_ON_CLASSES = (
 
 def arrow_crash() -> bytes:
     """list(pyarrow array of an 8-byte buffer declared as 2**40 int64): unpickled, a segfault."""
-    pa = pytest.importorskip("pyarrow")
+    import pyarrow as pa
 
     class Calls:
         def __init__(self, func, *args):
@@ -245,7 +245,8 @@ def test_a_huge_run_length_of_dtypes_costs_nothing():
 
 
 def test_a_big_array_that_compresses_too_well_is_written_uncompressed(tmp_path):
-    np = pytest.importorskip("numpy")
+    import numpy as np
+
     from persidict import FileDirDict
 
     d = FileDirDict(tmp_path, "json")
