@@ -12,6 +12,7 @@ by the mount when the writer closes.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import io
 import os
 import threading
@@ -104,6 +105,21 @@ class TempHandle:
 
 
 Handle = Reader | Writer | TempHandle
+
+
+try:  # glibc: freed blocks stay in the process's arenas until trimmed
+    _malloc_trim: Callable[[int], int] | None = ctypes.CDLL(None).malloc_trim
+except (OSError, AttributeError):  # another libc: nothing to give back this way
+    _malloc_trim = None
+
+BIG = 1 << 20  # a file this big, once closed, gives its memory back to the system
+
+
+def give_back_memory() -> None:
+    """Return the heap memory freed by a big file (spool, read blocks) to the system, so the
+    server's size goes back down after big copies instead of staying at its peak."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
 
 
 def _fileno(f: BinaryIO) -> int | None:

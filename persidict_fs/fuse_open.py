@@ -19,7 +19,16 @@ import mfusepy
 
 from persidict_fs.fuse_cache import Stat, store_io
 from persidict_fs.fuse_commits import Commits
-from persidict_fs.fuse_files import Handle, MemFile, Reader, TempHandle, Writer, killed_by_signal
+from persidict_fs.fuse_files import (
+    BIG,
+    Handle,
+    MemFile,
+    Reader,
+    TempHandle,
+    Writer,
+    give_back_memory,
+    killed_by_signal,
+)
 from persidict_fs.fuse_pages import DIRECT, DROP, KEEP, version_of
 from persidict_fs.fuse_state import fail
 
@@ -226,6 +235,7 @@ class OpenFileOps(Commits):
                 if stored is None or stored.size != shown.size:
                     self.invalidate(h.path)  # the size shown was the readers': show the stored
         with h.lock:
+            big = (h.spool.size if isinstance(h, Writer) else h.size) >= BIG
             try:
                 if isinstance(h, Writer) and h.dirty and not h.unlinked and not h.killed:
                     # logged by _commit; release has no caller to tell
@@ -233,4 +243,6 @@ class OpenFileOps(Commits):
                         self._commit_writer(h)
             finally:
                 h.close()
+        if big:
+            give_back_memory()
         return 0
