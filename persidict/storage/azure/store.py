@@ -11,8 +11,7 @@ a folder just listed failed although it was stored).
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from azure.core import MatchConditions
@@ -20,12 +19,13 @@ from azure.core import MatchConditions
 from persidict.storage.azure.commits import AzureCommits, if_match, tag, version_of
 from persidict.storage.azure.requests import SECRETS, AzureBlobError, AzureRequests, NotModified
 from persidict.storage.base import ByteStore, Entry, Payload, PreconditionFailed, is_temp_name
+from persidict.storage.cloud_batches import CloudBatches
 from persidict.storage.s3_faults import SeenVersions
 
 _PAGE = 5000
 
 
-class AzureStore(ByteStore):
+class AzureStore(CloudBatches, ByteStore):
     """Bytes at relative paths under ``root_prefix`` in Azure Blob container ``container``.
 
     ``storage_options``: ``account_name`` with ``account_key``, ``sas_token``
@@ -210,45 +210,12 @@ class AzureStore(ByteStore):
                     folders.append(folder)
         return files, folders
 
-    # batches: many requests in flight on the one event loop
-    def _gather(self, func, args: list) -> list:
-        async def every():
-            limit = asyncio.Semaphore(self.max_workers)
-
-            async def one(arg):
-                async with limit:
-                    try:
-                        return await func(arg)
-                    except Exception as exc:  # handed back per item, raised by the caller
-                        return exc
-
-            return await asyncio.gather(*(one(a) for a in args))
-
-        return list(self.requests.run(every)) if args else []
-
+    # batches (the rest: cloud_batches)
     def read_many(self, paths: Iterable[str]) -> list[bytes | BaseException]:
         async def read(path: str) -> bytes:
             return (await self._download(path))[0]
 
         return self._gather(read, list(paths))
-
-    def write_many(self, items: Mapping[str, Payload]) -> list[str | BaseException]:
-        return self._gather(lambda kv: self.commits.put(*kv), list(items.items()))
-
-    def create_many(self, items: Mapping[str, Payload]) -> list[str | BaseException | None]:
-        return self._gather(lambda kv: self.commits.create(*kv), list(items.items()))
-
-    def delete_many(
-        self, paths: Iterable[str], *, missing_ok: bool = False
-    ) -> list[BaseException | None]:
-        async def delete(path: str) -> None:
-            try:
-                await self.commits.delete(path)
-            except FileNotFoundError:
-                if not missing_ok:
-                    raise
-
-        return self._gather(delete, list(paths))
 
 
 def _rebuild(container: str, prefix: str, options: dict[str, Any]) -> AzureStore:

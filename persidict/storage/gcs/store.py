@@ -9,14 +9,14 @@ stored file is its GCS generation.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from persidict.storage.base import ByteStore, Entry, Payload, PreconditionFailed, is_temp_name
+from persidict.storage.cloud_batches import CloudBatches
 from persidict.storage.gcs.commits import GCSCommits, version_of
 from persidict.storage.gcs.requests import GCSError, GCSRequests, HTTPStatus
 from persidict.storage.s3_faults import SeenVersions
@@ -31,7 +31,7 @@ def _mtime(resource: dict) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
-class GCSStore(ByteStore):
+class GCSStore(CloudBatches, ByteStore):
     """Bytes at relative paths under ``root_prefix`` in GCS bucket ``bucket``.
 
     ``storage_options`` go to ``gcsfs.GCSFileSystem`` (``token``,
@@ -237,48 +237,12 @@ class GCSStore(ByteStore):
             folders.extend(p[cut:].rstrip("/") for p in page.get("prefixes", ()))
         return files, [f for f in folders if f and not is_temp_name(f)]
 
-    # batches: many requests in flight on the one event loop
-    def _gather(self, func, args: list) -> list:
-        async def one(arg):
-            try:
-                return await func(arg)
-            except Exception as exc:  # handed back per item, raised by the caller
-                return exc
-
-        async def every():
-            limit = asyncio.Semaphore(self.max_workers)
-
-            async def bounded(arg):
-                async with limit:
-                    return await one(arg)
-
-            return await asyncio.gather(*(bounded(a) for a in args))
-
-        return list(self.requests.run(every)) if args else []
-
+    # batches (the rest: cloud_batches)
     def read_many(self, paths: Iterable[str]) -> list[bytes | BaseException]:
         async def read(path: str) -> bytes:
             return (await self._get(path))[0]
 
         return self._gather(read, list(paths))
-
-    def write_many(self, items: Mapping[str, Payload]) -> list[str | BaseException]:
-        return self._gather(lambda kv: self.commits.put(*kv), list(items.items()))
-
-    def create_many(self, items: Mapping[str, Payload]) -> list[str | BaseException | None]:
-        return self._gather(lambda kv: self.commits.create(*kv), list(items.items()))
-
-    def delete_many(
-        self, paths: Iterable[str], *, missing_ok: bool = False
-    ) -> list[BaseException | None]:
-        async def delete(path: str) -> None:
-            try:
-                await self.commits.delete(path)
-            except FileNotFoundError:
-                if not missing_ok:
-                    raise
-
-        return self._gather(delete, list(paths))
 
 
 def _rebuild(bucket: str, prefix: str, options: dict[str, Any]) -> GCSStore:
