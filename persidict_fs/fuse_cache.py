@@ -143,6 +143,18 @@ class TreeCache:
             self._stats[rel] = (now + self.ttl, st)
         return st
 
+    def peek(self, rel: str) -> Stat | None:
+        """What the cache holds of ``rel`` right now, without asking the store (None: nothing
+        fresh, or absent)."""
+        now = time.monotonic()
+        parent, _, name = rel.rpartition("/")
+        with self._lock:
+            listing = self._listings.get(parent)
+            if listing and listing[0] > now:
+                return listing[1].get(name)
+            cached = self._stats.get(rel)
+            return cached[1] if cached and cached[0] > now else None
+
     def kept_time(self, rel: str, size: int, mtime: float | None) -> None:
         """The mount had the store keep ``mtime`` for ``rel`` (None: a write, time now)."""
         with self._lock:

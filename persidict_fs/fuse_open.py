@@ -231,9 +231,11 @@ class OpenFileOps(Commits):
         if isinstance(h, Reader) and h.paged:
             shown = self.pages.release(h.path)
             if shown is not None:
-                stored = self._stat(h.path)
-                if stored is None or stored.size != shown.size:
-                    self.invalidate(h.path)  # the size shown was the readers': show the stored
+                # the size shown was the readers': unless the cache knows the stored one is
+                # the same (no request here: release is on every reader's close path)
+                known = self.tree.peek(h.path)
+                if known is None or known.size != shown.size or h.path in self._writers:
+                    self.invalidate(h.path)
         with h.lock:
             big = (h.spool.size if isinstance(h, Writer) else h.size) >= BIG
             try:
